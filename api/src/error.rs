@@ -1,0 +1,114 @@
+//! API errors as RFC 9457 problem details. Internal causes are logged, never sent.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mfh_processors::helpers::FieldError;
+use serde::Serialize;
+
+/// Everything a handler can answer instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body or a parameter is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is well-formed but invalid, with the field errors.
+    #[error("{message}")]
+    Invalid {
+        /// Summary.
+        message: String,
+        /// Every problem found.
+        errors: Vec<FieldError>,
+    },
+    /// No or a wrong API key.
+    #[error("a valid API key is required (header X-Api-Key or Authorization: Bearer)")]
+    Unauthorized,
+    /// Not found (or not the caller's).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with an earlier one (e.g. an idempotency key reused).
+    #[error("{0}")]
+    Conflict(String),
+    /// A dependency is down; the client may retry.
+    #[error("service unavailable")]
+    Unavailable(String),
+    /// A defect; details go to the log only.
+    #[error("internal error")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::Internal(cause) | Self::Unavailable(cause) = &self {
+            tracing::error!(status = status.as_u16(), cause, "Request failed.");
+        }
+        let errors = match &self {
+            Self::Invalid { errors, .. } => errors.clone(),
+            _ => Vec::new(),
+        };
+        let body = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            errors,
+        };
+        let mut resp = (status, Json(body)).into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
+        resp
+    }
+}
+
+impl From<mfh_processors::store::StoreError> for ApiError {
+    fn from(e: mfh_processors::store::StoreError) -> Self {
+        Self::Unavailable(mfh_pipeline::report(&e))
+    }
+}
+
+/// `Json` whose rejections are problem details.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Invalid {
+                message: "the body does not match the expected shape".into(),
+                errors: vec![FieldError::new("", e.body_text())],
+            }),
+            Err(e) => Err(ApiError::BadRequest(e.body_text())),
+        }
+    }
+}

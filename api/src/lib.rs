@@ -1,0 +1,121 @@
+//! mfh's HTTP API.
+//!
+//! # Layout
+//! - [`app`]: the router over an [`AppState`]; the test seam.
+//! - [`error`]: `ApiError`, answered as `application/problem+json`, and `AppJson`, whose
+//!   rejections use the same format.
+//! - [`auth`]: API-key authentication (keys are looked up by their hash).
+//! - [`routes`]: executions, helpers, explorer, health and metrics.
+//! - [`explorer`]: DuckDB over the caller's own part of the lake.
+
+pub mod auth;
+pub mod error;
+pub mod explorer;
+pub mod routes;
+
+use axum::Router;
+use axum::routing::{get, post};
+use mfh_pipeline::avro::AvroSerde;
+use mfh_pipeline::kafka::KafkaConfig;
+use mfh_pipeline::metrics::Metrics;
+use mfh_processors::connectors::Connectors;
+use mfh_processors::http::HttpClient;
+use mfh_processors::lake::Lake;
+use mfh_processors::store::Store;
+use rdkafka::producer::FutureProducer;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of the API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Listen address.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Explorer: rows returned at most.
+    #[serde(default = "default_rows")]
+    pub explorer_max_rows: usize,
+    /// Explorer: longest a query may run.
+    #[serde(with = "humantime_serde", default = "default_timeout")]
+    pub explorer_timeout: Duration,
+    /// Explorer: DuckDB memory limit per query, e.g. `512MB`.
+    #[serde(default = "default_memory")]
+    pub explorer_memory_limit: String,
+    /// Largest request body accepted.
+    #[serde(default = "default_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+const fn default_rows() -> usize {
+    10_000
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_memory() -> String {
+    "512MB".into()
+}
+const fn default_body() -> usize {
+    1 << 20
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            explorer_max_rows: default_rows(),
+            explorer_timeout: default_timeout(),
+            explorer_memory_limit: default_memory(),
+            max_body_bytes: default_body(),
+        }
+    }
+}
+
+/// Everything the handlers use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// API settings.
+    pub cfg: Arc<ApiConfig>,
+    /// Broker settings (topic names).
+    pub kafka: KafkaConfig,
+    /// Registry-aware codec.
+    pub avro: AvroSerde,
+    /// Producer of execution requests.
+    pub producer: FutureProducer,
+    /// DynamoDB tables.
+    pub store: Store,
+    /// CRM connectors, for dry runs.
+    pub connectors: Connectors,
+    /// Outbound HTTP, for dry runs of helpers that call out.
+    pub http: HttpClient,
+    /// The lake, for the explorer.
+    pub lake: Lake,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Max chain depth (validation is shared with the router).
+    pub max_chain_depth: i32,
+}
+
+/// The API's router.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.cfg.max_body_bytes;
+    let v1 = Router::new()
+        .route("/executions", post(routes::executions::create).get(routes::executions::list))
+        .route("/executions/{id}", get(routes::executions::get_one))
+        .route("/explorer/query", post(routes::explorer::query))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key))
+        .route("/helpers", get(routes::helpers::list));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
+        .fallback(routes::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}

@@ -1,0 +1,249 @@
+//! `POST /v1/executions`, `GET /v1/executions/{id}`, `GET /v1/executions`.
+
+use crate::AppState;
+use crate::auth::Account;
+use crate::error::{ApiError, AppJson};
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use mfh_processors::helpers::{self, Ctx, FieldError};
+use mfh_processors::router::{Rejection, validate};
+use mfh_processors::store::api_keys::Idempotency;
+use mfh_processors::store::executions::{ExecutionPage, ExecutionView};
+use mfh_schemas::ExecutionRequested;
+use rdkafka::producer::FutureRecord;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// The body of `POST /v1/executions`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateExecution {
+    /// Helper name.
+    pub helper: String,
+    /// Helper config.
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+    /// CRM connection.
+    pub connection_id: String,
+    /// Contact id in that CRM.
+    pub contact_id: String,
+    /// Optional trigger payload.
+    #[serde(default)]
+    pub input: Option<serde_json::Value>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+/// Query of `POST /v1/executions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuery {
+    /// Return the changes without making them.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The answer to an accepted execution.
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    /// The execution's id.
+    pub execution_id: String,
+    /// Always `queued`.
+    pub status: &'static str,
+    /// Where to read the result.
+    pub href: String,
+}
+
+fn invalid(r: Rejection) -> ApiError {
+    match r {
+        Rejection::InvalidConfig(e) => ApiError::Invalid { message: format!("invalid config for {}", e.helper), errors: e.errors },
+        Rejection::UnknownHelper(h) => ApiError::Invalid {
+            message: format!("unknown helper {h:?}; GET /v1/helpers lists them"),
+            errors: vec![FieldError::new("helper", "unknown helper")],
+        },
+        other => ApiError::Invalid { message: other.to_string(), errors: vec![] },
+    }
+}
+
+fn check_ids(body: &CreateExecution) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    for (field, v) in [("connection_id", &body.connection_id), ("contact_id", &body.contact_id), ("helper", &body.helper)] {
+        if v.trim().is_empty() || v.len() > 256 || v.contains(':') {
+            errors.push(FieldError::new(field, "must be 1-256 characters without ':'"));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::Invalid { message: "invalid request".into(), errors }) }
+}
+
+/// Accepts an execution (202) or, with `?dry_run=true`, runs the helper without applying
+/// its changes (200).
+///
+/// # Errors
+/// 4xx for a bad request, 503 when the broker or store is down.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(Account(account)): Extension<Account>,
+    Query(q): Query<CreateQuery>,
+    headers: HeaderMap,
+    AppJson(body): AppJson<CreateExecution>,
+) -> Result<Response, ApiError> {
+    check_ids(&body)?;
+    if !body.config.is_object() {
+        return Err(ApiError::Invalid { message: "config must be a JSON object".into(), errors: vec![FieldError::new("config", "must be an object")] });
+    }
+    let mut req = ExecutionRequested {
+        execution_id: uuid::Uuid::now_v7().to_string(),
+        account_id: account.clone(),
+        contact_id: body.contact_id.clone(),
+        connection_id: body.connection_id.clone(),
+        helper: body.helper.clone(),
+        config_json: body.config.to_string(),
+        input_json: body.input.as_ref().map(ToString::to_string),
+        requested_at: mfh_pipeline::now_millis(),
+        source: "api".into(),
+        depth: 0,
+        parent_execution_id: None,
+    };
+    let helper = validate(&req, state.max_chain_depth).map_err(invalid)?;
+    if q.dry_run {
+        return dry_run(&state, &req, helper).await;
+    }
+    if let Some(key) = headers.get("idempotency-key") {
+        let key = key.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
+            ApiError::BadRequest("Idempotency-Key must be 1-255 visible ASCII characters".into())
+        })?;
+        let fingerprint = hex::encode(Sha256::digest(serde_json::to_vec(&body).unwrap_or_default()));
+        match state.store.remember_idempotency_key(&account, key, &req.execution_id, &fingerprint).await? {
+            Idempotency::New => {}
+            Idempotency::Existing { fingerprint: f, .. } if f != fingerprint => {
+                return Err(ApiError::Conflict("Idempotency-Key was used for a different request".into()));
+            }
+            Idempotency::Existing { execution_id, .. } => {
+                // Produce again under the same id: a first attempt may have stopped before
+                // producing, and a duplicate request is absorbed downstream by its id.
+                if let Some(prev) = state.store.get_execution(&account, &execution_id).await? {
+                    req.requested_at = prev.requested_at;
+                }
+                req.execution_id = execution_id;
+            }
+        }
+    }
+    state.store.put_queued(&req).await?;
+    produce(&state, &req).await?;
+    let accepted = Accepted {
+        href: format!("/v1/executions/{}", req.execution_id),
+        execution_id: req.execution_id,
+        status: "queued",
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(accepted)).into_response())
+}
+
+async fn produce(state: &AppState, req: &ExecutionRequested) -> Result<(), ApiError> {
+    let topic = state.kafka.topics().requested();
+    let bytes = state
+        .avro
+        .encode(&topic.value_subject(), req)
+        .await
+        .map_err(|e| ApiError::Unavailable(mfh_pipeline::report(&e)))?;
+    let key = req.key();
+    state
+        .producer
+        .send(FutureRecord::to(&topic.name).key(&key).payload(&bytes), Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| ApiError::Unavailable(format!("produce to {}: {e}", topic.name)))?;
+    Ok(())
+}
+
+async fn dry_run(state: &AppState, req: &ExecutionRequested, helper: &'static dyn helpers::DynHelper) -> Result<Response, ApiError> {
+    let conn = state
+        .connectors
+        .resolve(&req.account_id, &req.connection_id)
+        .map_err(|e| ApiError::NotFound(e.to_string()))?;
+    let contact = conn.get_contact(&req.contact_id).await.map_err(|e| match e {
+        mfh_processors::connectors::CrmError::NotFound { object } => ApiError::NotFound(object),
+        other => ApiError::Unavailable(other.to_string()),
+    })?;
+    let config: serde_json::Value = serde_json::from_str(&req.config_json).unwrap_or_default();
+    let step = helper.build_json(&config).map_err(|e| invalid(Rejection::InvalidConfig(e)))?;
+    let input: Option<serde_json::Value> = req.input_json.as_deref().and_then(|i| serde_json::from_str(i).ok());
+    let ctx = Ctx {
+        execution_id: &req.execution_id,
+        account_id: &req.account_id,
+        now: chrono::Utc::now(),
+        seed: helpers::seed_for(&req.execution_id),
+        input: input.as_ref(),
+        http: &state.http,
+    };
+    let outcome = step.run(&ctx, &contact).await.map_err(|e| ApiError::Invalid { message: e.to_string(), errors: vec![] })?;
+    let body = serde_json::json!({
+        "dry_run": true,
+        "helper": req.helper,
+        "contact_id": req.contact_id,
+        "success": outcome.success,
+        "message": outcome.message,
+        "output": outcome.output,
+        "changes": outcome.changes,
+    });
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
+
+/// One execution of the caller's account.
+///
+/// # Errors
+/// 404 when unknown or another account's.
+pub async fn get_one(
+    State(state): State<AppState>,
+    Extension(Account(account)): Extension<Account>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ExecutionView>, ApiError> {
+    if id.len() > 64 {
+        return Err(ApiError::NotFound(format!("execution {id}")));
+    }
+    state.store.get_execution(&account, &id).await?.map(axum::Json).ok_or(ApiError::NotFound(format!("execution {id}")))
+}
+
+/// Query of the history listing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this helper.
+    pub helper: Option<String>,
+    /// Only this status: queued, succeeded or failed.
+    pub status: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<i32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The caller's executions, newest first.
+///
+/// # Errors
+/// 400 for a bad filter or cursor.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(Account(account)): Extension<Account>,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<ExecutionPage>, ApiError> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 100".into()));
+    }
+    if let Some(s) = &q.status
+        && !["queued", "succeeded", "failed"].contains(&s.as_str())
+    {
+        return Err(ApiError::BadRequest("status must be queued, succeeded or failed".into()));
+    }
+    match state.store.list_executions(&account, q.helper.as_deref(), q.status.as_deref(), limit, q.cursor.as_deref()).await {
+        Ok(page) => Ok(axum::Json(page)),
+        Err(mfh_processors::store::StoreError::Corrupt { message, .. }) if message == "invalid cursor" => {
+            Err(ApiError::BadRequest("invalid cursor".into()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

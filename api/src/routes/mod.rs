@@ -1,0 +1,13 @@
+//! Route handlers, one module per resource.
+
+pub mod executions;
+pub mod explorer;
+pub mod health;
+pub mod helpers;
+
+use crate::error::ApiError;
+
+/// Unknown paths answer a problem body too.
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("route {}", uri.path()))
+}

@@ -1,0 +1,124 @@
+//! The one typed config of mfh.
+
+use mfh_api::ApiConfig;
+use mfh_pipeline::kafka::KafkaConfig;
+use mfh_processors::ProcessorsConfig;
+use mfh_processors::http::HttpConfig;
+use mfh_processors::store::DynamoConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The embedded defaults.
+pub const DEFAULTS: &str = include_str!("../default.toml");
+
+/// Where the lake lives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeConfig {
+    /// Root directory.
+    pub root: PathBuf,
+}
+
+/// Settings of `mfh up`'s embedded stack.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedConfig {
+    /// Data of the broker, store, registry and lake.
+    pub data_dir: PathBuf,
+    /// Where `scripts/install-deps` put the broker and store binaries.
+    pub bin_dir: PathBuf,
+    /// Broker port on 127.0.0.1.
+    pub broker_port: u16,
+    /// Schema Registry port on 127.0.0.1.
+    pub registry_port: u16,
+    /// DynamoDB-compatible server port on 127.0.0.1.
+    pub dynamo_port: u16,
+    /// Sandbox CRM seed file.
+    pub seed_file: PathBuf,
+    /// The demo account that gets the bootstrap API key.
+    pub account_id: String,
+}
+
+/// Everything.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Broker and registry.
+    pub kafka: KafkaConfig,
+    /// DynamoDB.
+    pub dynamo: DynamoConfig,
+    /// Lake.
+    pub lake: LakeConfig,
+    /// API.
+    pub api: ApiConfig,
+    /// Processors.
+    pub processors: ProcessorsConfig,
+    /// Outbound HTTP.
+    pub http: HttpConfig,
+    /// Embedded stack.
+    pub embedded: EmbeddedConfig,
+}
+
+impl Config {
+    /// Loads defaults, then `file`, then `MFH__…` env vars, and validates.
+    ///
+    /// # Errors
+    /// Every problem found, one per line.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let cfg: Self = mfh_pipeline::config::load(DEFAULTS, file).map_err(|e| {
+            e.into_iter().map(|e| format!("- {e}")).collect::<Vec<_>>().join("\n")
+        })?;
+        cfg.validate().map_err(|errs| errs.iter().map(|e| format!("- {e}")).collect::<Vec<_>>().join("\n"))?;
+        Ok(cfg)
+    }
+
+    /// Checks what types cannot; lists every problem.
+    ///
+    /// # Errors
+    /// The problems.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut errs = Vec::new();
+        if self.kafka.brokers.trim().is_empty() {
+            errs.push("kafka.brokers: must name at least one broker".to_owned());
+        }
+        if !self.kafka.schema_registry_url.starts_with("http://") && !self.kafka.schema_registry_url.starts_with("https://") {
+            errs.push("kafka.schema_registry_url: must be an http(s) URL".to_owned());
+        }
+        if self.kafka.partitions < 1 {
+            errs.push("kafka.partitions: must be at least 1".to_owned());
+        }
+        if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
+            errs.push(format!("api.listen: {:?} is not an address like 127.0.0.1:8080", self.api.listen));
+        }
+        if self.processors.max_in_flight == 0 || self.processors.max_buffered < self.processors.max_in_flight {
+            errs.push("processors: need max_in_flight >= 1 and max_buffered >= max_in_flight".to_owned());
+        }
+        if self.processors.lake_max_batch == 0 {
+            errs.push("processors.lake_max_batch: must be at least 1".to_owned());
+        }
+        if self.http.max_attempts == 0 {
+            errs.push("http.max_attempts: must be at least 1".to_owned());
+        }
+        if errs.is_empty() { Ok(()) } else { Err(errs) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.api.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn validation_lists_every_problem() {
+        let mut c = Config::load(None).unwrap();
+        c.kafka.brokers = String::new();
+        c.kafka.partitions = 0;
+        c.api.listen = "nope".into();
+        assert_eq!(c.validate().unwrap_err().len(), 3);
+    }
+}

@@ -1,0 +1,248 @@
+//! The mfh command.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use mfh::config::Config;
+use mfh::stack::{Processors, Stack};
+use mfh_pipeline::CancellationToken;
+use mfh_pipeline::metrics::Metrics;
+use mfh_processors::connectors::sandbox::{Sandbox, SeedFile};
+use mfh_processors::helpers::{Category, HELPERS};
+use std::io::Write;
+use std::path::PathBuf;
+use tokio::task::JoinSet;
+
+#[derive(Parser)]
+#[command(name = "mfh", version, about = "MyFusionHelper as a stream-processing pipeline")]
+struct Cli {
+    /// Config file (TOML) layered over the defaults; env vars MFH__SECTION__KEY override both.
+    #[arg(long, global = true, env = "MFH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log filter, e.g. `info` or `mfh_processors=debug`.
+    #[arg(long, global = true, default_value = "info", env = "MFH_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run everything on this machine: broker, store, registry, API and all processors.
+    Up,
+    /// Run the API only.
+    Api,
+    /// Run processors: `router`, `sink`, `all` or a helper category.
+    Process {
+        /// Which processor.
+        #[arg(long, default_value = "all")]
+        category: String,
+    },
+    /// Run the sink only.
+    Sink,
+    /// Topic administration.
+    Topics {
+        #[command(subcommand)]
+        cmd: TopicsCmd,
+    },
+    /// Schema administration.
+    Schemas {
+        #[command(subcommand)]
+        cmd: SchemasCmd,
+    },
+    /// Helper registry.
+    Helpers {
+        #[command(subcommand)]
+        cmd: HelpersCmd,
+    },
+    /// Print the effective config (after file and env) and exit.
+    Config,
+    /// Create topics, tables and schemas, seed the sandbox CRM of an account from the
+    /// seed file, and print a new API key for it.
+    Bootstrap {
+        /// The account.
+        #[arg(long)]
+        account: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicsCmd {
+    /// Create missing topics; existing ones are left alone.
+    Apply,
+}
+
+#[derive(Subcommand)]
+enum SchemasCmd {
+    /// Register every schema with the Schema Registry.
+    Register,
+}
+
+#[derive(Subcommand)]
+enum HelpersCmd {
+    /// List helpers with category and summary.
+    List,
+}
+
+fn out(s: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{s}");
+}
+
+async fn shutdown_signal(cancel: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                cancel.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("Shutting down.");
+    cancel.cancel();
+}
+
+/// Waits for the tasks; the first failure stops the rest.
+async fn supervise(mut tasks: JoinSet<anyhow::Result<()>>, cancel: CancellationToken) -> anyhow::Result<()> {
+    let mut first_err = None;
+    while let Some(r) = tasks.join_next().await {
+        let err = match r {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(e) => Some(anyhow::anyhow!("task panicked: {e}")),
+        };
+        if let Some(e) = err {
+            tracing::error!(error = ?e, "A component failed; stopping.");
+            cancel.cancel();
+            first_err.get_or_insert(e);
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cfg = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(errors) => bail!("invalid config:\n{errors}"),
+    };
+    let cancel = CancellationToken::new();
+    tokio::spawn(shutdown_signal(cancel.clone()));
+    match cli.command {
+        Cmd::Helpers { cmd: HelpersCmd::List } => {
+            for h in HELPERS {
+                out(&format!("{:<16} {:<13} {}", h.name(), h.category().as_str(), h.summary()));
+            }
+            Ok(())
+        }
+        Cmd::Config => {
+            out(&toml_like(&cfg));
+            Ok(())
+        }
+        Cmd::Topics { cmd: TopicsCmd::Apply } => {
+            let created = mfh_topics::provision(&cfg.kafka.brokers, &cfg.kafka.topics().all()).await?;
+            out(&format!("created {} topics: {}", created.len(), created.join(", ")));
+            Ok(())
+        }
+        Cmd::Schemas { cmd: SchemasCmd::Register } => {
+            let stack = Stack::connect(&cfg, Metrics::new()).await?;
+            for (subject, id) in mfh::stack::register_schemas(&stack.services).await? {
+                out(&format!("{subject}: id {id}"));
+            }
+            Ok(())
+        }
+        Cmd::Api => run(&cfg, None, true, cancel).await,
+        Cmd::Sink => run(&cfg, Some(Processors::Sink), false, cancel).await,
+        Cmd::Process { category } => {
+            let which = match category.as_str() {
+                "all" => Processors::All,
+                "router" => Processors::Router,
+                "sink" => Processors::Sink,
+                c => Processors::Category(Category::parse(c).with_context(|| {
+                    format!("unknown category {c:?}; use router, sink, all or one of tagging, contact, data, automation, integration, notification, analytics, platform")
+                })?),
+            };
+            run(&cfg, Some(which), false, cancel).await
+        }
+        Cmd::Up => up(&cfg, cancel).await,
+        Cmd::Bootstrap { account } => {
+            let stack = Stack::connect(&cfg, Metrics::new()).await?;
+            let (seeded, key) = bootstrap(&cfg, &stack, &account).await?;
+            out(&format!("account {account}: {seeded} sandbox contacts seeded; API key (shown once): {key}"));
+            Ok(())
+        }
+    }
+}
+
+fn toml_like(cfg: &Config) -> String {
+    serde_json::to_string_pretty(cfg).unwrap_or_default()
+}
+
+async fn run(cfg: &Config, processors: Option<Processors>, api: bool, cancel: CancellationToken) -> anyhow::Result<()> {
+    let stack = Stack::connect(cfg, Metrics::new()).await?;
+    let mut tasks = JoinSet::new();
+    if let Some(p) = &processors {
+        stack.spawn_processors(p, &mut tasks, &cancel);
+    }
+    if api {
+        let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
+            .await
+            .with_context(|| format!("binding the API to {}", cfg.api.listen))?;
+        tasks.spawn(mfh::stack::serve_api(stack.api_state(cfg), listener, cancel.clone()));
+    }
+    supervise(tasks, cancel).await
+}
+
+/// Seeds the account's sandbox CRM and creates an API key; returns both results.
+async fn bootstrap(cfg: &Config, stack: &Stack, account: &str) -> anyhow::Result<(usize, String)> {
+    let bytes = std::fs::read(&cfg.embedded.seed_file)
+        .with_context(|| format!("reading the seed file {}", cfg.embedded.seed_file.display()))?;
+    let seed: SeedFile =
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", cfg.embedded.seed_file.display()))?;
+    let seeded = Sandbox::new(stack.services.store.clone(), account, "sandbox").seed(&seed).await?;
+    let key = stack.services.store.create_api_key(account, "bootstrap").await?;
+    Ok((seeded, key))
+}
+
+async fn up(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<()> {
+    let embedded = mfh::embedded::start(&cfg.embedded, &cancel).await?;
+    let result = async {
+        let stack = Stack::connect(cfg, Metrics::new()).await?;
+        let account = &cfg.embedded.account_id;
+        let (seeded, key) = bootstrap(cfg, &stack, account).await?;
+        let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
+            .await
+            .with_context(|| format!("binding the API to {}", cfg.api.listen))?;
+        out(&format!(
+            "\nmfh is up (embedded default)\n  API:             http://{}\n  account:         {account}\n  API key:         {key}\n  sandbox CRM:     connection_id \"sandbox\" ({seeded} contacts newly seeded)\n  broker:          127.0.0.1:{} (tansu, in-memory: records in flight are lost if it stops)\n  schema registry: http://127.0.0.1:{}\n  DynamoDB:        http://127.0.0.1:{} (dynoxide, data in {})\n  lake:            {}\nPress Ctrl-C to stop.\n",
+            cfg.api.listen,
+            cfg.embedded.broker_port,
+            cfg.embedded.registry_port,
+            cfg.embedded.dynamo_port,
+            cfg.embedded.data_dir.display(),
+            cfg.lake.root.display(),
+        ));
+        let mut tasks = JoinSet::new();
+        stack.spawn_processors(&Processors::All, &mut tasks, &cancel);
+        tasks.spawn(mfh::stack::serve_api(stack.api_state(cfg), listener, cancel.clone()));
+        supervise(tasks, cancel.clone()).await
+    }
+    .await;
+    cancel.cancel();
+    embedded.stop().await;
+    result
+}

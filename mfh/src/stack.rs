@@ -1,0 +1,129 @@
+//! Builds the services from the config and runs the API and the processors.
+
+use crate::config::Config;
+use anyhow::Context;
+use mfh_api::AppState;
+use mfh_pipeline::CancellationToken;
+use mfh_pipeline::avro::AvroSerde;
+use mfh_pipeline::metrics::Metrics;
+use mfh_processors::Services;
+use mfh_processors::connectors::Connectors;
+use mfh_processors::helpers::Category;
+use mfh_processors::http::HttpClient;
+use mfh_processors::lake::Lake;
+use mfh_processors::store::Store;
+use mfh_schemas::{AvroRecord, DeadLetter, ExecutionCompleted, ExecutionRequested};
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+/// Which processors to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Processors {
+    /// Router, every category worker and the sink.
+    All,
+    /// The router only.
+    Router,
+    /// One category's worker.
+    Category(Category),
+    /// The sink only.
+    Sink,
+}
+
+/// The connected services.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    /// What the processors use.
+    pub services: Services,
+    /// The lake.
+    pub lake: Lake,
+}
+
+/// Registers every record schema under its topics' subjects.
+///
+/// # Errors
+/// When the registry refuses or is unreachable.
+pub async fn register_schemas(svc: &Services) -> anyhow::Result<Vec<(String, u32)>> {
+    let topics = svc.kafka.topics();
+    let mut out = Vec::new();
+    for t in topics.all() {
+        let subject = t.value_subject();
+        let id = match t.value_schema {
+            s if s == ExecutionRequested::full_name() => svc.avro.register::<ExecutionRequested>(&subject).await?,
+            s if s == ExecutionCompleted::full_name() => svc.avro.register::<ExecutionCompleted>(&subject).await?,
+            s if s == DeadLetter::full_name() => svc.avro.register::<DeadLetter>(&subject).await?,
+            other => anyhow::bail!("no Rust type for schema {other}"),
+        };
+        out.push((subject, id));
+    }
+    Ok(out)
+}
+
+impl Stack {
+    /// Connects to everything, creating tables and topics and registering schemas.
+    ///
+    /// # Errors
+    /// When a dependency is unreachable or refuses.
+    pub async fn connect(cfg: &Config, metrics: Metrics) -> anyhow::Result<Self> {
+        let store = Store::connect(&cfg.dynamo);
+        store.ensure_tables().await.context("creating DynamoDB tables")?;
+        let topics = cfg.kafka.topics().all();
+        mfh_topics::provision(&cfg.kafka.brokers, &topics).await.context("creating topics")?;
+        let services = Services {
+            kafka: cfg.kafka.clone(),
+            cfg: cfg.processors.clone(),
+            avro: AvroSerde::new(&cfg.kafka.schema_registry_url),
+            producer: cfg.kafka.producer().context("creating the producer")?,
+            connectors: Connectors::new(store.clone()),
+            store,
+            http: HttpClient::new(cfg.http.clone()).context("creating the HTTP client")?,
+            metrics,
+        };
+        register_schemas(&services).await.context("registering schemas")?;
+        Ok(Self { services, lake: Lake::new(cfg.lake.root.clone()) })
+    }
+
+    /// The API's state.
+    #[must_use]
+    pub fn api_state(&self, cfg: &Config) -> AppState {
+        let s = &self.services;
+        AppState {
+            cfg: Arc::new(cfg.api.clone()),
+            kafka: s.kafka.clone(),
+            avro: s.avro.clone(),
+            producer: s.producer.clone(),
+            store: s.store.clone(),
+            connectors: s.connectors.clone(),
+            http: s.http.clone(),
+            lake: self.lake.clone(),
+            metrics: s.metrics.clone(),
+            max_chain_depth: s.cfg.max_chain_depth,
+        }
+    }
+
+    /// Spawns the chosen processors into `tasks`.
+    pub fn spawn_processors(&self, which: &Processors, tasks: &mut JoinSet<anyhow::Result<()>>, cancel: &CancellationToken) {
+        let svc = &self.services;
+        if matches!(which, Processors::All | Processors::Router) {
+            tasks.spawn(mfh_processors::router::run(svc.clone(), cancel.clone()));
+        }
+        for c in Category::ALL {
+            if *which == Processors::All || *which == Processors::Category(c) {
+                tasks.spawn(mfh_processors::worker::run(svc.clone(), c, cancel.clone()));
+            }
+        }
+        if matches!(which, Processors::All | Processors::Sink) {
+            tasks.spawn(mfh_processors::sink::run(svc.clone(), self.lake.clone(), cancel.clone()));
+        }
+    }
+}
+
+/// Serves the API on `listener` until `cancel` fires.
+///
+/// # Errors
+/// When the server fails.
+pub async fn serve_api(state: AppState, listener: tokio::net::TcpListener, cancel: CancellationToken) -> anyhow::Result<()> {
+    axum::serve(listener, mfh_api::app(state))
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await
+        .context("API server")
+}

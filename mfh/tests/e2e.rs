@@ -1,0 +1,364 @@
+//! End-to-end tests through real sockets: HTTP → broker → router → category workers →
+//! sink → DynamoDB-compatible server and lake → explorer. Run them with `scripts/test`.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use mfh_processors::connectors::sandbox::Sandbox;
+use mfh_schemas::{DeadLetter, ExecutionRequested};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::FutureRecord;
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::TestStack;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_request_runs_the_helper_and_lands_in_dynamodb_and_the_lake() {
+    let t = TestStack::start().await;
+    let id = t.execute("tag_it", json!({"action": "apply", "tag_ids": ["102"]}), "1").await;
+    let done = t.wait_done(&id, &t.key).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["category"], "tagging");
+    assert_eq!(done["changes"], json!([{"kind": "tag_applied", "target": "102", "old_value": null, "new_value": "VIP"}]));
+    assert!(done["duration_ms"].as_i64().unwrap() >= 0);
+
+    let sandbox = Sandbox::new(t.stack.services.store.clone(), &t.account, "sandbox");
+    let contact = sandbox.contact_record("1").await.unwrap().unwrap();
+    assert!(contact.tags.contains_key("102"));
+
+    let (status, list) = t.get("/v1/executions?helper=tag_it&status=succeeded", &t.key).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"][0]["execution_id"], id.as_str());
+
+    let q = format!("select count(*) from executions where execution_id = '{id}' and status = 'succeeded'");
+    t.wait_sql(&t.key, &q, json!(1)).await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_returns_the_same_execution_and_runs_it_once() {
+    let t = TestStack::start().await;
+    let body = json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["105"]}, "connection_id": "sandbox", "contact_id": "3"});
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = t
+            .http
+            .post(format!("{}/v1/executions", t.base))
+            .header("x-api-key", &t.key)
+            .header("idempotency-key", "order-7")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let v: Value = r.json().await.unwrap();
+        ids.push(v["execution_id"].as_str().unwrap().to_owned());
+    }
+    assert!(ids.iter().all(|i| *i == ids[0]));
+    assert_eq!(t.wait_done(&ids[0], &t.key).await["status"], "succeeded");
+    // A different body under the same key is refused.
+    let r = t
+        .http
+        .post(format!("{}/v1/executions", t.base))
+        .header("x-api-key", &t.key)
+        .header("idempotency-key", "order-7")
+        .json(&json!({"helper": "tag_it", "config": {"action": "remove", "tag_ids": ["105"]}, "connection_id": "sandbox", "contact_id": "3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    t.wait_sql(&t.key, "select count(*) from executions", json!(1)).await;
+    let (_, list) = t.get("/v1/executions", &t.key).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    t.stop().await;
+}
+
+fn request(t: &TestStack, id: &str, helper: &str, config: Value, contact: &str, at: i64) -> ExecutionRequested {
+    ExecutionRequested {
+        execution_id: id.to_owned(),
+        account_id: t.account.clone(),
+        contact_id: contact.to_owned(),
+        connection_id: "sandbox".into(),
+        helper: helper.into(),
+        config_json: config.to_string(),
+        input_json: None,
+        requested_at: at,
+        source: "direct".into(),
+        depth: 0,
+        parent_execution_id: None,
+    }
+}
+
+async fn produce_raw(t: &TestStack, key: &str, bytes: &[u8]) {
+    let topic = t.cfg.kafka.topics().requested().name;
+    t.stack
+        .services
+        .producer
+        .send(FutureRecord::to(&topic).key(key).payload(bytes), Duration::from_secs(10))
+        .await
+        .unwrap();
+}
+
+/// Encodes like any Kafka client with a registry: the schema id comes from the registry.
+async fn produce_request(t: &TestStack, r: &ExecutionRequested) {
+    let client = mfh_pipeline::avro::AvroSerde::new(&t.registry_url);
+    let subject = t.cfg.kafka.topics().requested().value_subject();
+    let bytes = client.encode(&subject, r).await.unwrap();
+    produce_raw(t, &r.key(), &bytes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_producer_gets_the_same_result_as_the_rest_path() {
+    let t = TestStack::start().await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let r = request(&t, &id, "tag_it", json!({"action": "apply", "tag_ids": ["102"]}), "1", mfh_pipeline::now_millis());
+    produce_request(&t, &r).await;
+    let done = t.wait_done(&id, &t.key).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["source"], "direct");
+    assert_eq!(done["changes"][0]["kind"], "tag_applied");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_records_go_to_the_dead_letter_topic_and_the_partition_keeps_flowing() {
+    let t = TestStack::start().await;
+    let now = mfh_pipeline::now_millis();
+    let key = format!("{}:1", t.account);
+    produce_raw(&t, &key, b"\0\0\0\0\x01not avro at all").await;
+    produce_raw(&t, &key, b"plain text").await;
+    produce_request(&t, &request(&t, "bad-helper", "no_such_helper", json!({}), "1", now)).await;
+    produce_request(&t, &request(&t, "bad-config", "tag_it", json!({"action": "explode"}), "1", now)).await;
+    let good = uuid::Uuid::new_v4().to_string();
+    produce_request(&t, &request(&t, &good, "tag_it", json!({"action": "apply", "tag_ids": ["101"]}), "1", now)).await;
+    assert_eq!(t.wait_done(&good, &t.key).await["status"], "succeeded");
+
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &t.cfg.kafka.brokers)
+        .set("group.id", format!("{}dlq-check", t.cfg.kafka.prefix))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&t.cfg.kafka.topics().dead_letter().name]).unwrap();
+    let serde = mfh_pipeline::avro::AvroSerde::new(&t.registry_url);
+    let mut kinds = Vec::new();
+    while kinds.len() < 4 {
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("dead letters arrive").unwrap();
+        let dl: DeadLetter = serde.decode(m.payload().unwrap()).await.unwrap();
+        assert_eq!(dl.stage, "router");
+        assert!(!dl.reason.is_empty());
+        assert!(dl.payload.is_some());
+        kinds.push(dl.reason_kind);
+    }
+    kinds.sort();
+    assert_eq!(kinds, ["invalid_avro", "invalid_avro", "invalid_config", "unknown_helper"]);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_contacts_executions_run_in_order_while_contacts_run_concurrently() {
+    let t = TestStack::start().await;
+    let base = mfh_pipeline::now_millis();
+    let mut by_contact: Vec<(String, Vec<String>)> = vec![("1".into(), vec![]), ("2".into(), vec![]), ("3".into(), vec![])];
+    for i in 0..15 {
+        for (contact, ids) in &mut by_contact {
+            let id = format!("{contact}-{i:02}-{}", uuid::Uuid::new_v4().simple());
+            // Alternate apply/remove so the final state also depends on the order.
+            let action = if i % 2 == 0 { "apply" } else { "remove" };
+            let r = request(&t, &id, "tag_it", json!({"action": action, "tag_ids": ["104"]}), contact, base + i);
+            produce_request(&t, &r).await;
+            ids.push(id);
+        }
+    }
+    let sandbox = Sandbox::new(t.stack.services.store.clone(), &t.account, "sandbox");
+    for (contact, ids) in &by_contact {
+        let mut prev_done = 0;
+        for id in ids {
+            let d = t.wait_done(id, &t.key).await;
+            assert_eq!(d["status"], "succeeded", "{d}");
+            let started = d["started_at"].as_i64().unwrap();
+            assert!(started >= prev_done, "{id} started before its predecessor finished");
+            prev_done = d["completed_at"].as_i64().unwrap();
+        }
+        // 15 alternating runs starting with apply end with the tag applied.
+        let c = sandbox.contact_record(contact).await.unwrap().unwrap();
+        assert!(c.tags.contains_key("104"), "contact {contact}");
+    }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_shows_each_account_only_its_own_data() {
+    let t = TestStack::start().await;
+    let (other, other_key) = t.add_account().await;
+    let mine = t.execute("tag_it", json!({"action": "apply", "tag_ids": ["102"]}), "1").await;
+    let (_, body) = t
+        .post("/v1/executions", &other_key, &json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["102"]}, "connection_id": "sandbox", "contact_id": "2"}))
+        .await;
+    let theirs = body["execution_id"].as_str().unwrap().to_owned();
+    t.wait_done(&mine, &t.key).await;
+    t.wait_done(&theirs, &other_key).await;
+    // Another account's execution is invisible through the API too.
+    assert_eq!(t.get(&format!("/v1/executions/{theirs}"), &t.key).await.0, 404);
+
+    t.wait_sql(&t.key, "select count(*) from executions", json!(1)).await;
+    t.wait_sql(&other_key, "select count(*) from executions", json!(1)).await;
+    let (_, r) = t.sql(&t.key, "select distinct account_id from executions").await;
+    assert_eq!(r["rows"], json!([[t.account]]));
+
+    let other_file = t.stack.lake.files_of_account(&other).unwrap().pop().unwrap();
+    let lake_root = t.stack.lake.root().display().to_string();
+    let attacks = [
+        format!("select * from read_parquet('{}')", other_file.display()),
+        format!("select * from read_parquet('{lake_root}/**/*.parquet')"),
+        "select * from read_csv('/etc/passwd')".to_owned(),
+        "select * from glob('/*')".to_owned(),
+        "SET enable_external_access = true".to_owned(),
+        "SET lock_configuration = false".to_owned(),
+        "COPY executions TO '/tmp/mfh-leak.csv'".to_owned(),
+        format!("ATTACH '{lake_root}/x.db' AS x"),
+        "INSTALL httpfs".to_owned(),
+        "LOAD httpfs".to_owned(),
+        "select 1; select 2".to_owned(),
+    ];
+    for sql in attacks {
+        let (status, body) = t.sql(&t.key, &sql).await;
+        assert_eq!(status, 400, "{sql} was allowed: {body}");
+        assert!(body["detail"].is_string(), "{body}");
+    }
+    assert!(!std::path::Path::new("/tmp/mfh-leak.csv").exists());
+    // Still the caller's own rows only, after all that.
+    let (_, r) = t.sql(&t.key, "select count(*) from executions").await;
+    assert_eq!(r["rows"], json!([[1]]));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_gets_a_4xx_problem_body() {
+    let t = TestStack::start_with(None).await;
+    let url = format!("{}/v1/executions", t.base);
+    let send = |req: reqwest::RequestBuilder| async move {
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(ct, "application/problem+json", "{status} {body}");
+        assert_eq!(body["status"], status, "{body}");
+        (status, body)
+    };
+    let k = &t.key;
+    assert_eq!(send(t.http.post(&url).json(&json!({}))).await.0, 401);
+    assert_eq!(send(t.http.post(&url).header("x-api-key", "mfh_wrong").json(&json!({}))).await.0, 401);
+    assert_eq!(send(t.http.post(&url).header("x-api-key", k).header("content-type", "application/json").body("{not json")).await.0, 400);
+    assert_eq!(send(t.http.post(&url).header("x-api-key", k).body("{}")).await.0, 400, "no content type");
+    assert_eq!(send(t.http.post(&url).header("x-api-key", k).json(&json!({"helper": "tag_it"}))).await.0, 422);
+    assert_eq!(send(t.http.post(&url).header("x-api-key", k).json(&json!([1, 2]))).await.0, 422);
+    let (s, b) = send(t.http.post(&url).header("x-api-key", k).json(&json!({"helper": "nope", "config": {}, "connection_id": "sandbox", "contact_id": "1"}))).await;
+    assert_eq!(s, 422, "{b}");
+    let (s, b) = send(t.http.post(&url).header("x-api-key", k).json(&json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": []}, "connection_id": "sandbox", "contact_id": "1"}))).await;
+    assert_eq!(s, 422);
+    assert_eq!(b["errors"][0]["field"], "tag_ids", "{b}");
+    let (s, _) = send(t.http.post(&url).header("x-api-key", k).json(&json!({"helper": "tag_it", "config": "x", "connection_id": "sandbox", "contact_id": "1"}))).await;
+    assert_eq!(s, 422);
+    let (s, _) = send(t.http.post(&url).header("x-api-key", k).json(&json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["1"]}, "connection_id": "", "contact_id": "1"}))).await;
+    assert_eq!(s, 422);
+    assert_eq!(send(t.http.post(format!("{url}?dry_run=maybe")).header("x-api-key", k).json(&json!({}))).await.0, 400);
+    assert_eq!(send(t.http.get(format!("{url}?limit=0")).header("x-api-key", k)).await.0, 400);
+    assert_eq!(send(t.http.get(format!("{url}?status=weird")).header("x-api-key", k)).await.0, 400);
+    assert_eq!(send(t.http.get(format!("{url}?cursor=%%%")).header("x-api-key", k)).await.0, 400);
+    assert_eq!(send(t.http.get(format!("{url}/does-not-exist")).header("x-api-key", k)).await.0, 404);
+    assert_eq!(send(t.http.get(format!("{}/v2/nothing", t.base))).await.0, 404);
+    let big = "x".repeat(2 << 20);
+    assert_eq!(send(t.http.post(&url).header("x-api-key", k).header("content-type", "application/json").body(big)).await.0, 413);
+    assert_eq!(send(t.http.post(format!("{}/v1/explorer/query", t.base)).header("x-api-key", k).json(&json!({"sql": ""}))).await.0, 400);
+    assert_eq!(send(t.http.post(format!("{}/v1/explorer/query", t.base)).header("x-api-key", k).json(&json!({"sql": "select nonsense from"}))).await.0, 400);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_shows_the_changes_without_making_them() {
+    let t = TestStack::start_with(None).await;
+    let (status, body) = t
+        .post("/v1/executions?dry_run=true", &t.key, &json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["102"]}, "connection_id": "sandbox", "contact_id": "1"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changes"], json!([{"kind": "apply_tag", "tag_id": "102"}]));
+    let sandbox = Sandbox::new(t.stack.services.store.clone(), &t.account, "sandbox");
+    assert!(!sandbox.contact_record("1").await.unwrap().unwrap().tags.contains_key("102"));
+    let (_, helpers) = t.get("/v1/helpers", &t.key).await;
+    assert!(helpers.as_array().unwrap().iter().any(|h| h["name"] == "tag_it"));
+    let (s, m) = (t.http.get(format!("{}/metrics", t.base)).send().await.unwrap().status(), ());
+    let _ = m;
+    assert_eq!(s, 200);
+    t.stop().await;
+}
+
+fn child_env(t: &TestStack) -> Vec<(String, String)> {
+    let c = &t.cfg;
+    vec![
+        ("MFH__KAFKA__BROKERS".into(), c.kafka.brokers.clone()),
+        ("MFH__KAFKA__SCHEMA_REGISTRY_URL".into(), c.kafka.schema_registry_url.clone()),
+        ("MFH__KAFKA__PREFIX".into(), c.kafka.prefix.clone()),
+        ("MFH__KAFKA__PARTITIONS".into(), c.kafka.partitions.to_string()),
+        ("MFH__DYNAMO__ENDPOINT".into(), c.dynamo.endpoint.clone()),
+        ("MFH__DYNAMO__TABLE_PREFIX".into(), c.dynamo.table_prefix.clone()),
+        ("MFH__LAKE__ROOT".into(), c.lake.root.display().to_string()),
+        ("MFH__PROCESSORS__LAKE_MAX_WAIT".into(), "20ms".into()),
+        ("MFH__PROCESSORS__LAKE_COMPACT_MIN_FILES".into(), "4".into()),
+    ]
+}
+
+fn spawn_processor(t: &TestStack, which: &str, n: usize) -> std::process::Child {
+    let log = std::fs::File::create(t.lake_dir.path().join(format!("{which}-{n}.log"))).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_mfh"))
+        .args(["--log", "warn", "process", "--category", which])
+        .envs(child_env(t))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_worker_and_the_sink_mid_stream_loses_and_duplicates_nothing() {
+    let t = TestStack::start_with(Some(mfh::stack::Processors::Router)).await;
+    let mut worker = spawn_processor(&t, "tagging", 1);
+    let mut sink = spawn_processor(&t, "sink", 1);
+    let n = 400;
+    let base = mfh_pipeline::now_millis();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = format!("kill-{i:04}-{}", uuid::Uuid::new_v4().simple());
+        let contact = ["1", "2", "3", "4", "5"][i % 5];
+        let action = if (i / 5) % 2 == 0 { "apply" } else { "remove" };
+        let r = request(&t, &id, "tag_it", json!({"action": action, "tag_ids": ["103"]}), contact, base + i as i64);
+        produce_request(&t, &r).await;
+        ids.push(id);
+    }
+    // Kill both as soon as results start landing: a batch is in flight in each.
+    t.wait_done(&ids[10], &t.key).await;
+    worker.kill().unwrap();
+    sink.kill().unwrap();
+    let _ = worker.wait();
+    let _ = sink.wait();
+    let mut worker = spawn_processor(&t, "tagging", 2);
+    let mut sink = spawn_processor(&t, "sink", 2);
+    for id in &ids {
+        assert_eq!(t.wait_done(id, &t.key).await["status"], "succeeded");
+    }
+    let all = "select count(*) from executions where execution_id like 'kill-%'";
+    t.wait_sql(&t.key, all, json!(n)).await;
+    let (_, r) = t.sql(&t.key, "select count(distinct execution_id), count(*) from executions").await;
+    assert_eq!(r["rows"], json!([[n, n]]), "no duplicate rows in the lake");
+    // 80 alternating runs per contact starting with apply end with the tag removed.
+    let sandbox = Sandbox::new(t.stack.services.store.clone(), &t.account, "sandbox");
+    for c in ["1", "2", "3", "4", "5"] {
+        assert!(!sandbox.contact_record(c).await.unwrap().unwrap().tags.contains_key("103"), "contact {c}");
+    }
+    worker.kill().unwrap();
+    sink.kill().unwrap();
+    let _ = worker.wait();
+    let _ = sink.wait();
+    t.stop().await;
+}

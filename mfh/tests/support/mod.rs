@@ -1,0 +1,158 @@
+//! The end-to-end test stack: real broker and DynamoDB-compatible server from
+//! `scripts/services` (endpoints in MFH_TEST_BROKERS and MFH_TEST_DYNAMO), the Schema
+//! Registry in-process on a real socket, and mfh's API and processors. Every stack gets
+//! its own topic, group and table prefix, so tests run side by side on one broker.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use mfh::config::Config;
+use mfh::stack::{Processors, Stack};
+use mfh_pipeline::CancellationToken;
+use mfh_pipeline::metrics::Metrics;
+use mfh_processors::connectors::sandbox::{Sandbox, SeedFile};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+pub struct TestStack {
+    pub cfg: Config,
+    pub stack: Stack,
+    pub base: String,
+    pub key: String,
+    pub account: String,
+    pub registry_url: String,
+    pub http: reqwest::Client,
+    pub cancel: CancellationToken,
+    pub tasks: JoinSet<anyhow::Result<()>>,
+    pub lake_dir: tempfile::TempDir,
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test, which starts the broker and the store"))
+}
+
+pub fn seed() -> SeedFile {
+    serde_json::from_str(include_str!("../../../seed/sandbox.json")).unwrap()
+}
+
+/// Starts the registry and returns its URL.
+pub async fn start_registry(cancel: &CancellationToken) -> String {
+    let sock = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", sock.local_addr().unwrap());
+    let state = mfh_pipeline::registry_server::RegistryState::open(None).unwrap();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        let _ = mfh_pipeline::registry_server::serve(sock, state, async move { stop.cancelled().await }).await;
+    });
+    url
+}
+
+/// A config pointing at the test services with a unique prefix.
+pub fn test_config(registry_url: &str, lake: &std::path::Path) -> Config {
+    let mut cfg = Config::load(None).unwrap();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    cfg.kafka.brokers = env("MFH_TEST_BROKERS");
+    cfg.kafka.schema_registry_url = registry_url.to_owned();
+    cfg.kafka.prefix = format!("t{}.", &id[..10]);
+    cfg.kafka.partitions = 4;
+    cfg.dynamo.endpoint = env("MFH_TEST_DYNAMO");
+    cfg.dynamo.table_prefix = format!("t{}_", &id[..10]);
+    cfg.lake.root = lake.to_owned();
+    cfg.processors.lake_max_wait = Duration::from_millis(50);
+    cfg.processors.lake_compact_min_files = 4;
+    cfg.processors.lake_delete_grace = Duration::from_secs(60);
+    cfg.http.allow_private_networks = true;
+    cfg
+}
+
+impl TestStack {
+    /// The whole stack with every processor.
+    pub async fn start() -> Self {
+        Self::start_with(Some(Processors::All)).await
+    }
+
+    /// The stack with the chosen processors (None: API only).
+    pub async fn start_with(processors: Option<Processors>) -> Self {
+        let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
+        let cancel = CancellationToken::new();
+        let registry_url = start_registry(&cancel).await;
+        let lake_dir = tempfile::tempdir().unwrap();
+        let cfg = test_config(&registry_url, lake_dir.path());
+        let stack = Stack::connect(&cfg, Metrics::new()).await.unwrap();
+        let account = format!("acct_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        Sandbox::new(stack.services.store.clone(), &account, "sandbox").seed(&seed()).await.unwrap();
+        let key = stack.services.store.create_api_key(&account, "test").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut tasks = JoinSet::new();
+        tasks.spawn(mfh::stack::serve_api(stack.api_state(&cfg), listener, cancel.clone()));
+        if let Some(p) = processors {
+            stack.spawn_processors(&p, &mut tasks, &cancel);
+        }
+        Self { cfg, stack, base, key, account, registry_url, http: reqwest::Client::new(), cancel, tasks, lake_dir }
+    }
+
+    /// A second account with its own key and sandbox.
+    pub async fn add_account(&self) -> (String, String) {
+        let account = format!("acct_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        Sandbox::new(self.stack.services.store.clone(), &account, "sandbox").seed(&seed()).await.unwrap();
+        let key = self.stack.services.store.create_api_key(&account, "test").await.unwrap();
+        (account, key)
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
+        let r = self.http.post(format!("{}{path}", self.base)).header("x-api-key", key).json(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.base)).header("x-api-key", key).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Requests an execution and returns its id.
+    pub async fn execute(&self, helper: &str, config: Value, contact: &str) -> String {
+        let (status, body) = self
+            .post("/v1/executions", &self.key, &json!({"helper": helper, "config": config, "connection_id": "sandbox", "contact_id": contact}))
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["execution_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls until the execution has a final status.
+    pub async fn wait_done(&self, id: &str, key: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self.get(&format!("/v1/executions/{id}"), key).await;
+            if status == 200 && body["status"] != "queued" {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "execution {id} not done in 60 s: {status} {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Runs explorer SQL as `key`.
+    pub async fn sql(&self, key: &str, sql: &str) -> (u16, Value) {
+        self.post("/v1/explorer/query", key, &json!({ "sql": sql })).await
+    }
+
+    /// Polls the explorer until `sql`'s first cell equals `want`.
+    pub async fn wait_sql(&self, key: &str, sql: &str, want: Value) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self.sql(key, sql).await;
+            if status == 200 && body["rows"][0][0] == want {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "{sql}: wanted {want}, last {status} {body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}

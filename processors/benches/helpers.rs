@@ -1,0 +1,65 @@
+//! Helper evaluations per second, per family of pure helpers, each helper with its
+//! registry example config against a realistic contact. Trade-off: this measures the
+//! helper logic alone (no CRM, no broker); the pipeline bench measures the whole path.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mfh_processors::helpers::{Contact, Ctx, Runnable, find};
+use mfh_processors::http::HttpClient;
+use std::hint::black_box;
+
+const FAMILIES: &[(&str, &[&str])] = &[
+    ("tagging", &["tag_it", "clear_tags", "score_it"]),
+    ("contact", &["copy_it", "name_parse_it"]),
+    ("data", &["format_it", "math_it", "date_calc", "split_it_basic"]),
+];
+
+fn contact() -> Contact {
+    let mut c = Contact { id: "42".into(), ..Contact::default() };
+    for (k, v) in [
+        ("first_name", "ada"), ("last_name", "LOVELACE"), ("full_name", "Dr. Ada B. Lovelace Jr."),
+        ("email", "Ada@Example.com"), ("phone", "(555) 123-4567"), ("_Birthday", "1815-12-10"),
+        ("_Score", "17"), ("_Purchases", "3"), ("city", "london"),
+    ] {
+        c.fields.insert(k.into(), v.into());
+    }
+    for (id, name) in [("101", "Customer"), ("103", "Webinar: March"), ("205", "VIP")] {
+        c.tags.insert(id.into(), name.into());
+    }
+    c
+}
+
+fn bench(c: &mut Criterion) {
+    let http = HttpClient::new(mfh_processors::http::HttpConfig::default()).unwrap();
+    let contact = contact();
+    let ctx = Ctx {
+        execution_id: "bench",
+        account_id: "bench",
+        now: chrono::Utc::now(),
+        seed: 7,
+        input: None,
+        http: &http,
+    };
+    for (family, names) in FAMILIES {
+        let steps: Vec<_> = names
+            .iter()
+            .filter_map(|n| find(n))
+            .map(|h| h.build_json(&serde_json::from_str(h.example_config()).unwrap()).unwrap())
+            .collect();
+        let mut g = c.benchmark_group(format!("helpers/{family}"));
+        g.throughput(Throughput::Elements(steps.len() as u64));
+        g.bench_function("evaluate_all", |b| {
+            b.iter(|| {
+                for s in &steps {
+                    if let Runnable::Sync(step) = s {
+                        black_box(step.run(&ctx, black_box(&contact)).ok());
+                    }
+                }
+            });
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

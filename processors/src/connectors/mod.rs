@@ -1,0 +1,138 @@
+//! CRM connectors: the trait every CRM implements, the resolver from a connection id to a
+//! connector, and the sandbox CRM. Vendor connectors (Keap, GoHighLevel, ActiveCampaign,
+//! Ontraport, HubSpot) add one file each and one line in [`Connectors::resolve`].
+
+pub mod sandbox;
+
+use crate::helpers::{Change, Contact};
+use crate::store::Store;
+use async_trait::async_trait;
+use mfh_schemas::ContactChange;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a connector can do; a helper needing a missing one fails validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Read and write standard and custom fields.
+    Fields,
+    /// Apply and remove tags.
+    Tags,
+    /// Add notes.
+    Notes,
+    /// Achieve goals or trigger automations.
+    Goals,
+}
+
+/// Why a CRM call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CrmError {
+    /// Credentials are missing, expired or revoked.
+    #[error("CRM authentication failed: {0}")]
+    Auth(String),
+    /// The CRM asked us to slow down.
+    #[error("CRM rate limit; retry after {retry_after:?}")]
+    RateLimited {
+        /// How long the CRM asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// The object does not exist.
+    #[error("{object} not found")]
+    NotFound {
+        /// What was missing, e.g. `contact 42`.
+        object: String,
+    },
+    /// The CRM rejected a value.
+    #[error("CRM rejected {field}: {reason}")]
+    Invalid {
+        /// The field or object.
+        field: String,
+        /// The CRM's reason.
+        reason: String,
+    },
+    /// The CRM (or our store behind the sandbox) could not be reached.
+    #[error("CRM unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+    },
+}
+
+impl CrmError {
+    /// Whether a later retry may succeed.
+    #[must_use]
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Unavailable { .. })
+    }
+
+    /// The class recorded on a failed execution.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Auth(_) => "crm_auth",
+            Self::RateLimited { .. } => "crm_rate_limited",
+            Self::NotFound { .. } => "crm_not_found",
+            Self::Invalid { .. } => "crm_invalid",
+            Self::Unavailable { .. } => "crm_unavailable",
+        }
+    }
+}
+
+/// What applying a helper's changes did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Changes made, with values before and after.
+    pub applied: Vec<ContactChange>,
+    /// Changes the CRM refused, with the reason; the others were still made.
+    pub failed: Vec<(Change, String)>,
+}
+
+/// One CRM account reached through one connection.
+#[async_trait]
+pub trait CrmConnector: Send + Sync {
+    /// The vendor noun: sandbox, keap, hubspot, ...
+    fn platform(&self) -> &'static str;
+    /// What this connector supports.
+    fn capabilities(&self) -> &'static [Capability];
+    /// Checks that the connection works.
+    ///
+    /// # Errors
+    /// [`CrmError`] describing what does not.
+    async fn healthcheck(&self) -> Result<(), CrmError>;
+    /// Reads one contact with its fields and tags.
+    ///
+    /// # Errors
+    /// [`CrmError::NotFound`] for an unknown contact, others as documented.
+    async fn get_contact(&self, contact_id: &str) -> Result<Contact, CrmError>;
+    /// Applies `changes` in order, at most once per `execution_id`: a second call with
+    /// the same execution id changes nothing and reports what the first call did.
+    ///
+    /// # Errors
+    /// [`CrmError`] when nothing could be applied; per-change refusals are in the report.
+    async fn apply(&self, contact_id: &str, execution_id: &str, changes: &[Change]) -> Result<ApplyReport, CrmError>;
+}
+
+/// Resolves connection ids to connectors.
+#[derive(Clone, Debug)]
+pub struct Connectors {
+    store: Store,
+}
+
+impl Connectors {
+    /// A resolver backed by `store`.
+    #[must_use]
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// The connector of `connection_id` in `account_id`.
+    ///
+    /// # Errors
+    /// [`CrmError::NotFound`] for an unknown connection.
+    pub fn resolve(&self, account_id: &str, connection_id: &str) -> Result<Arc<dyn CrmConnector>, CrmError> {
+        if sandbox::is_sandbox(connection_id) {
+            return Ok(Arc::new(sandbox::Sandbox::new(self.store.clone(), account_id, connection_id)));
+        }
+        Err(CrmError::NotFound { object: format!("connection {connection_id}") })
+    }
+}

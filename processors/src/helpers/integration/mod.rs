@@ -1,0 +1,3 @@
+//! Integration helpers.
+
+pub mod hook_it;

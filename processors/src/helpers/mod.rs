@@ -1,0 +1,388 @@
+//! Helpers: small automation steps run against one CRM contact.
+//!
+//! A helper is a unit struct implementing [`Helper`] in one file under its category's
+//! folder, plus one line in [`registry`]. The typed trait gives each helper a checked
+//! `Config`; [`DynHelper`] erases it so the registry can hold all of them.
+//!
+//! A helper never sees Kafka or the CRM: it gets a [`Contact`] snapshot, its config and a
+//! [`Ctx`], and returns an [`Outcome`] listing the [`Change`]s to make. The worker applies
+//! them through the connector, which is what makes dry runs and redelivery safe.
+
+pub mod contact;
+pub mod data;
+pub mod integration;
+pub mod model;
+pub mod registry;
+pub mod tagging;
+pub mod template;
+
+pub use model::{Change, Contact, Outcome};
+pub use registry::{HELPERS, find};
+
+use crate::http::HttpClient;
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use std::fmt;
+
+/// The eight helper categories; each has its own topic and consumer group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    /// Tags and scores.
+    Tagging,
+    /// Contact records: copy, parse, notes, owners.
+    Contact,
+    /// Pure data transforms: math, dates, formatting.
+    Data,
+    /// Branching, routing and timers.
+    Automation,
+    /// Third-party services and outbound webhooks.
+    Integration,
+    /// Alerts to people.
+    Notification,
+    /// Account-wide analysis.
+    Analytics,
+    /// Platform maintenance such as backups.
+    Platform,
+}
+
+impl Category {
+    /// All categories in their fixed order.
+    pub const ALL: [Category; 8] = [
+        Self::Tagging,
+        Self::Contact,
+        Self::Data,
+        Self::Automation,
+        Self::Integration,
+        Self::Notification,
+        Self::Analytics,
+        Self::Platform,
+    ];
+
+    /// The lower-case name used in topic and group names.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tagging => "tagging",
+            Self::Contact => "contact",
+            Self::Data => "data",
+            Self::Automation => "automation",
+            Self::Integration => "integration",
+            Self::Notification => "notification",
+            Self::Analytics => "analytics",
+            Self::Platform => "platform",
+        }
+    }
+
+    /// Parses a lower-case category name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem with a config, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    /// The config field, e.g. `tag_ids` or `rules[2].points`; empty for the whole config.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// A config that failed to parse or validate, with every problem found.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("invalid config for {helper}: {}", render(.errors))]
+pub struct ConfigError {
+    /// The helper whose config it is.
+    pub helper: String,
+    /// All problems found.
+    pub errors: Vec<FieldError>,
+}
+
+fn render(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| if e.field.is_empty() { e.message.clone() } else { format!("{}: {}", e.field, e.message) })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Checks a parsed config for problems serde cannot express; lists them all.
+pub trait Validate {
+    /// # Errors
+    /// Every problem found, each naming its field.
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        Ok(())
+    }
+}
+
+/// Pushes an error when `cond` holds; keeps validation code flat.
+pub(crate) fn check(errors: &mut Vec<FieldError>, cond: bool, field: &str, message: &str) {
+    if cond {
+        errors.push(FieldError::new(field, message));
+    }
+}
+
+/// Turns a list of problems into a validation result.
+pub(crate) fn finish(errors: Vec<FieldError>) -> Result<(), Vec<FieldError>> {
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+/// What a running helper may use besides the contact: ids, time, randomness and HTTP.
+pub struct Ctx<'a> {
+    /// The execution being run; effects are keyed by it.
+    pub execution_id: &'a str,
+    /// The owning account.
+    pub account_id: &'a str,
+    /// "Now" for this execution, from the worker's injectable clock.
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// Seed for any random choice, derived from the execution id so a redelivered
+    /// execution draws the same values.
+    pub seed: u64,
+    /// Optional trigger payload (POST body, webhook).
+    pub input: Option<&'a serde_json::Value>,
+    /// The shared outbound HTTP client (timeouts, retries, SSRF guard).
+    pub http: &'a HttpClient,
+}
+
+impl Ctx<'_> {
+    /// A random source pinned to this execution.
+    #[must_use]
+    pub fn rng(&self) -> rand::rngs::StdRng {
+        rand::SeedableRng::seed_from_u64(self.seed)
+    }
+}
+
+/// Derives the random seed of an execution from its id.
+#[must_use]
+pub fn seed_for(execution_id: &str) -> u64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(execution_id.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// Why a helper could not produce an outcome. A helper that ran and decided "no" returns
+/// an [`Outcome`] with `success = false` instead.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// A third-party call failed; `retryable` says whether trying later may help.
+    #[error("external service failed: {message}")]
+    External {
+        /// What failed.
+        message: String,
+        /// Whether a retry may succeed.
+        retryable: bool,
+    },
+    /// The contact lacks something the helper needs and the config has no fallback.
+    #[error("{0}")]
+    Input(String),
+}
+
+/// The runtime part of a pure helper: a function of the contact, config and context.
+pub trait Step: Send + Sync {
+    /// # Errors
+    /// [`StepError`] when no outcome can be produced.
+    fn run(&self, ctx: &Ctx<'_>, contact: &Contact) -> Result<Outcome, StepError>;
+}
+
+/// The runtime part of a helper that does I/O.
+#[async_trait]
+pub trait AsyncStep: Send + Sync {
+    /// # Errors
+    /// [`StepError`] when no outcome can be produced.
+    async fn run(&self, ctx: &Ctx<'_>, contact: &Contact) -> Result<Outcome, StepError>;
+}
+
+/// A built helper, ready to run.
+pub enum Runnable {
+    /// Pure transform; runs inline.
+    Sync(Box<dyn Step>),
+    /// Does I/O.
+    Async(Box<dyn AsyncStep>),
+}
+
+impl Runnable {
+    /// Runs the helper.
+    ///
+    /// # Errors
+    /// The step's [`StepError`].
+    pub async fn run(&self, ctx: &Ctx<'_>, contact: &Contact) -> Result<Outcome, StepError> {
+        match self {
+            Self::Sync(s) => s.run(ctx, contact),
+            Self::Async(s) => s.run(ctx, contact).await,
+        }
+    }
+}
+
+/// A named, documented automation step. Implemented by a unit struct.
+pub trait Helper: Send + Sync + 'static {
+    /// The product's established name, unique: `tag_it`.
+    const NAME: &'static str;
+    /// One of the eight categories.
+    const CATEGORY: Category;
+    /// One sentence ending with a period; served by `GET /v1/helpers`.
+    const SUMMARY: &'static str;
+    /// A valid config as JSON; a registry test parses and validates it.
+    const EXAMPLE_CONFIG: &'static str;
+    /// The typed config; unknown fields are rejected.
+    type Config: DeserializeOwned + Validate + Send + Sync + 'static;
+    /// Builds the runtime step from a validated config.
+    fn build(&self, config: Self::Config) -> Runnable;
+}
+
+/// The object-safe face of [`Helper`], held by the registry.
+pub trait DynHelper: Send + Sync {
+    /// See [`Helper::NAME`].
+    fn name(&self) -> &'static str;
+    /// See [`Helper::CATEGORY`].
+    fn category(&self) -> Category;
+    /// See [`Helper::SUMMARY`].
+    fn summary(&self) -> &'static str;
+    /// See [`Helper::EXAMPLE_CONFIG`].
+    fn example_config(&self) -> &'static str;
+    /// Parses, validates and builds a config given as JSON.
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every problem.
+    fn build_json(&self, config: &serde_json::Value) -> Result<Runnable, ConfigError>;
+}
+
+impl<H: Helper> DynHelper for H {
+    fn name(&self) -> &'static str {
+        H::NAME
+    }
+    fn category(&self) -> Category {
+        H::CATEGORY
+    }
+    fn summary(&self) -> &'static str {
+        H::SUMMARY
+    }
+    fn example_config(&self) -> &'static str {
+        H::EXAMPLE_CONFIG
+    }
+    fn build_json(&self, config: &serde_json::Value) -> Result<Runnable, ConfigError> {
+        let err = |errors| ConfigError { helper: H::NAME.to_owned(), errors };
+        let parsed: H::Config = serde_json::from_value(config.clone())
+            .map_err(|e| err(vec![FieldError::new("", e.to_string())]))?;
+        parsed.validate().map_err(err)?;
+        Ok(self.build(parsed))
+    }
+}
+
+/// Test support shared by the helper files.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A contact with the given fields and tag ids (each tag named after its id).
+    pub(crate) fn contact(fields: &[(&str, &str)], tags: &[&str]) -> Contact {
+        Contact {
+            id: "c-1".into(),
+            fields: fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            tags: tags.iter().map(|t| ((*t).to_owned(), (*t).to_owned())).collect(),
+        }
+    }
+
+    /// Builds `helper` from a JSON config and runs it once against `contact`.
+    pub(crate) fn run(helper: &dyn DynHelper, config: serde_json::Value, contact: &Contact) -> Outcome {
+        try_run(helper, config, contact).expect("helper runs")
+    }
+
+    /// Like [`run`] but returns the step error.
+    pub(crate) fn try_run(
+        helper: &dyn DynHelper,
+        config: serde_json::Value,
+        contact: &Contact,
+    ) -> Result<Outcome, StepError> {
+        let step = helper.build_json(&config).expect("config is valid");
+        let http = HttpClient::for_tests();
+        let ctx = Ctx {
+            execution_id: "exec-test",
+            account_id: "acct-test",
+            now: chrono::DateTime::parse_from_rfc3339("2026-03-15T12:00:00Z")
+                .expect("fixed time parses")
+                .to_utc(),
+            seed: 42,
+            input: None,
+            http: &http,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        rt.block_on(step.run(&ctx, contact))
+    }
+
+    /// The config errors of `config`, or an empty list if it is valid.
+    pub(crate) fn config_errors(helper: &dyn DynHelper, config: serde_json::Value) -> Vec<FieldError> {
+        match helper.build_json(&config) {
+            Ok(_) => vec![],
+            Err(e) => e.errors,
+        }
+    }
+}
+
+#[cfg(test)]
+mod registry_invariants {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn names_are_unique_and_snake_case() {
+        let re = regex::Regex::new("^[a-z][a-z0-9_]*$").unwrap();
+        let mut seen = BTreeSet::new();
+        for h in HELPERS {
+            assert!(re.is_match(h.name()), "{} is not snake_case", h.name());
+            assert!(seen.insert(h.name()), "{} is registered twice", h.name());
+        }
+    }
+
+    #[test]
+    fn summaries_are_sentences() {
+        for h in HELPERS {
+            assert!(!h.summary().is_empty() && h.summary().ends_with('.'), "{}", h.name());
+        }
+    }
+
+    #[test]
+    fn every_example_config_builds() {
+        for h in HELPERS {
+            let v: serde_json::Value = serde_json::from_str(h.example_config())
+                .unwrap_or_else(|e| panic!("{}: example is not JSON: {e}", h.name()));
+            if let Err(e) = h.build_json(&v) {
+                panic!("{}: example config invalid: {e}", h.name());
+            }
+        }
+    }
+
+    #[test]
+    fn no_helper_panics_on_an_empty_contact() {
+        let empty = Contact { id: "c".into(), ..Contact::default() };
+        for h in HELPERS {
+            let v: serde_json::Value = serde_json::from_str(h.example_config()).unwrap();
+            // Any outcome or error is fine; a panic fails the test.
+            let _ = testing::try_run(*h, v, &empty);
+        }
+    }
+
+    #[test]
+    fn unknown_config_fields_are_rejected() {
+        for h in HELPERS {
+            let mut v: serde_json::Value = serde_json::from_str(h.example_config()).unwrap();
+            v.as_object_mut().unwrap().insert("no_such_field".into(), serde_json::json!(1));
+            assert!(h.build_json(&v).is_err(), "{} accepted an unknown field", h.name());
+        }
+    }
+}

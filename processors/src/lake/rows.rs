@@ -1,0 +1,138 @@
+//! The executions table's rows and their Parquet encoding.
+
+use super::{LakeError, write_atomically};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use mfh_schemas::ExecutionCompleted;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use std::path::Path;
+use std::sync::{Arc, LazyLock};
+
+/// One row of the executions table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionRow {
+    /// The result.
+    pub result: ExecutionCompleted,
+    /// The changes as a JSON array.
+    pub changes_json: String,
+}
+
+impl ExecutionRow {
+    /// The row of a result.
+    #[must_use]
+    pub fn new(result: ExecutionCompleted) -> Self {
+        let changes: Vec<crate::store::executions::ContactChangeView> =
+            result.changes.iter().map(Into::into).collect();
+        let changes_json = serde_json::to_string(&changes).unwrap_or_else(|_| "[]".into());
+        Self { result, changes_json }
+    }
+
+    /// The UTC day of the request, the lake's date partition.
+    #[must_use]
+    pub fn date(&self) -> String {
+        chrono::DateTime::from_timestamp_millis(self.result.requested_at)
+            .unwrap_or_default()
+            .format("%Y-%m-%d")
+            .to_string()
+    }
+}
+
+/// The Arrow schema of the executions table.
+pub static SCHEMA: LazyLock<Arc<Schema>> = LazyLock::new(|| {
+    let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("execution_id", DataType::Utf8, false),
+        Field::new("account_id", DataType::Utf8, false),
+        Field::new("contact_id", DataType::Utf8, false),
+        Field::new("connection_id", DataType::Utf8, false),
+        Field::new("helper", DataType::Utf8, false),
+        Field::new("category", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("message", DataType::Utf8, false),
+        Field::new("requested_at", ts(), false),
+        Field::new("started_at", ts(), false),
+        Field::new("completed_at", ts(), false),
+        Field::new("duration_ms", DataType::Int64, false),
+        Field::new("output_json", DataType::Utf8, false),
+        Field::new("changes_json", DataType::Utf8, false),
+        Field::new("error_kind", DataType::Utf8, true),
+        Field::new("error_message", DataType::Utf8, true),
+        Field::new("source", DataType::Utf8, false),
+    ]))
+});
+
+fn strings<'a>(rows: &'a [ExecutionRow], f: impl Fn(&'a ExecutionRow) -> &'a str) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+}
+
+fn opt_strings<'a>(rows: &'a [ExecutionRow], f: impl Fn(&'a ExecutionRow) -> Option<&'a str>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<StringArray>())
+}
+
+fn times(rows: &[ExecutionRow], f: impl Fn(&ExecutionRow) -> i64) -> ArrayRef {
+    Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(f)).with_timezone("UTC"))
+}
+
+/// The rows as one Arrow batch.
+///
+/// # Errors
+/// An Arrow error if the columns do not fit the schema (a defect).
+pub fn to_batch(rows: &[ExecutionRow]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    RecordBatch::try_new(
+        SCHEMA.clone(),
+        vec![
+            strings(rows, |x| &x.result.execution_id),
+            strings(rows, |x| &x.result.account_id),
+            strings(rows, |x| &x.result.contact_id),
+            strings(rows, |x| &x.result.connection_id),
+            strings(rows, |x| &x.result.helper),
+            strings(rows, |x| &x.result.category),
+            strings(rows, |x| x.result.status.as_str()),
+            strings(rows, |x| &x.result.message),
+            times(rows, |x| x.result.requested_at),
+            times(rows, |x| x.result.started_at),
+            times(rows, |x| x.result.completed_at),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|x| x.result.completed_at - x.result.requested_at))),
+            strings(rows, |x| &x.result.output_json),
+            strings(rows, |x| &x.changes_json),
+            opt_strings(rows, |x| x.result.error_kind.as_deref()),
+            opt_strings(rows, |x| x.result.error_message.as_deref()),
+            strings(rows, |x| &x.result.source),
+        ],
+    )
+}
+
+/// Writes batches to one Parquet file, atomically.
+///
+/// # Errors
+/// [`LakeError`] on encoding or I/O failure.
+pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<u64, LakeError> {
+    let perr = |e: &dyn std::fmt::Display| LakeError::Parquet { path: path.to_owned(), message: e.to_string() };
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut buf = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut buf, SCHEMA.clone(), Some(props)).map_err(|e| perr(&e))?;
+    let mut rows = 0u64;
+    for b in batches {
+        rows += b.num_rows() as u64;
+        w.write(b).map_err(|e| perr(&e))?;
+    }
+    w.close().map_err(|e| perr(&e))?;
+    write_atomically(path, &buf)?;
+    Ok(rows)
+}
+
+/// Reads every batch of a Parquet file written by [`write_parquet`].
+///
+/// # Errors
+/// [`LakeError`] on I/O or decoding failure.
+pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, LakeError> {
+    let perr = |e: &dyn std::fmt::Display| LakeError::Parquet { path: path.to_owned(), message: e.to_string() };
+    let f = std::fs::File::open(path).map_err(super::io(path))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .map_err(|e| perr(&e))?
+        .build()
+        .map_err(|e| perr(&e))?;
+    reader.map(|b| b.map_err(|e| perr(&e))).collect()
+}

@@ -1,0 +1,162 @@
+//! mfh's stream processors and the business logic they run.
+//!
+//! # Layout
+//! - [`router`]: validates requests and sends each to its helper category's topic.
+//! - [`worker`]: one consumer group per category; runs helpers against the CRM.
+//! - [`sink`]: writes results to DynamoDB and the Parquet lake, each exactly once.
+//! - [`helpers`]: the helpers, by category, and their registry.
+//! - [`connectors`]: the CRM connector trait and the sandbox CRM.
+//! - [`store`]: the DynamoDB tables.
+//! - [`lake`]: the Parquet lake and its manifests.
+//! - [`http`]: the shared outbound HTTP client with its SSRF guard.
+
+pub mod connectors;
+pub mod helpers;
+pub mod http;
+pub mod lake;
+pub mod router;
+pub mod sink;
+pub mod store;
+pub mod worker;
+
+use mfh_pipeline::avro::AvroSerde;
+use mfh_pipeline::kafka::KafkaConfig;
+use mfh_pipeline::metrics::Metrics;
+use mfh_pipeline::runner::{RunnerConfig, RunnerDeps};
+use rdkafka::producer::FutureProducer;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Settings of the processors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorsConfig {
+    /// Records handled concurrently per processor instance.
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    /// Records held per processor instance, running or waiting.
+    #[serde(default = "default_buffered")]
+    pub max_buffered: usize,
+    /// Deepest chain of executions started by other executions.
+    #[serde(default = "default_depth")]
+    pub max_chain_depth: i32,
+    /// Sink: rows per lake flush at most.
+    #[serde(default = "default_batch")]
+    pub lake_max_batch: usize,
+    /// Sink: longest a row waits for its lake flush.
+    #[serde(with = "humantime_serde", default = "default_wait")]
+    pub lake_max_wait: Duration,
+    /// Sink: small files of one account and day merged once there are this many.
+    #[serde(default = "default_compact")]
+    pub lake_compact_min_files: usize,
+    /// Sink: how long replaced files stay for readers with an old manifest.
+    #[serde(with = "humantime_serde", default = "default_grace")]
+    pub lake_delete_grace: Duration,
+}
+
+const fn default_in_flight() -> usize {
+    64
+}
+const fn default_buffered() -> usize {
+    1024
+}
+const fn default_depth() -> i32 {
+    5
+}
+const fn default_batch() -> usize {
+    2000
+}
+fn default_wait() -> Duration {
+    Duration::from_millis(200)
+}
+const fn default_compact() -> usize {
+    16
+}
+fn default_grace() -> Duration {
+    Duration::from_secs(300)
+}
+
+impl Default for ProcessorsConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: default_in_flight(),
+            max_buffered: default_buffered(),
+            max_chain_depth: default_depth(),
+            lake_max_batch: default_batch(),
+            lake_max_wait: default_wait(),
+            lake_compact_min_files: default_compact(),
+            lake_delete_grace: default_grace(),
+        }
+    }
+}
+
+/// What every processor needs: broker, codec, producer, stores, metrics.
+#[derive(Clone)]
+pub struct Services {
+    /// Broker settings.
+    pub kafka: KafkaConfig,
+    /// Processor settings.
+    pub cfg: ProcessorsConfig,
+    /// Registry-aware codec.
+    pub avro: AvroSerde,
+    /// The shared idempotent producer.
+    pub producer: FutureProducer,
+    /// DynamoDB tables.
+    pub store: store::Store,
+    /// CRM connectors.
+    pub connectors: connectors::Connectors,
+    /// Outbound HTTP.
+    pub http: http::HttpClient,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("kafka", &self.kafka).field("cfg", &self.cfg).finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    pub(crate) fn runner(&self, stage: &str, group: &str, topic: String) -> (RunnerConfig, RunnerDeps) {
+        (
+            RunnerConfig {
+                stage: stage.to_owned(),
+                group: self.kafka.group(group),
+                topics: vec![topic],
+                dead_letter_topic: self.kafka.topics().dead_letter().name,
+                max_in_flight: self.cfg.max_in_flight,
+                max_buffered: self.cfg.max_buffered,
+            },
+            RunnerDeps {
+                kafka: self.kafka.clone(),
+                producer: self.producer.clone(),
+                avro: self.avro.clone(),
+                metrics: self.metrics.clone(),
+            },
+        )
+    }
+}
+
+/// Retries a fallible async step with capped backoff; used for the pipeline's own stores,
+/// whose failures are transient until proven otherwise.
+pub(crate) async fn with_retries<T, E: std::fmt::Debug, F, Fut>(what: &str, mut f: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut delay = Duration::from_millis(50);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt >= 6 => return Err(e),
+            Err(e) => {
+                tracing::warn!(what, attempt, error = ?e, "Retrying.");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(3));
+            }
+        }
+    }
+}

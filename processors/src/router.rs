@@ -1,0 +1,131 @@
+//! The router: reads execution requests from every producer (the API and direct
+//! producers alike), validates them, and forwards each to its category's topic under the
+//! contact key. A record that is not valid Avro, names an unknown helper, carries an
+//! invalid config or chains too deep goes to the dead-letter topic with the reason.
+
+use crate::{Services, helpers, with_retries};
+use async_trait::async_trait;
+use mfh_pipeline::avro::AvroError;
+use mfh_pipeline::runner::{Failure, Handler, Record};
+use mfh_schemas::ExecutionRequested;
+use rdkafka::producer::FutureRecord;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a request is refused; shared by the API (answering 4xx) and the router (DLQ).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// No helper of that name.
+    #[error("unknown helper {0:?}")]
+    UnknownHelper(String),
+    /// The config does not parse or validate.
+    #[error("{0}")]
+    InvalidConfig(helpers::ConfigError),
+    /// `config_json` or `input_json` is not a JSON object.
+    #[error("{field} is not a JSON object")]
+    NotJson {
+        /// The field.
+        field: &'static str,
+    },
+    /// Chained too deep.
+    #[error("chain depth {depth} exceeds the limit {limit}")]
+    TooDeep {
+        /// The request's depth.
+        depth: i32,
+        /// The configured limit.
+        limit: i32,
+    },
+}
+
+impl Rejection {
+    /// The dead-letter reason class.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnknownHelper(_) => "unknown_helper",
+            Self::InvalidConfig(_) => "invalid_config",
+            Self::NotJson { .. } => "invalid_json",
+            Self::TooDeep { .. } => "chain_too_deep",
+        }
+    }
+}
+
+/// Validates a request; returns its helper.
+///
+/// # Errors
+/// The [`Rejection`].
+pub fn validate(req: &ExecutionRequested, max_depth: i32) -> Result<&'static dyn helpers::DynHelper, Rejection> {
+    let helper = helpers::find(&req.helper).ok_or_else(|| Rejection::UnknownHelper(req.helper.clone()))?;
+    let config: serde_json::Value =
+        serde_json::from_str(&req.config_json).map_err(|_| Rejection::NotJson { field: "config_json" })?;
+    if !config.is_object() {
+        return Err(Rejection::NotJson { field: "config_json" });
+    }
+    if let Some(input) = &req.input_json {
+        let _: serde_json::Value = serde_json::from_str(input).map_err(|_| Rejection::NotJson { field: "input_json" })?;
+    }
+    helper.build_json(&config).map_err(Rejection::InvalidConfig)?;
+    if req.depth > max_depth {
+        return Err(Rejection::TooDeep { depth: req.depth, limit: max_depth });
+    }
+    Ok(helper)
+}
+
+/// The router's handler.
+pub struct Router {
+    svc: Services,
+}
+
+/// Runs the router until `cancel` fires.
+///
+/// # Errors
+/// A fatal failure of the runner.
+pub async fn run(svc: Services, cancel: mfh_pipeline::CancellationToken) -> anyhow::Result<()> {
+    let (cfg, deps) = svc.runner("router", "router", svc.kafka.topics().requested().name);
+    mfh_pipeline::runner::run(cfg, deps, Arc::new(Router { svc }), cancel).await
+}
+
+/// Decodes a record, retrying while the registry is unreachable; bad bytes are a
+/// dead letter at once.
+pub(crate) async fn decode<T: mfh_schemas::AvroRecord>(svc: &Services, bytes: &[u8]) -> Result<T, Failure> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match svc.avro.decode::<T>(bytes).await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_bad_record() => {
+                return Err(Failure::dead_letter("invalid_avro", mfh_pipeline::report(&e)));
+            }
+            Err(e) if attempt >= 6 => return Err(Failure::Fatal(mfh_pipeline::report(&e))),
+            Err(e) => {
+                let _: &AvroError = &e;
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for Router {
+    async fn handle(&self, rec: &Record) -> Result<(), Failure> {
+        let Some(payload) = &rec.payload else {
+            return Err(Failure::dead_letter("invalid_avro", "record has no value"));
+        };
+        let req: ExecutionRequested = decode(&self.svc, payload).await?;
+        let helper = validate(&req, self.svc.cfg.max_chain_depth)
+            .map_err(|r| Failure::dead_letter(r.kind(), r.to_string()))?;
+        let topic = self.svc.kafka.topics().routed(helper.category().as_str()).name;
+        let key = req.key();
+        // The value goes on unchanged: same bytes, same writer schema id.
+        with_retries("route", || async {
+            self.svc
+                .producer
+                .send(FutureRecord::to(&topic).key(&key).payload(payload), Duration::from_secs(30))
+                .await
+                .map_err(|(e, _)| e)
+        })
+        .await
+        .map_err(|e| Failure::Fatal(format!("produce to {topic}: {e}")))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! The DynamoDB tables mfh keeps: executions (the API's read model), idempotency keys,
+//! API keys, helper outcomes (the effect ledger) and the sandbox CRM.
+//!
+//! Every table is created at start-up if absent. Every write is keyed by an id the
+//! pipeline already has, so repeating it changes nothing.
+
+pub mod api_keys;
+pub mod executions;
+pub mod outcomes;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use serde::{Deserialize, Serialize};
+
+/// Where the tables live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamoConfig {
+    /// Endpoint URL; empty for AWS's regional endpoint.
+    #[serde(default)]
+    pub endpoint: String,
+    /// AWS region.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Prefix of every table name.
+    #[serde(default = "default_prefix")]
+    pub table_prefix: String,
+    /// Access key id; empty reads `AWS_ACCESS_KEY_ID`.
+    #[serde(default)]
+    pub access_key_id: String,
+    /// Secret key; empty reads `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub secret_access_key: String,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+fn default_prefix() -> String {
+    "mfh_".into()
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB answered with an error or could not be reached.
+    #[error("dynamodb {operation} on {table}: {message}")]
+    Dynamo {
+        /// The operation.
+        operation: &'static str,
+        /// The table.
+        table: String,
+        /// The SDK's description.
+        message: String,
+    },
+    /// An item did not have the expected shape.
+    #[error("corrupt item in {table}: {message}")]
+    Corrupt {
+        /// The table.
+        table: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn dynamo<E: std::error::Error + 'static>(operation: &'static str, table: &str, e: E) -> Self {
+        Self::Dynamo { operation, table: table.to_owned(), message: mfh_pipeline::report(&e) }
+    }
+}
+
+/// The client and the table names of one deployment. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// The DynamoDB client.
+    pub client: Client,
+    prefix: String,
+}
+
+/// A table's name without the prefix, with its key and indexes.
+struct TableDef {
+    name: &'static str,
+    hash: &'static str,
+    range: Option<&'static str>,
+    gsis: &'static [(&'static str, &'static str, &'static str)],
+}
+
+/// Executions by id, with indexes by account and by account+helper, newest first.
+pub const EXECUTIONS: &str = "executions";
+/// Index of executions by account, sorted by request time.
+pub const GSI_BY_ACCOUNT: &str = "by_account";
+/// Index of executions by account and helper, sorted by request time.
+pub const GSI_BY_HELPER: &str = "by_helper";
+/// Idempotency keys of the API.
+pub const IDEMPOTENCY: &str = "idempotency";
+/// API keys by hash.
+pub const API_KEYS: &str = "api_keys";
+/// Helper outcomes by execution id: the effect ledger that makes redelivery harmless.
+pub const OUTCOMES: &str = "outcomes";
+/// The sandbox CRM's contacts.
+pub const SANDBOX_CONTACTS: &str = "sandbox_contacts";
+
+const TABLES: &[TableDef] = &[
+    TableDef {
+        name: EXECUTIONS,
+        hash: "execution_id",
+        range: None,
+        gsis: &[(GSI_BY_ACCOUNT, "account_id", "sort_key"), (GSI_BY_HELPER, "account_helper", "sort_key")],
+    },
+    TableDef { name: IDEMPOTENCY, hash: "scope", range: None, gsis: &[] },
+    TableDef { name: API_KEYS, hash: "key_hash", range: None, gsis: &[] },
+    TableDef { name: OUTCOMES, hash: "execution_id", range: None, gsis: &[] },
+    TableDef { name: SANDBOX_CONTACTS, hash: "connection", range: Some("contact_id"), gsis: &[] },
+];
+
+impl Store {
+    /// Connects to DynamoDB as configured.
+    #[must_use]
+    pub fn connect(cfg: &DynamoConfig) -> Self {
+        let env = |k: &str| std::env::var(k).unwrap_or_default();
+        let key = if cfg.access_key_id.is_empty() { env("AWS_ACCESS_KEY_ID") } else { cfg.access_key_id.clone() };
+        let secret =
+            if cfg.secret_access_key.is_empty() { env("AWS_SECRET_ACCESS_KEY") } else { cfg.secret_access_key.clone() };
+        let mut b = aws_sdk_dynamodb::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new(cfg.region.clone()))
+            .credentials_provider(Credentials::new(key, secret, None, None, "mfh-config"));
+        if !cfg.endpoint.is_empty() {
+            b = b.endpoint_url(cfg.endpoint.clone());
+        }
+        Self { client: Client::from_conf(b.build()), prefix: cfg.table_prefix.clone() }
+    }
+
+    /// The full name of a table.
+    #[must_use]
+    pub fn table(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Creates every table that does not exist yet.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB refuses.
+    pub async fn ensure_tables(&self) -> Result<(), StoreError> {
+        let existing = self
+            .client
+            .list_tables()
+            .limit(100)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("ListTables", "*", e))?
+            .table_names
+            .unwrap_or_default();
+        for def in TABLES {
+            let name = self.table(def.name);
+            if existing.contains(&name) {
+                continue;
+            }
+            let mut attrs = vec![def.hash];
+            attrs.extend(def.range);
+            for (_, h, r) in def.gsis {
+                attrs.push(h);
+                attrs.push(r);
+            }
+            attrs.sort_unstable();
+            attrs.dedup();
+            let mut req = self
+                .client
+                .create_table()
+                .table_name(&name)
+                .billing_mode(BillingMode::PayPerRequest)
+                .key_schema(key(def.hash, KeyType::Hash));
+            if let Some(r) = def.range {
+                req = req.key_schema(key(r, KeyType::Range));
+            }
+            for a in attrs {
+                req = req.attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name(a)
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .map_err(|e| StoreError::dynamo("CreateTable", &name, e))?,
+                );
+            }
+            for (index, h, r) in def.gsis {
+                req = req.global_secondary_indexes(
+                    GlobalSecondaryIndex::builder()
+                        .index_name(*index)
+                        .key_schema(key(h, KeyType::Hash))
+                        .key_schema(key(r, KeyType::Range))
+                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                        .build()
+                        .map_err(|e| StoreError::dynamo("CreateTable", &name, e))?,
+                );
+            }
+            match req.send().await {
+                Ok(_) => tracing::info!(table = %name, "Table created."),
+                Err(e) if format!("{e:?}").contains("ResourceInUse") => {}
+                Err(e) => return Err(StoreError::dynamo("CreateTable", &name, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[allow(clippy::expect_used)]
+fn key(name: &str, kt: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kt)
+        .build()
+        .expect("attribute name and key type are set")
+}

@@ -1,0 +1,207 @@
+//! A category worker: one consumer group per helper category. For each routed request it
+//! reuses the recorded outcome of a redelivered execution or runs the helper on a fresh
+//! contact snapshot and records the outcome, applies the changes through the connector
+//! (at most once per execution), and produces the `ExecutionCompleted` result.
+
+use crate::connectors::CrmError;
+use crate::helpers::{self, Category, Ctx, Outcome, StepError};
+use crate::router::{Rejection, decode, validate};
+use crate::{Services, with_retries};
+use async_trait::async_trait;
+use mfh_pipeline::runner::{Failure, Handler, Record};
+use mfh_schemas::{ExecutionCompleted, ExecutionRequested, ExecutionStatus};
+use rdkafka::producer::FutureRecord;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The worker of one category.
+pub struct Worker {
+    svc: Services,
+    category: Category,
+}
+
+/// Runs the worker of `category` until `cancel` fires.
+///
+/// # Errors
+/// A fatal failure of the runner.
+pub async fn run(svc: Services, category: Category, cancel: mfh_pipeline::CancellationToken) -> anyhow::Result<()> {
+    let stage = format!("worker.{category}");
+    let (cfg, deps) = svc.runner(&stage, &format!("worker-{category}"), svc.kafka.topics().routed(category.as_str()).name);
+    mfh_pipeline::runner::run(cfg, deps, Arc::new(Worker { svc, category }), cancel).await
+}
+
+/// Why an execution failed (a result, not a dead letter).
+struct ExecError {
+    kind: &'static str,
+    message: String,
+}
+
+impl From<CrmError> for ExecError {
+    fn from(e: CrmError) -> Self {
+        Self { kind: e.kind(), message: e.to_string() }
+    }
+}
+
+impl Worker {
+    /// Runs the helper, or reuses the outcome recorded for this execution.
+    async fn decide(&self, req: &ExecutionRequested, helper: &dyn helpers::DynHelper) -> Result<Outcome, ExecError> {
+        let store = &self.svc.store;
+        let id = &req.execution_id;
+        if let Some(o) = with_retries("read outcome", || store.recorded_outcome(id)).await.map_err(store_err)? {
+            return Ok(o);
+        }
+        let conn = self.svc.connectors.resolve(&req.account_id, &req.connection_id)?;
+        let contact = with_crm_retries(|| conn.get_contact(&req.contact_id)).await?;
+        let config: serde_json::Value = serde_json::from_str(&req.config_json).unwrap_or_default();
+        let input: Option<serde_json::Value> = req.input_json.as_deref().and_then(|i| serde_json::from_str(i).ok());
+        let step = helper
+            .build_json(&config)
+            .map_err(|e| ExecError { kind: "invalid_config", message: e.to_string() })?;
+        let ctx = Ctx {
+            execution_id: id,
+            account_id: &req.account_id,
+            now: chrono::Utc::now(),
+            seed: helpers::seed_for(id),
+            input: input.as_ref(),
+            http: &self.svc.http,
+        };
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            match step.run(&ctx, &contact).await {
+                Ok(o) => break o,
+                Err(StepError::External { retryable: true, .. }) if attempt < 3 => {
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e @ StepError::External { .. }) => return Err(ExecError { kind: "external", message: e.to_string() }),
+                Err(e @ StepError::Input(_)) => return Err(ExecError { kind: "input", message: e.to_string() }),
+            }
+        };
+        with_retries("record outcome", || store.record_outcome(id, outcome.clone())).await.map_err(store_err)
+    }
+
+    async fn execute(&self, req: &ExecutionRequested, helper: &dyn helpers::DynHelper) -> ExecutionCompleted {
+        let started_at = mfh_pipeline::now_millis();
+        let mut result = ExecutionCompleted {
+            execution_id: req.execution_id.clone(),
+            account_id: req.account_id.clone(),
+            contact_id: req.contact_id.clone(),
+            connection_id: req.connection_id.clone(),
+            helper: req.helper.clone(),
+            category: self.category.as_str().to_owned(),
+            status: ExecutionStatus::Failed,
+            message: String::new(),
+            requested_at: req.requested_at,
+            started_at,
+            completed_at: started_at,
+            output_json: "{}".into(),
+            changes: Vec::new(),
+            error_kind: None,
+            error_message: None,
+            source: req.source.clone(),
+        };
+        let applied = async {
+            let mut outcome = self.decide(req, helper).await?;
+            let conn = self.svc.connectors.resolve(&req.account_id, &req.connection_id)?;
+            let report = with_crm_retries(|| conn.apply(&req.contact_id, &req.execution_id, &outcome.changes)).await?;
+            if !report.failed.is_empty() {
+                let failed: Vec<_> = report
+                    .failed
+                    .iter()
+                    .map(|(c, reason)| serde_json::json!({"kind": c.kind(), "target": c.target(), "error": reason}))
+                    .collect();
+                outcome.output.insert("failed_changes".into(), failed.into());
+            }
+            Ok::<_, ExecError>((outcome, report))
+        }
+        .await;
+        match applied {
+            Ok((outcome, report)) => {
+                let ok = outcome.success && report.failed.is_empty();
+                result.status = if ok { ExecutionStatus::Succeeded } else { ExecutionStatus::Failed };
+                if !ok {
+                    result.error_kind = Some(if outcome.success { "partial" } else { "helper" }.into());
+                    result.error_message = Some(outcome.message.clone());
+                }
+                result.message = outcome.message;
+                result.output_json = serde_json::Value::Object(outcome.output).to_string();
+                result.changes = report.applied;
+            }
+            Err(e) => {
+                result.message = e.message.clone();
+                result.error_kind = Some(e.kind.into());
+                result.error_message = Some(e.message);
+            }
+        }
+        result.completed_at = mfh_pipeline::now_millis();
+        result
+    }
+}
+
+fn store_err(e: crate::store::StoreError) -> ExecError {
+    ExecError { kind: "store", message: mfh_pipeline::report(&e) }
+}
+
+async fn with_crm_retries<T, F, Fut>(mut f: F) -> Result<T, CrmError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CrmError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match f().await {
+            Err(e) if e.retryable() && attempt < 5 => {
+                let wait = match &e {
+                    CrmError::RateLimited { retry_after: Some(d) } => (*d).min(Duration::from_secs(30)),
+                    _ => Duration::from_millis(100 << attempt),
+                };
+                tracing::warn!(attempt, error = ?e, "CRM call retried.");
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for Worker {
+    async fn handle(&self, rec: &Record) -> Result<(), Failure> {
+        let Some(payload) = &rec.payload else {
+            return Err(Failure::dead_letter("invalid_avro", "record has no value"));
+        };
+        let req: ExecutionRequested = decode(&self.svc, payload).await?;
+        // The router validated it, but a record may be written here directly too.
+        let helper = validate(&req, self.svc.cfg.max_chain_depth)
+            .map_err(|r: Rejection| Failure::dead_letter(r.kind(), r.to_string()))?;
+        if helper.category() != self.category {
+            return Err(Failure::dead_letter("wrong_category", format!("{} is not a {} helper", req.helper, self.category)));
+        }
+        let result = self.execute(&req, helper).await;
+        let stage = mfh_pipeline::metrics::Metrics::stage(&format!("worker.{}", self.category));
+        if result.status == ExecutionStatus::Failed {
+            self.svc.metrics.failures.get_or_create(&stage).inc();
+        }
+        let topic = self.svc.kafka.topics().completed();
+        let bytes = self
+            .svc
+            .avro
+            .encode(&topic.value_subject(), &result)
+            .await
+            .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))?;
+        let key = result.key();
+        with_retries("produce result", || async {
+            self.svc
+                .producer
+                .send(FutureRecord::to(&topic.name).key(&key).payload(&bytes), Duration::from_secs(30))
+                .await
+                .map_err(|(e, _)| e)
+        })
+        .await
+        .map_err(|e| Failure::Fatal(format!("produce to {}: {e}", topic.name)))?;
+        #[allow(clippy::cast_precision_loss)]
+        let secs = (result.completed_at - result.requested_at).max(0) as f64 / 1000.0;
+        self.svc.metrics.latency.get_or_create(&stage).observe(secs);
+        Ok(())
+    }
+}
