@@ -16,7 +16,11 @@ pub struct Account(pub String);
 ///
 /// # Errors
 /// [`ApiError::Unauthorized`], or [`ApiError::Unavailable`] when the key store is down.
-pub async fn require_api_key(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_api_key(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let headers = req.headers();
     let key = headers
         .get("x-api-key")
@@ -31,7 +35,11 @@ pub async fn require_api_key(State(state): State<AppState>, mut req: Request, ne
         .filter(|k| !k.is_empty() && k.len() <= 256)
         .ok_or(ApiError::Unauthorized)?
         .to_owned();
-    let account = state.store.account_for_key(&key).await?.ok_or(ApiError::Unauthorized)?;
+    let account = state
+        .store
+        .account_for_key(&key)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     req.extensions_mut().insert(Account(account));
     Ok(next.run(req).await)
 }

@@ -14,6 +14,14 @@ pub enum ApiError {
     /// The body or a parameter is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// An extractor refused the request (syntax, content type, size); its status is kept.
+    #[error("{detail}")]
+    Rejected {
+        /// The extractor's status: 400, 413, 415, 422.
+        status: StatusCode,
+        /// What was wrong.
+        detail: String,
+    },
     /// The request is well-formed but invalid, with the field errors.
     #[error("{message}")]
     Invalid {
@@ -25,6 +33,9 @@ pub enum ApiError {
     /// No or a wrong API key.
     #[error("a valid API key is required (header X-Api-Key or Authorization: Bearer)")]
     Unauthorized,
+    /// The path exists but not with this method.
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
     /// Not found (or not the caller's).
     #[error("{0} not found")]
     NotFound(String),
@@ -54,9 +65,11 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Rejected { status, .. } => *status,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -82,8 +95,10 @@ impl IntoResponse for ApiError {
             errors,
         };
         let mut resp = (status, Json(body)).into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/problem+json"),
+        );
         resp
     }
 }
@@ -108,7 +123,50 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for AppJson<
                 message: "the body does not match the expected shape".into(),
                 errors: vec![FieldError::new("", e.body_text())],
             }),
-            Err(e) => Err(ApiError::BadRequest(e.body_text())),
+            Err(e) => Err(ApiError::Rejected {
+                status: e.status(),
+                detail: e.body_text(),
+            }),
         }
+    }
+}
+
+/// `Query` whose rejections are problem details.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for AppQuery<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Self(v))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// `Path` whose rejections are problem details.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for AppPath<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
     }
 }

@@ -62,13 +62,18 @@ pub fn run_query(
     if sql.contains(';') {
         return Err(ExplorerError::Sql("one statement per query".into()));
     }
-    let files = lake.files_of_account(account_id).map_err(|e| internal(&e))?;
+    let files = lake
+        .files_of_account(account_id)
+        .map_err(|e| internal(&e))?;
     let conn = duckdb::Connection::open_in_memory().map_err(|e| internal(&e))?;
     let load = if files.is_empty() {
         EMPTY_TABLE.to_owned()
     } else {
         let list: Vec<String> = files.iter().map(|p| quote(&p.to_string_lossy())).collect();
-        format!("CREATE TABLE executions AS SELECT * FROM read_parquet([{}])", list.join(","))
+        format!(
+            "CREATE TABLE executions AS SELECT * FROM read_parquet([{}])",
+            list.join(",")
+        )
     };
     conn.execute_batch(&format!(
         "SET threads = 1; SET memory_limit = {}; {load}; \
@@ -114,7 +119,11 @@ fn collect(conn: &duckdb::Connection, sql: &str, max_rows: usize) -> duckdb::Res
         }
         rows_out.push(out);
     }
-    Ok(QueryResult { columns, rows: rows_out, truncated })
+    Ok(QueryResult {
+        columns,
+        rows: rows_out,
+        truncated,
+    })
 }
 
 fn to_json(v: Value) -> serde_json::Value {
@@ -141,7 +150,8 @@ fn to_json(v: Value) -> serde_json::Value {
                 TimeUnit::Microsecond => t,
                 TimeUnit::Nanosecond => t / 1_000,
             };
-            chrono::DateTime::from_timestamp_micros(micros).map_or(json!(t), |d| json!(d.to_rfc3339()))
+            chrono::DateTime::from_timestamp_micros(micros)
+                .map_or(json!(t), |d| json!(d.to_rfc3339()))
         }
         other => json!(format!("{other:?}")),
     }

@@ -105,10 +105,16 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     let body_limit = state.cfg.max_body_bytes;
     let v1 = Router::new()
-        .route("/executions", post(routes::executions::create).get(routes::executions::list))
+        .route(
+            "/executions",
+            post(routes::executions::create).get(routes::executions::list),
+        )
         .route("/executions/{id}", get(routes::executions::get_one))
         .route("/explorer/query", post(routes::explorer::query))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ))
         .route("/helpers", get(routes::helpers::list));
     Router::new()
         .nest("/v1", v1)
@@ -116,6 +122,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
         .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

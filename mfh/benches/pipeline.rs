@@ -16,14 +16,20 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 fn arg(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 async fn broker_pass_through(t: &support::TestStack, n: usize, size: usize) -> f64 {
     let topic = format!("{}bench.raw", t.cfg.kafka.prefix);
     mfh_topics::provision(
         &t.cfg.kafka.brokers,
-        &[mfh_topics::Topic { name: topic.clone(), ..t.cfg.kafka.topics().requested() }],
+        &[mfh_topics::Topic {
+            name: topic.clone(),
+            ..t.cfg.kafka.topics().requested()
+        }],
     )
     .await
     .unwrap();
@@ -42,7 +48,11 @@ async fn broker_pass_through(t: &support::TestStack, n: usize, size: usize) -> f
         let mut futs = Vec::with_capacity(n);
         for i in 0..n {
             let key = format!("k{}", i % 1000);
-            futs.push(producer.send_result(FutureRecord::to(&topic2).key(&key).payload(&payload)).unwrap());
+            futs.push(
+                producer
+                    .send_result(FutureRecord::to(&topic2).key(&key).payload(&payload))
+                    .unwrap(),
+            );
         }
         for f in futs {
             f.await.unwrap().unwrap();
@@ -50,7 +60,10 @@ async fn broker_pass_through(t: &support::TestStack, n: usize, size: usize) -> f
     });
     let mut seen = 0;
     while seen < n {
-        tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .unwrap()
+            .unwrap();
         seen += 1;
     }
     produce.await.unwrap();
@@ -70,7 +83,13 @@ async fn main() {
     let concurrency = arg("MFH_BENCH_CONCURRENCY", 32);
     let t = support::TestStack::start().await;
     // Warm up: schemas registered, groups joined, caches filled.
-    let w = t.execute("tag_it", json!({"action": "apply", "tag_ids": ["101"]}), "1").await;
+    let w = t
+        .execute(
+            "tag_it",
+            json!({"action": "apply", "tag_ids": ["101"]}),
+            "1",
+        )
+        .await;
     t.wait_done(&w, &t.key).await;
 
     let raw = broker_pass_through(&t, n * 4, 300).await;
@@ -96,7 +115,8 @@ async fn main() {
                         .await
                         .unwrap();
                     let v: serde_json::Value = r.json().await.unwrap();
-                    tx.send((v["execution_id"].as_str().unwrap().to_owned(), sent)).unwrap();
+                    tx.send((v["execution_id"].as_str().unwrap().to_owned(), sent))
+                        .unwrap();
                     drop(permit);
                 });
             }
@@ -124,7 +144,11 @@ async fn main() {
     latencies.sort_by(f64::total_cmp);
     let rate = n as f64 / elapsed;
     println!("pipeline: {n} executions in {elapsed:.2} s = {rate:.0} executions/s");
-    println!("latency request -> DynamoDB-visible result: p50 {:.1} ms, p99 {:.1} ms", pct(&latencies, 0.5), pct(&latencies, 0.99));
+    println!(
+        "latency request -> DynamoDB-visible result: p50 {:.1} ms, p99 {:.1} ms",
+        pct(&latencies, 0.5),
+        pct(&latencies, 0.99)
+    );
     println!("broker pass-through (produce -> consume, 300 B records): {raw:.0} records/s");
     println!("ratio pipeline / pass-through: {:.4}", rate / raw);
     t.stop().await;

@@ -66,9 +66,17 @@ impl Config {
     /// Every problem found, one per line.
     pub fn load(file: Option<&Path>) -> Result<Self, String> {
         let cfg: Self = mfh_pipeline::config::load(DEFAULTS, file).map_err(|e| {
-            e.into_iter().map(|e| format!("- {e}")).collect::<Vec<_>>().join("\n")
+            e.into_iter()
+                .map(|e| format!("- {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         })?;
-        cfg.validate().map_err(|errs| errs.iter().map(|e| format!("- {e}")).collect::<Vec<_>>().join("\n"))?;
+        cfg.validate().map_err(|errs| {
+            errs.iter()
+                .map(|e| format!("- {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
         Ok(cfg)
     }
 
@@ -81,17 +89,26 @@ impl Config {
         if self.kafka.brokers.trim().is_empty() {
             errs.push("kafka.brokers: must name at least one broker".to_owned());
         }
-        if !self.kafka.schema_registry_url.starts_with("http://") && !self.kafka.schema_registry_url.starts_with("https://") {
+        if !self.kafka.schema_registry_url.starts_with("http://")
+            && !self.kafka.schema_registry_url.starts_with("https://")
+        {
             errs.push("kafka.schema_registry_url: must be an http(s) URL".to_owned());
         }
         if self.kafka.partitions < 1 {
             errs.push("kafka.partitions: must be at least 1".to_owned());
         }
         if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
-            errs.push(format!("api.listen: {:?} is not an address like 127.0.0.1:8080", self.api.listen));
+            errs.push(format!(
+                "api.listen: {:?} is not an address like 127.0.0.1:8080",
+                self.api.listen
+            ));
         }
-        if self.processors.max_in_flight == 0 || self.processors.max_buffered < self.processors.max_in_flight {
-            errs.push("processors: need max_in_flight >= 1 and max_buffered >= max_in_flight".to_owned());
+        if self.processors.max_in_flight == 0
+            || self.processors.max_buffered < self.processors.max_in_flight
+        {
+            errs.push(
+                "processors: need max_in_flight >= 1 and max_buffered >= max_in_flight".to_owned(),
+            );
         }
         if self.processors.lake_max_batch == 0 {
             errs.push("processors.lake_max_batch: must be at least 1".to_owned());

@@ -33,18 +33,26 @@ impl Embedded {
 fn binary(bin_dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
     let p = bin_dir.join(name);
     if !p.exists() {
-        bail!("{} not found: run scripts/install-deps first (it installs {name})", p.display());
+        bail!(
+            "{} not found: run scripts/install-deps first (it installs {name})",
+            p.display()
+        );
     }
     Ok(p)
 }
 
 async fn wait_for_port(port: u16, what: &str, child: &mut Child) -> anyhow::Result<()> {
     for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         if let Some(status) = child.try_wait()? {
-            bail!("{what} exited with {status} before listening on port {port}; is the port in use?");
+            bail!(
+                "{what} exited with {status} before listening on port {port}; is the port in use?"
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -58,14 +66,22 @@ async fn wait_for_port(port: u16, what: &str, child: &mut Child) -> anyhow::Resu
 pub async fn start(cfg: &EmbeddedConfig, cancel: &CancellationToken) -> anyhow::Result<Embedded> {
     let data = &cfg.data_dir;
     for d in ["broker", "dynamo", "registry", "logs"] {
-        std::fs::create_dir_all(data.join(d)).with_context(|| format!("creating {}", data.join(d).display()))?;
+        std::fs::create_dir_all(data.join(d))
+            .with_context(|| format!("creating {}", data.join(d).display()))?;
     }
     let log = |name: &str| -> anyhow::Result<Stdio> {
         Ok(std::fs::File::create(data.join("logs").join(name))?.into())
     };
 
     let mut dynamo = Command::new(binary(&cfg.bin_dir, "dynoxide")?)
-        .args(["serve", "--host", "127.0.0.1", "--port", &cfg.dynamo_port.to_string(), "--db-path"])
+        .args([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &cfg.dynamo_port.to_string(),
+            "--db-path",
+        ])
         .arg(data.join("dynamo").join("mfh.db"))
         .stdout(log("dynoxide.log")?)
         .stderr(log("dynoxide.err")?)
@@ -78,7 +94,15 @@ pub async fn start(cfg: &EmbeddedConfig, cancel: &CancellationToken) -> anyhow::
     // tansu reads ./.env; run it inside its own directory so a project .env cannot leak in.
     let mut broker = Command::new(std::path::absolute(binary(&cfg.bin_dir, "tansu")?)?)
         .current_dir(data.join("broker"))
-        .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &listener, "--advertised-listener-url", &listener])
+        .args([
+            "broker",
+            "--storage-engine",
+            "memory://tansu/",
+            "--listener-url",
+            &listener,
+            "--advertised-listener-url",
+            &listener,
+        ])
         .stdout(log("tansu.log")?)
         .stderr(log("tansu.err")?)
         .kill_on_drop(true)
@@ -90,12 +114,26 @@ pub async fn start(cfg: &EmbeddedConfig, cancel: &CancellationToken) -> anyhow::
         .context("opening the schema registry store")?;
     let sock = tokio::net::TcpListener::bind(("127.0.0.1", cfg.registry_port))
         .await
-        .with_context(|| format!("binding the schema registry to 127.0.0.1:{}", cfg.registry_port))?;
+        .with_context(|| {
+            format!(
+                "binding the schema registry to 127.0.0.1:{}",
+                cfg.registry_port
+            )
+        })?;
     let stop = cancel.clone();
     tokio::spawn(async move {
-        if let Err(e) = mfh_pipeline::registry_server::serve(sock, registry, async move { stop.cancelled().await }).await {
+        if let Err(e) =
+            mfh_pipeline::registry_server::serve(
+                sock,
+                registry,
+                async move { stop.cancelled().await },
+            )
+            .await
+        {
             tracing::error!(error = ?e, "Schema registry stopped.");
         }
     });
-    Ok(Embedded { children: vec![broker, dynamo] })
+    Ok(Embedded {
+        children: vec![broker, dynamo],
+    })
 }

@@ -13,7 +13,11 @@ use std::path::PathBuf;
 use tokio::task::JoinSet;
 
 #[derive(Parser)]
-#[command(name = "mfh", version, about = "MyFusionHelper as a stream-processing pipeline")]
+#[command(
+    name = "mfh",
+    version,
+    about = "MyFusionHelper as a stream-processing pipeline"
+)]
 struct Cli {
     /// Config file (TOML) layered over the defaults; env vars MFH__SECTION__KEY override both.
     #[arg(long, global = true, env = "MFH_CONFIG")]
@@ -92,14 +96,15 @@ async fn shutdown_signal(cancel: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                cancel.cancel();
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    cancel.cancel();
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -112,7 +117,10 @@ async fn shutdown_signal(cancel: CancellationToken) {
 }
 
 /// Waits for the tasks; the first failure stops the rest.
-async fn supervise(mut tasks: JoinSet<anyhow::Result<()>>, cancel: CancellationToken) -> anyhow::Result<()> {
+async fn supervise(
+    mut tasks: JoinSet<anyhow::Result<()>>,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
     let mut first_err = None;
     while let Some(r) = tasks.join_next().await {
         let err = match r {
@@ -133,7 +141,9 @@ async fn supervise(mut tasks: JoinSet<anyhow::Result<()>>, cancel: CancellationT
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cfg = match Config::load(cli.config.as_deref()) {
@@ -143,9 +153,16 @@ async fn main() -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     tokio::spawn(shutdown_signal(cancel.clone()));
     match cli.command {
-        Cmd::Helpers { cmd: HelpersCmd::List } => {
+        Cmd::Helpers {
+            cmd: HelpersCmd::List,
+        } => {
             for h in HELPERS {
-                out(&format!("{:<16} {:<13} {}", h.name(), h.category().as_str(), h.summary()));
+                out(&format!(
+                    "{:<16} {:<13} {}",
+                    h.name(),
+                    h.category().as_str(),
+                    h.summary()
+                ));
             }
             Ok(())
         }
@@ -153,12 +170,21 @@ async fn main() -> anyhow::Result<()> {
             out(&toml_like(&cfg));
             Ok(())
         }
-        Cmd::Topics { cmd: TopicsCmd::Apply } => {
-            let created = mfh_topics::provision(&cfg.kafka.brokers, &cfg.kafka.topics().all()).await?;
-            out(&format!("created {} topics: {}", created.len(), created.join(", ")));
+        Cmd::Topics {
+            cmd: TopicsCmd::Apply,
+        } => {
+            let created =
+                mfh_topics::provision(&cfg.kafka.brokers, &cfg.kafka.topics().all()).await?;
+            out(&format!(
+                "created {} topics: {}",
+                created.len(),
+                created.join(", ")
+            ));
             Ok(())
         }
-        Cmd::Schemas { cmd: SchemasCmd::Register } => {
+        Cmd::Schemas {
+            cmd: SchemasCmd::Register,
+        } => {
             let stack = Stack::connect(&cfg, Metrics::new()).await?;
             for (subject, id) in mfh::stack::register_schemas(&stack.services).await? {
                 out(&format!("{subject}: id {id}"));
@@ -182,7 +208,9 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Bootstrap { account } => {
             let stack = Stack::connect(&cfg, Metrics::new()).await?;
             let (seeded, key) = bootstrap(&cfg, &stack, &account).await?;
-            out(&format!("account {account}: {seeded} sandbox contacts seeded; API key (shown once): {key}"));
+            out(&format!(
+                "account {account}: {seeded} sandbox contacts seeded; API key (shown once): {key}"
+            ));
             Ok(())
         }
     }
@@ -192,7 +220,12 @@ fn toml_like(cfg: &Config) -> String {
     serde_json::to_string_pretty(cfg).unwrap_or_default()
 }
 
-async fn run(cfg: &Config, processors: Option<Processors>, api: bool, cancel: CancellationToken) -> anyhow::Result<()> {
+async fn run(
+    cfg: &Config,
+    processors: Option<Processors>,
+    api: bool,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
     let stack = Stack::connect(cfg, Metrics::new()).await?;
     let mut tasks = JoinSet::new();
     if let Some(p) = &processors {
@@ -202,7 +235,11 @@ async fn run(cfg: &Config, processors: Option<Processors>, api: bool, cancel: Ca
         let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
             .await
             .with_context(|| format!("binding the API to {}", cfg.api.listen))?;
-        tasks.spawn(mfh::stack::serve_api(stack.api_state(cfg), listener, cancel.clone()));
+        tasks.spawn(mfh::stack::serve_api(
+            stack.api_state(cfg),
+            listener,
+            cancel.clone(),
+        ));
     }
     supervise(tasks, cancel).await
 }
@@ -211,10 +248,16 @@ async fn run(cfg: &Config, processors: Option<Processors>, api: bool, cancel: Ca
 async fn bootstrap(cfg: &Config, stack: &Stack, account: &str) -> anyhow::Result<(usize, String)> {
     let bytes = std::fs::read(&cfg.embedded.seed_file)
         .with_context(|| format!("reading the seed file {}", cfg.embedded.seed_file.display()))?;
-    let seed: SeedFile =
-        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", cfg.embedded.seed_file.display()))?;
-    let seeded = Sandbox::new(stack.services.store.clone(), account, "sandbox").seed(&seed).await?;
-    let key = stack.services.store.create_api_key(account, "bootstrap").await?;
+    let seed: SeedFile = serde_json::from_slice(&bytes)
+        .with_context(|| format!("parsing {}", cfg.embedded.seed_file.display()))?;
+    let seeded = Sandbox::new(stack.services.store.clone(), account, "sandbox")
+        .seed(&seed)
+        .await?;
+    let key = stack
+        .services
+        .store
+        .create_api_key(account, "bootstrap")
+        .await?;
     Ok((seeded, key))
 }
 

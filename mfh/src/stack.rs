@@ -48,8 +48,12 @@ pub async fn register_schemas(svc: &Services) -> anyhow::Result<Vec<(String, u32
     for t in topics.all() {
         let subject = t.value_subject();
         let id = match t.value_schema {
-            s if s == ExecutionRequested::full_name() => svc.avro.register::<ExecutionRequested>(&subject).await?,
-            s if s == ExecutionCompleted::full_name() => svc.avro.register::<ExecutionCompleted>(&subject).await?,
+            s if s == ExecutionRequested::full_name() => {
+                svc.avro.register::<ExecutionRequested>(&subject).await?
+            }
+            s if s == ExecutionCompleted::full_name() => {
+                svc.avro.register::<ExecutionCompleted>(&subject).await?
+            }
             s if s == DeadLetter::full_name() => svc.avro.register::<DeadLetter>(&subject).await?,
             other => anyhow::bail!("no Rust type for schema {other}"),
         };
@@ -65,9 +69,14 @@ impl Stack {
     /// When a dependency is unreachable or refuses.
     pub async fn connect(cfg: &Config, metrics: Metrics) -> anyhow::Result<Self> {
         let store = Store::connect(&cfg.dynamo);
-        store.ensure_tables().await.context("creating DynamoDB tables")?;
+        store
+            .ensure_tables()
+            .await
+            .context("creating DynamoDB tables")?;
         let topics = cfg.kafka.topics().all();
-        mfh_topics::provision(&cfg.kafka.brokers, &topics).await.context("creating topics")?;
+        mfh_topics::provision(&cfg.kafka.brokers, &topics)
+            .await
+            .context("creating topics")?;
         let services = Services {
             kafka: cfg.kafka.clone(),
             cfg: cfg.processors.clone(),
@@ -78,8 +87,13 @@ impl Stack {
             http: HttpClient::new(cfg.http.clone()).context("creating the HTTP client")?,
             metrics,
         };
-        register_schemas(&services).await.context("registering schemas")?;
-        Ok(Self { services, lake: Lake::new(cfg.lake.root.clone()) })
+        register_schemas(&services)
+            .await
+            .context("registering schemas")?;
+        Ok(Self {
+            services,
+            lake: Lake::new(cfg.lake.root.clone()),
+        })
     }
 
     /// The API's state.
@@ -101,7 +115,12 @@ impl Stack {
     }
 
     /// Spawns the chosen processors into `tasks`.
-    pub fn spawn_processors(&self, which: &Processors, tasks: &mut JoinSet<anyhow::Result<()>>, cancel: &CancellationToken) {
+    pub fn spawn_processors(
+        &self,
+        which: &Processors,
+        tasks: &mut JoinSet<anyhow::Result<()>>,
+        cancel: &CancellationToken,
+    ) {
         let svc = &self.services;
         if matches!(which, Processors::All | Processors::Router) {
             tasks.spawn(mfh_processors::router::run(svc.clone(), cancel.clone()));
@@ -112,7 +131,11 @@ impl Stack {
             }
         }
         if matches!(which, Processors::All | Processors::Sink) {
-            tasks.spawn(mfh_processors::sink::run(svc.clone(), self.lake.clone(), cancel.clone()));
+            tasks.spawn(mfh_processors::sink::run(
+                svc.clone(),
+                self.lake.clone(),
+                cancel.clone(),
+            ));
         }
     }
 }
@@ -121,7 +144,11 @@ impl Stack {
 ///
 /// # Errors
 /// When the server fails.
-pub async fn serve_api(state: AppState, listener: tokio::net::TcpListener, cancel: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve_api(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
     axum::serve(listener, mfh_api::app(state))
         .with_graceful_shutdown(async move { cancel.cancelled().await })
         .await

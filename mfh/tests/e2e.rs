@@ -16,22 +16,35 @@ use support::TestStack;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_request_runs_the_helper_and_lands_in_dynamodb_and_the_lake() {
     let t = TestStack::start().await;
-    let id = t.execute("tag_it", json!({"action": "apply", "tag_ids": ["102"]}), "1").await;
+    let id = t
+        .execute(
+            "tag_it",
+            json!({"action": "apply", "tag_ids": ["102"]}),
+            "1",
+        )
+        .await;
     let done = t.wait_done(&id, &t.key).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["category"], "tagging");
-    assert_eq!(done["changes"], json!([{"kind": "tag_applied", "target": "102", "old_value": null, "new_value": "VIP"}]));
+    assert_eq!(
+        done["changes"],
+        json!([{"kind": "tag_applied", "target": "102", "old_value": null, "new_value": "VIP"}])
+    );
     assert!(done["duration_ms"].as_i64().unwrap() >= 0);
 
     let sandbox = Sandbox::new(t.stack.services.store.clone(), &t.account, "sandbox");
     let contact = sandbox.contact_record("1").await.unwrap().unwrap();
     assert!(contact.tags.contains_key("102"));
 
-    let (status, list) = t.get("/v1/executions?helper=tag_it&status=succeeded", &t.key).await;
+    let (status, list) = t
+        .get("/v1/executions?helper=tag_it&status=succeeded", &t.key)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(list["items"][0]["execution_id"], id.as_str());
 
-    let q = format!("select count(*) from executions where execution_id = '{id}' and status = 'succeeded'");
+    let q = format!(
+        "select count(*) from executions where execution_id = '{id}' and status = 'succeeded'"
+    );
     t.wait_sql(&t.key, &q, json!(1)).await;
     t.stop().await;
 }
@@ -68,13 +81,21 @@ async fn an_idempotency_key_returns_the_same_execution_and_runs_it_once() {
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
-    t.wait_sql(&t.key, "select count(*) from executions", json!(1)).await;
+    t.wait_sql(&t.key, "select count(*) from executions", json!(1))
+        .await;
     let (_, list) = t.get("/v1/executions", &t.key).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     t.stop().await;
 }
 
-fn request(t: &TestStack, id: &str, helper: &str, config: Value, contact: &str, at: i64) -> ExecutionRequested {
+fn request(
+    t: &TestStack,
+    id: &str,
+    helper: &str,
+    config: Value,
+    contact: &str,
+    at: i64,
+) -> ExecutionRequested {
     ExecutionRequested {
         execution_id: id.to_owned(),
         account_id: t.account.clone(),
@@ -95,7 +116,10 @@ async fn produce_raw(t: &TestStack, key: &str, bytes: &[u8]) {
     t.stack
         .services
         .producer
-        .send(FutureRecord::to(&topic).key(key).payload(bytes), Duration::from_secs(10))
+        .send(
+            FutureRecord::to(&topic).key(key).payload(bytes),
+            Duration::from_secs(10),
+        )
         .await
         .unwrap();
 }
@@ -112,7 +136,14 @@ async fn produce_request(t: &TestStack, r: &ExecutionRequested) {
 async fn a_direct_producer_gets_the_same_result_as_the_rest_path() {
     let t = TestStack::start().await;
     let id = uuid::Uuid::new_v4().to_string();
-    let r = request(&t, &id, "tag_it", json!({"action": "apply", "tag_ids": ["102"]}), "1", mfh_pipeline::now_millis());
+    let r = request(
+        &t,
+        &id,
+        "tag_it",
+        json!({"action": "apply", "tag_ids": ["102"]}),
+        "1",
+        mfh_pipeline::now_millis(),
+    );
     produce_request(&t, &r).await;
     let done = t.wait_done(&id, &t.key).await;
     assert_eq!(done["status"], "succeeded", "{done}");
@@ -128,10 +159,36 @@ async fn bad_records_go_to_the_dead_letter_topic_and_the_partition_keeps_flowing
     let key = format!("{}:1", t.account);
     produce_raw(&t, &key, b"\0\0\0\0\x01not avro at all").await;
     produce_raw(&t, &key, b"plain text").await;
-    produce_request(&t, &request(&t, "bad-helper", "no_such_helper", json!({}), "1", now)).await;
-    produce_request(&t, &request(&t, "bad-config", "tag_it", json!({"action": "explode"}), "1", now)).await;
+    produce_request(
+        &t,
+        &request(&t, "bad-helper", "no_such_helper", json!({}), "1", now),
+    )
+    .await;
+    produce_request(
+        &t,
+        &request(
+            &t,
+            "bad-config",
+            "tag_it",
+            json!({"action": "explode"}),
+            "1",
+            now,
+        ),
+    )
+    .await;
     let good = uuid::Uuid::new_v4().to_string();
-    produce_request(&t, &request(&t, &good, "tag_it", json!({"action": "apply", "tag_ids": ["101"]}), "1", now)).await;
+    produce_request(
+        &t,
+        &request(
+            &t,
+            &good,
+            "tag_it",
+            json!({"action": "apply", "tag_ids": ["101"]}),
+            "1",
+            now,
+        ),
+    )
+    .await;
     assert_eq!(t.wait_done(&good, &t.key).await["status"], "succeeded");
 
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
@@ -140,11 +197,16 @@ async fn bad_records_go_to_the_dead_letter_topic_and_the_partition_keeps_flowing
         .set("auto.offset.reset", "earliest")
         .create()
         .unwrap();
-    consumer.subscribe(&[&t.cfg.kafka.topics().dead_letter().name]).unwrap();
+    consumer
+        .subscribe(&[&t.cfg.kafka.topics().dead_letter().name])
+        .unwrap();
     let serde = mfh_pipeline::avro::AvroSerde::new(&t.registry_url);
     let mut kinds = Vec::new();
     while kinds.len() < 4 {
-        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("dead letters arrive").unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .expect("dead letters arrive")
+            .unwrap();
         let dl: DeadLetter = serde.decode(m.payload().unwrap()).await.unwrap();
         assert_eq!(dl.stage, "router");
         assert!(!dl.reason.is_empty());
@@ -152,7 +214,15 @@ async fn bad_records_go_to_the_dead_letter_topic_and_the_partition_keeps_flowing
         kinds.push(dl.reason_kind);
     }
     kinds.sort();
-    assert_eq!(kinds, ["invalid_avro", "invalid_avro", "invalid_config", "unknown_helper"]);
+    assert_eq!(
+        kinds,
+        [
+            "invalid_avro",
+            "invalid_avro",
+            "invalid_config",
+            "unknown_helper"
+        ]
+    );
     t.stop().await;
 }
 
@@ -160,13 +230,24 @@ async fn bad_records_go_to_the_dead_letter_topic_and_the_partition_keeps_flowing
 async fn one_contacts_executions_run_in_order_while_contacts_run_concurrently() {
     let t = TestStack::start().await;
     let base = mfh_pipeline::now_millis();
-    let mut by_contact: Vec<(String, Vec<String>)> = vec![("1".into(), vec![]), ("2".into(), vec![]), ("3".into(), vec![])];
+    let mut by_contact: Vec<(String, Vec<String>)> = vec![
+        ("1".into(), vec![]),
+        ("2".into(), vec![]),
+        ("3".into(), vec![]),
+    ];
     for i in 0..15 {
         for (contact, ids) in &mut by_contact {
             let id = format!("{contact}-{i:02}-{}", uuid::Uuid::new_v4().simple());
             // Alternate apply/remove so the final state also depends on the order.
             let action = if i % 2 == 0 { "apply" } else { "remove" };
-            let r = request(&t, &id, "tag_it", json!({"action": action, "tag_ids": ["104"]}), contact, base + i);
+            let r = request(
+                &t,
+                &id,
+                "tag_it",
+                json!({"action": action, "tag_ids": ["104"]}),
+                contact,
+                base + i,
+            );
             produce_request(&t, &r).await;
             ids.push(id);
         }
@@ -178,7 +259,10 @@ async fn one_contacts_executions_run_in_order_while_contacts_run_concurrently() 
             let d = t.wait_done(id, &t.key).await;
             assert_eq!(d["status"], "succeeded", "{d}");
             let started = d["started_at"].as_i64().unwrap();
-            assert!(started >= prev_done, "{id} started before its predecessor finished");
+            assert!(
+                started >= prev_done,
+                "{id} started before its predecessor finished"
+            );
             prev_done = d["completed_at"].as_i64().unwrap();
         }
         // 15 alternating runs starting with apply end with the tag applied.
@@ -192,7 +276,13 @@ async fn one_contacts_executions_run_in_order_while_contacts_run_concurrently() 
 async fn the_explorer_shows_each_account_only_its_own_data() {
     let t = TestStack::start().await;
     let (other, other_key) = t.add_account().await;
-    let mine = t.execute("tag_it", json!({"action": "apply", "tag_ids": ["102"]}), "1").await;
+    let mine = t
+        .execute(
+            "tag_it",
+            json!({"action": "apply", "tag_ids": ["102"]}),
+            "1",
+        )
+        .await;
     let (_, body) = t
         .post("/v1/executions", &other_key, &json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["102"]}, "connection_id": "sandbox", "contact_id": "2"}))
         .await;
@@ -200,14 +290,27 @@ async fn the_explorer_shows_each_account_only_its_own_data() {
     t.wait_done(&mine, &t.key).await;
     t.wait_done(&theirs, &other_key).await;
     // Another account's execution is invisible through the API too.
-    assert_eq!(t.get(&format!("/v1/executions/{theirs}"), &t.key).await.0, 404);
+    assert_eq!(
+        t.get(&format!("/v1/executions/{theirs}"), &t.key).await.0,
+        404
+    );
 
-    t.wait_sql(&t.key, "select count(*) from executions", json!(1)).await;
-    t.wait_sql(&other_key, "select count(*) from executions", json!(1)).await;
-    let (_, r) = t.sql(&t.key, "select distinct account_id from executions").await;
+    t.wait_sql(&t.key, "select count(*) from executions", json!(1))
+        .await;
+    t.wait_sql(&other_key, "select count(*) from executions", json!(1))
+        .await;
+    let (_, r) = t
+        .sql(&t.key, "select distinct account_id from executions")
+        .await;
     assert_eq!(r["rows"], json!([[t.account]]));
 
-    let other_file = t.stack.lake.files_of_account(&other).unwrap().pop().unwrap();
+    let other_file = t
+        .stack
+        .lake
+        .files_of_account(&other)
+        .unwrap()
+        .pop()
+        .unwrap();
     let lake_root = t.stack.lake.root().display().to_string();
     let attacks = [
         format!("select * from read_parquet('{}')", other_file.display()),
@@ -241,7 +344,11 @@ async fn malformed_input_gets_a_4xx_problem_body() {
     let send = |req: reqwest::RequestBuilder| async move {
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
-        let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
         let body: Value = r.json().await.unwrap_or(Value::Null);
         assert_eq!(ct, "application/problem+json", "{status} {body}");
         assert_eq!(body["status"], status, "{body}");
@@ -249,30 +356,163 @@ async fn malformed_input_gets_a_4xx_problem_body() {
     };
     let k = &t.key;
     assert_eq!(send(t.http.post(&url).json(&json!({}))).await.0, 401);
-    assert_eq!(send(t.http.post(&url).header("x-api-key", "mfh_wrong").json(&json!({}))).await.0, 401);
-    assert_eq!(send(t.http.post(&url).header("x-api-key", k).header("content-type", "application/json").body("{not json")).await.0, 400);
-    assert_eq!(send(t.http.post(&url).header("x-api-key", k).body("{}")).await.0, 400, "no content type");
-    assert_eq!(send(t.http.post(&url).header("x-api-key", k).json(&json!({"helper": "tag_it"}))).await.0, 422);
-    assert_eq!(send(t.http.post(&url).header("x-api-key", k).json(&json!([1, 2]))).await.0, 422);
-    let (s, b) = send(t.http.post(&url).header("x-api-key", k).json(&json!({"helper": "nope", "config": {}, "connection_id": "sandbox", "contact_id": "1"}))).await;
+    assert_eq!(
+        send(
+            t.http
+                .post(&url)
+                .header("x-api-key", "mfh_wrong")
+                .json(&json!({}))
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        send(
+            t.http
+                .post(&url)
+                .header("x-api-key", k)
+                .header("content-type", "application/json")
+                .body("{not json")
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        send(t.http.post(&url).header("x-api-key", k).body("{}"))
+            .await
+            .0,
+        415,
+        "no content type"
+    );
+    assert_eq!(
+        send(t.http.delete(&url).header("x-api-key", k)).await.0,
+        405
+    );
+    assert_eq!(
+        send(
+            t.http
+                .post(&url)
+                .header("x-api-key", k)
+                .json(&json!({"helper": "tag_it"}))
+        )
+        .await
+        .0,
+        422
+    );
+    assert_eq!(
+        send(
+            t.http
+                .post(&url)
+                .header("x-api-key", k)
+                .json(&json!([1, 2]))
+        )
+        .await
+        .0,
+        422
+    );
+    let (s, b) = send(t.http.post(&url).header("x-api-key", k).json(
+        &json!({"helper": "nope", "config": {}, "connection_id": "sandbox", "contact_id": "1"}),
+    ))
+    .await;
     assert_eq!(s, 422, "{b}");
     let (s, b) = send(t.http.post(&url).header("x-api-key", k).json(&json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": []}, "connection_id": "sandbox", "contact_id": "1"}))).await;
     assert_eq!(s, 422);
     assert_eq!(b["errors"][0]["field"], "tag_ids", "{b}");
-    let (s, _) = send(t.http.post(&url).header("x-api-key", k).json(&json!({"helper": "tag_it", "config": "x", "connection_id": "sandbox", "contact_id": "1"}))).await;
+    let (s, _) = send(t.http.post(&url).header("x-api-key", k).json(
+        &json!({"helper": "tag_it", "config": "x", "connection_id": "sandbox", "contact_id": "1"}),
+    ))
+    .await;
     assert_eq!(s, 422);
     let (s, _) = send(t.http.post(&url).header("x-api-key", k).json(&json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["1"]}, "connection_id": "", "contact_id": "1"}))).await;
     assert_eq!(s, 422);
-    assert_eq!(send(t.http.post(format!("{url}?dry_run=maybe")).header("x-api-key", k).json(&json!({}))).await.0, 400);
-    assert_eq!(send(t.http.get(format!("{url}?limit=0")).header("x-api-key", k)).await.0, 400);
-    assert_eq!(send(t.http.get(format!("{url}?status=weird")).header("x-api-key", k)).await.0, 400);
-    assert_eq!(send(t.http.get(format!("{url}?cursor=%%%")).header("x-api-key", k)).await.0, 400);
-    assert_eq!(send(t.http.get(format!("{url}/does-not-exist")).header("x-api-key", k)).await.0, 404);
-    assert_eq!(send(t.http.get(format!("{}/v2/nothing", t.base))).await.0, 404);
+    assert_eq!(
+        send(
+            t.http
+                .post(format!("{url}?dry_run=maybe"))
+                .header("x-api-key", k)
+                .json(&json!({}))
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        send(t.http.get(format!("{url}?limit=0")).header("x-api-key", k))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        send(
+            t.http
+                .get(format!("{url}?status=weird"))
+                .header("x-api-key", k)
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        send(
+            t.http
+                .get(format!("{url}?cursor=%%%"))
+                .header("x-api-key", k)
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        send(
+            t.http
+                .get(format!("{url}/does-not-exist"))
+                .header("x-api-key", k)
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        send(t.http.get(format!("{}/v2/nothing", t.base))).await.0,
+        404
+    );
     let big = "x".repeat(2 << 20);
-    assert_eq!(send(t.http.post(&url).header("x-api-key", k).header("content-type", "application/json").body(big)).await.0, 413);
-    assert_eq!(send(t.http.post(format!("{}/v1/explorer/query", t.base)).header("x-api-key", k).json(&json!({"sql": ""}))).await.0, 400);
-    assert_eq!(send(t.http.post(format!("{}/v1/explorer/query", t.base)).header("x-api-key", k).json(&json!({"sql": "select nonsense from"}))).await.0, 400);
+    assert_eq!(
+        send(
+            t.http
+                .post(&url)
+                .header("x-api-key", k)
+                .header("content-type", "application/json")
+                .body(big)
+        )
+        .await
+        .0,
+        413
+    );
+    assert_eq!(
+        send(
+            t.http
+                .post(format!("{}/v1/explorer/query", t.base))
+                .header("x-api-key", k)
+                .json(&json!({"sql": ""}))
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        send(
+            t.http
+                .post(format!("{}/v1/explorer/query", t.base))
+                .header("x-api-key", k)
+                .json(&json!({"sql": "select nonsense from"}))
+        )
+        .await
+        .0,
+        400
+    );
     t.stop().await;
 }
 
@@ -283,12 +523,37 @@ async fn a_dry_run_shows_the_changes_without_making_them() {
         .post("/v1/executions?dry_run=true", &t.key, &json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["102"]}, "connection_id": "sandbox", "contact_id": "1"}))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["changes"], json!([{"kind": "apply_tag", "tag_id": "102"}]));
+    assert_eq!(
+        body["changes"],
+        json!([{"kind": "apply_tag", "tag_id": "102"}])
+    );
     let sandbox = Sandbox::new(t.stack.services.store.clone(), &t.account, "sandbox");
-    assert!(!sandbox.contact_record("1").await.unwrap().unwrap().tags.contains_key("102"));
+    assert!(
+        !sandbox
+            .contact_record("1")
+            .await
+            .unwrap()
+            .unwrap()
+            .tags
+            .contains_key("102")
+    );
     let (_, helpers) = t.get("/v1/helpers", &t.key).await;
-    assert!(helpers.as_array().unwrap().iter().any(|h| h["name"] == "tag_it"));
-    let (s, m) = (t.http.get(format!("{}/metrics", t.base)).send().await.unwrap().status(), ());
+    assert!(
+        helpers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["name"] == "tag_it")
+    );
+    let (s, m) = (
+        t.http
+            .get(format!("{}/metrics", t.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        (),
+    );
     let _ = m;
     assert_eq!(s, 200);
     t.stop().await;
@@ -298,11 +563,20 @@ fn child_env(t: &TestStack) -> Vec<(String, String)> {
     let c = &t.cfg;
     vec![
         ("MFH__KAFKA__BROKERS".into(), c.kafka.brokers.clone()),
-        ("MFH__KAFKA__SCHEMA_REGISTRY_URL".into(), c.kafka.schema_registry_url.clone()),
+        (
+            "MFH__KAFKA__SCHEMA_REGISTRY_URL".into(),
+            c.kafka.schema_registry_url.clone(),
+        ),
         ("MFH__KAFKA__PREFIX".into(), c.kafka.prefix.clone()),
-        ("MFH__KAFKA__PARTITIONS".into(), c.kafka.partitions.to_string()),
+        (
+            "MFH__KAFKA__PARTITIONS".into(),
+            c.kafka.partitions.to_string(),
+        ),
         ("MFH__DYNAMO__ENDPOINT".into(), c.dynamo.endpoint.clone()),
-        ("MFH__DYNAMO__TABLE_PREFIX".into(), c.dynamo.table_prefix.clone()),
+        (
+            "MFH__DYNAMO__TABLE_PREFIX".into(),
+            c.dynamo.table_prefix.clone(),
+        ),
         ("MFH__LAKE__ROOT".into(), c.lake.root.display().to_string()),
         ("MFH__PROCESSORS__LAKE_MAX_WAIT".into(), "20ms".into()),
         ("MFH__PROCESSORS__LAKE_COMPACT_MIN_FILES".into(), "4".into()),
@@ -310,7 +584,9 @@ fn child_env(t: &TestStack) -> Vec<(String, String)> {
 }
 
 fn spawn_processor(t: &TestStack, which: &str, n: usize) -> std::process::Child {
-    let log = std::fs::File::create(t.lake_dir.path().join(format!("{which}-{n}.log"))).unwrap();
+    let dir = std::env::var("MFH_TEST_LOG_DIR")
+        .map_or_else(|_| t.lake_dir.path().to_owned(), std::path::PathBuf::from);
+    let log = std::fs::File::create(dir.join(format!("{which}-{n}.log"))).unwrap();
     std::process::Command::new(env!("CARGO_BIN_EXE_mfh"))
         .args(["--log", "warn", "process", "--category", which])
         .envs(child_env(t))
@@ -332,7 +608,14 @@ async fn killing_a_worker_and_the_sink_mid_stream_loses_and_duplicates_nothing()
         let id = format!("kill-{i:04}-{}", uuid::Uuid::new_v4().simple());
         let contact = ["1", "2", "3", "4", "5"][i % 5];
         let action = if (i / 5) % 2 == 0 { "apply" } else { "remove" };
-        let r = request(&t, &id, "tag_it", json!({"action": action, "tag_ids": ["103"]}), contact, base + i as i64);
+        let r = request(
+            &t,
+            &id,
+            "tag_it",
+            json!({"action": action, "tag_ids": ["103"]}),
+            contact,
+            base + i as i64,
+        );
         produce_request(&t, &r).await;
         ids.push(id);
     }
@@ -349,12 +632,26 @@ async fn killing_a_worker_and_the_sink_mid_stream_loses_and_duplicates_nothing()
     }
     let all = "select count(*) from executions where execution_id like 'kill-%'";
     t.wait_sql(&t.key, all, json!(n)).await;
-    let (_, r) = t.sql(&t.key, "select count(distinct execution_id), count(*) from executions").await;
+    let (_, r) = t
+        .sql(
+            &t.key,
+            "select count(distinct execution_id), count(*) from executions",
+        )
+        .await;
     assert_eq!(r["rows"], json!([[n, n]]), "no duplicate rows in the lake");
     // 80 alternating runs per contact starting with apply end with the tag removed.
     let sandbox = Sandbox::new(t.stack.services.store.clone(), &t.account, "sandbox");
     for c in ["1", "2", "3", "4", "5"] {
-        assert!(!sandbox.contact_record(c).await.unwrap().unwrap().tags.contains_key("103"), "contact {c}");
+        assert!(
+            !sandbox
+                .contact_record(c)
+                .await
+                .unwrap()
+                .unwrap()
+                .tags
+                .contains_key("103"),
+            "contact {c}"
+        );
     }
     worker.kill().unwrap();
     sink.kill().unwrap();

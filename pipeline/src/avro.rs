@@ -73,8 +73,11 @@ impl AvroSerde {
         if let Some(id) = lock(&self.ids).get(subject) {
             return Ok(*id);
         }
-        let supplied =
-            SuppliedSchema::new(Some(T::full_name()), SchemaType::Avro, T::SCHEMA_JSON.to_owned());
+        let supplied = SuppliedSchema::new(
+            Some(T::full_name()),
+            SchemaType::Avro,
+            T::SCHEMA_JSON.to_owned(),
+        );
         let registered = post_schema(&self.settings, subject.to_owned(), supplied)
             .await
             .map_err(|e| AvroError::Registry(format!("register {subject}: {}", sr(&e))))?;
@@ -87,7 +90,11 @@ impl AvroSerde {
     ///
     /// # Errors
     /// [`AvroError`] when registration or encoding fails.
-    pub async fn encode<T: AvroRecord>(&self, subject: &str, value: &T) -> Result<Vec<u8>, AvroError> {
+    pub async fn encode<T: AvroRecord>(
+        &self,
+        subject: &str,
+        value: &T,
+    ) -> Result<Vec<u8>, AvroError> {
         let id = self.register::<T>(subject).await?;
         Ok(wire::encode(value, id)?)
     }
@@ -114,7 +121,8 @@ impl AvroSerde {
             }
             Err(e) => return Err(AvroError::Registry(format!("schema {id}: {}", sr(&e)))),
         };
-        let schema = Schema::parse_str(&fetched.schema).map_err(|_| DecodeError::UnknownSchema(id))?;
+        let schema =
+            Schema::parse_str(&fetched.schema).map_err(|_| DecodeError::UnknownSchema(id))?;
         let schema = Arc::new(schema);
         lock(&self.writers).insert(id, schema.clone());
         Ok(schema)

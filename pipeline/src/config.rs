@@ -13,7 +13,10 @@ pub const ENV_PREFIX: &str = "MFH__";
 ///
 /// # Errors
 /// Every parse or type error figment finds, with the key and the layer it came from.
-pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> Result<T, Box<figment::Error>> {
+pub fn load<T: DeserializeOwned>(
+    defaults: &str,
+    file: Option<&Path>,
+) -> Result<T, Box<figment::Error>> {
     let mut fig = Figment::new().merge(Toml::string(defaults));
     if let Some(f) = file {
         fig = fig.merge(Toml::file_exact(f));

@@ -80,24 +80,52 @@ impl Metrics {
         );
         let consumer_lag = Family::<LagLabels, Gauge>::default();
         registry.register("records_processed", "Records handled", processed.clone());
-        registry.register("failures", "Records whose handling failed", failures.clone());
-        registry.register("dead_letters", "Records sent to the dead-letter topic", dead_letters.clone());
-        registry.register("latency_seconds", "Request-to-handled latency", latency.clone());
-        registry.register("consumer_lag", "Records behind the end offset", consumer_lag.clone());
-        Self { registry: Arc::new(Mutex::new(registry)), processed, failures, dead_letters, latency, consumer_lag }
+        registry.register(
+            "failures",
+            "Records whose handling failed",
+            failures.clone(),
+        );
+        registry.register(
+            "dead_letters",
+            "Records sent to the dead-letter topic",
+            dead_letters.clone(),
+        );
+        registry.register(
+            "latency_seconds",
+            "Request-to-handled latency",
+            latency.clone(),
+        );
+        registry.register(
+            "consumer_lag",
+            "Records behind the end offset",
+            consumer_lag.clone(),
+        );
+        Self {
+            registry: Arc::new(Mutex::new(registry)),
+            processed,
+            failures,
+            dead_letters,
+            latency,
+            consumer_lag,
+        }
     }
 
     /// A stage label set.
     #[must_use]
     pub fn stage(stage: &str) -> StageLabels {
-        StageLabels { stage: stage.to_owned() }
+        StageLabels {
+            stage: stage.to_owned(),
+        }
     }
 
     /// The text exposition format.
     #[must_use]
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let reg = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reg = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if prometheus_client::encoding::text::encode(&mut out, &reg).is_err() {
             out.clear();
         }

@@ -58,7 +58,10 @@ pub enum Failure {
 impl Failure {
     /// A dead-letter failure.
     pub fn dead_letter(kind: &str, reason: impl Into<String>) -> Self {
-        Self::DeadLetter { kind: kind.to_owned(), reason: reason.into() }
+        Self::DeadLetter {
+            kind: kind.to_owned(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -104,7 +107,9 @@ pub struct RunnerDeps {
 
 impl std::fmt::Debug for RunnerDeps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunnerDeps").field("kafka", &self.kafka).finish_non_exhaustive()
+        f.debug_struct("RunnerDeps")
+            .field("kafka", &self.kafka)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,7 +126,10 @@ impl ClientContext for RebalanceTracker {}
 impl ConsumerContext for RebalanceTracker {
     fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            let mut r = self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut r = self
+                .revoked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for e in tpl.elements() {
                 r.push((e.topic().to_owned(), e.partition()));
             }
@@ -159,7 +167,11 @@ impl OffsetTracker {
         if !was_lowest {
             return None;
         }
-        Some(set.first().copied().unwrap_or_else(|| self.next.get(tp).copied().unwrap_or(offset + 1)))
+        Some(
+            set.first()
+                .copied()
+                .unwrap_or_else(|| self.next.get(tp).copied().unwrap_or(offset + 1)),
+        )
     }
 
     /// Forgets a partition (after revocation).
@@ -224,7 +236,9 @@ impl KeyedQueues {
 
 fn record_key(rec: &Record) -> Vec<u8> {
     // A record without a key has no order to keep with others; give it a unique one.
-    rec.key.clone().unwrap_or_else(|| format!("\0{}:{}:{}", rec.topic, rec.partition, rec.offset).into_bytes())
+    rec.key
+        .clone()
+        .unwrap_or_else(|| format!("\0{}:{}:{}", rec.topic, rec.partition, rec.offset).into_bytes())
 }
 
 /// Runs `handler` over the group's records until `cancel` fires or a handler fails fatally.
@@ -237,12 +251,19 @@ pub async fn run(
     handler: Arc<dyn Handler>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let consumer: Arc<StreamConsumer<RebalanceTracker>> =
-        Arc::new(deps.kafka.consumer(&cfg.group, RebalanceTracker::default())?);
+    let consumer: Arc<StreamConsumer<RebalanceTracker>> = Arc::new(
+        deps.kafka
+            .consumer(&cfg.group, RebalanceTracker::default())?,
+    );
     let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     tracing::info!(stage = %cfg.stage, group = %cfg.group, topics = ?cfg.topics, "Consuming.");
-    let lag_task = tokio::spawn(report_lag(consumer.clone(), cfg.group.clone(), deps.metrics.clone(), cancel.clone()));
+    let lag_task = tokio::spawn(report_lag(
+        consumer.clone(),
+        cfg.group.clone(),
+        deps.metrics.clone(),
+        cancel.clone(),
+    ));
 
     let mut tracker = OffsetTracker::default();
     let mut queues = KeyedQueues::default();
@@ -252,7 +273,9 @@ pub async fn run(
     let result = loop {
         forget_revoked(&consumer, &mut tracker, &mut queues, &mut buffered);
         while running.len() < cfg.max_in_flight {
-            let Some((key, rec)) = queues.next_ready() else { break };
+            let Some((key, rec)) = queues.next_ready() else {
+                break;
+            };
             let h = handler.clone();
             running.spawn(async move {
                 let r = h.handle(&rec).await;
@@ -332,7 +355,11 @@ fn forget_revoked(
     buffered: &mut usize,
 ) {
     let revoked: Vec<Tp> = {
-        let mut r = consumer.context().revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut r = consumer
+            .context()
+            .revoked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         std::mem::take(&mut *r)
     };
     for tp in revoked {
@@ -371,10 +398,15 @@ async fn dead_letter(
     deps.producer
         .send(fr, Duration::from_secs(30))
         .await
-        .map_err(|(e, _)| anyhow::anyhow!("dead-letter produce to {}: {e}", cfg.dead_letter_topic))?;
+        .map_err(|(e, _)| {
+            anyhow::anyhow!("dead-letter produce to {}: {e}", cfg.dead_letter_topic)
+        })?;
     deps.metrics
         .dead_letters
-        .get_or_create(&DeadLetterLabels { stage: cfg.stage.clone(), reason: kind.to_owned() })
+        .get_or_create(&DeadLetterLabels {
+            stage: cfg.stage.clone(),
+            reason: kind.to_owned(),
+        })
         .inc();
     Ok(())
 }
@@ -395,8 +427,12 @@ async fn report_lag(
             let mut out = Vec::new();
             let Ok(pos) = c.position() else { return out };
             for e in pos.elements() {
-                let Offset::Offset(p) = e.offset() else { continue };
-                if let Ok((_, high)) = c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2)) {
+                let Offset::Offset(p) = e.offset() else {
+                    continue;
+                };
+                if let Ok((_, high)) =
+                    c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
+                {
                     // Some brokers under-report end offsets; never show negative lag.
                     out.push((e.topic().to_owned(), e.partition(), (high - p).max(0)));
                 }
@@ -408,7 +444,11 @@ async fn report_lag(
         for (topic, partition, lag) in lags {
             metrics
                 .consumer_lag
-                .get_or_create(&LagLabels { group: group.clone(), topic, partition })
+                .get_or_create(&LagLabels {
+                    group: group.clone(),
+                    topic,
+                    partition,
+                })
                 .set(lag);
         }
     }
@@ -419,7 +459,13 @@ mod tests {
     use super::*;
 
     fn rec(p: i32, o: i64, key: &str) -> Record {
-        Record { topic: "t".into(), partition: p, offset: o, key: Some(key.into()), payload: None }
+        Record {
+            topic: "t".into(),
+            partition: p,
+            offset: o,
+            key: Some(key.into()),
+            payload: None,
+        }
     }
 
     #[test]

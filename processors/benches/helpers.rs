@@ -11,19 +11,35 @@ use std::hint::black_box;
 const FAMILIES: &[(&str, &[&str])] = &[
     ("tagging", &["tag_it", "clear_tags", "score_it"]),
     ("contact", &["copy_it", "name_parse_it"]),
-    ("data", &["format_it", "math_it", "date_calc", "split_it_basic"]),
+    (
+        "data",
+        &["format_it", "math_it", "date_calc", "split_it_basic"],
+    ),
 ];
 
 fn contact() -> Contact {
-    let mut c = Contact { id: "42".into(), ..Contact::default() };
+    let mut c = Contact {
+        id: "42".into(),
+        ..Contact::default()
+    };
     for (k, v) in [
-        ("first_name", "ada"), ("last_name", "LOVELACE"), ("full_name", "Dr. Ada B. Lovelace Jr."),
-        ("email", "Ada@Example.com"), ("phone", "(555) 123-4567"), ("_Birthday", "1815-12-10"),
-        ("_Score", "17"), ("_Purchases", "3"), ("city", "london"),
+        ("first_name", "ada"),
+        ("last_name", "LOVELACE"),
+        ("full_name", "Dr. Ada B. Lovelace Jr."),
+        ("email", "Ada@Example.com"),
+        ("phone", "(555) 123-4567"),
+        ("_Birthday", "1815-12-10"),
+        ("_Score", "17"),
+        ("_Purchases", "3"),
+        ("city", "london"),
     ] {
         c.fields.insert(k.into(), v.into());
     }
-    for (id, name) in [("101", "Customer"), ("103", "Webinar: March"), ("205", "VIP")] {
+    for (id, name) in [
+        ("101", "Customer"),
+        ("103", "Webinar: March"),
+        ("205", "VIP"),
+    ] {
         c.tags.insert(id.into(), name.into());
     }
     c
@@ -44,7 +60,10 @@ fn bench(c: &mut Criterion) {
         let steps: Vec<_> = names
             .iter()
             .filter_map(|n| find(n))
-            .map(|h| h.build_json(&serde_json::from_str(h.example_config()).unwrap()).unwrap())
+            .map(|h| {
+                h.build_json(&serde_json::from_str(h.example_config()).unwrap())
+                    .unwrap()
+            })
             .collect();
         let mut g = c.benchmark_group(format!("helpers/{family}"));
         g.throughput(Throughput::Elements(steps.len() as u64));

@@ -135,7 +135,9 @@ pub struct HttpClient {
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpClient").field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("HttpClient")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,7 +150,9 @@ impl HttpClient {
         let allow = cfg.allow_private_networks;
         let inner = reqwest::Client::builder()
             .timeout(cfg.timeout)
-            .dns_resolver(Arc::new(GuardedResolver { allow_private: allow }))
+            .dns_resolver(Arc::new(GuardedResolver {
+                allow_private: allow,
+            }))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() >= 5 {
                     attempt.error("too many redirects")
@@ -161,7 +165,11 @@ impl HttpClient {
             .user_agent("mfh/0.1")
             .build()?;
         let permits = Arc::new(Semaphore::new(cfg.max_in_flight.max(1)));
-        Ok(Self { inner, cfg: Arc::new(cfg), permits })
+        Ok(Self {
+            inner,
+            cfg: Arc::new(cfg),
+            permits,
+        })
     }
 
     /// A client for tests: loopback allowed, short timeouts, one retry.
@@ -191,29 +199,41 @@ impl HttpClient {
         url: &str,
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<HttpResponse, HttpError> {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| HttpError::InvalidUrl { url: url.to_owned(), reason: e.to_string() })?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| HttpError::InvalidUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(HttpError::InvalidUrl { url: url.to_owned(), reason: "scheme must be http or https".into() });
+            return Err(HttpError::InvalidUrl {
+                url: url.to_owned(),
+                reason: "scheme must be http or https".into(),
+            });
         }
         if !self.cfg.allow_private_networks && literal_ip_blocked(&parsed) {
-            return Err(HttpError::Blocked { url: url.to_owned() });
+            return Err(HttpError::Blocked {
+                url: url.to_owned(),
+            });
         }
         let mut attempt = 0;
         loop {
             attempt += 1;
             let result = {
                 let _permit = self.permits.acquire().await;
-                build(self.inner.request(method.clone(), parsed.clone())).send().await
+                build(self.inner.request(method.clone(), parsed.clone()))
+                    .send()
+                    .await
             };
             let (err, retry_after) = match result {
                 Ok(resp) if resp.status().is_success() => {
                     let status = resp.status().as_u16();
-                    let body = resp
-                        .bytes()
-                        .await
-                        .map_err(|source| HttpError::Transport { url: url.to_owned(), source })?;
-                    return Ok(HttpResponse { status, body: body.to_vec() });
+                    let body = resp.bytes().await.map_err(|source| HttpError::Transport {
+                        url: url.to_owned(),
+                        source,
+                    })?;
+                    return Ok(HttpResponse {
+                        status,
+                        body: body.to_vec(),
+                    });
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -225,12 +245,27 @@ impl HttpClient {
                         .map(Duration::from_secs);
                     let mut body = resp.text().await.unwrap_or_default();
                     body.truncate(1024);
-                    (HttpError::Status { url: url.to_owned(), status, body }, retry_after)
+                    (
+                        HttpError::Status {
+                            url: url.to_owned(),
+                            status,
+                            body,
+                        },
+                        retry_after,
+                    )
                 }
                 Err(source) if is_blocked_resolution(&source) => {
-                    return Err(HttpError::Blocked { url: url.to_owned() });
+                    return Err(HttpError::Blocked {
+                        url: url.to_owned(),
+                    });
                 }
-                Err(source) => (HttpError::Transport { url: url.to_owned(), source }, None),
+                Err(source) => (
+                    HttpError::Transport {
+                        url: url.to_owned(),
+                        source,
+                    },
+                    None,
+                ),
             };
             if !err.retryable() || attempt >= self.cfg.max_attempts {
                 return Err(err);
@@ -240,7 +275,10 @@ impl HttpClient {
     }
 
     fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exp = self.cfg.initial_backoff.saturating_mul(1 << (attempt - 1).min(16));
+        let exp = self
+            .cfg
+            .initial_backoff
+            .saturating_mul(1 << (attempt - 1).min(16));
         let jitter = rand::rng().random_range(0.5..1.0);
         let base = retry_after.unwrap_or_else(|| exp.mul_f64(jitter));
         base.min(self.cfg.max_backoff)
@@ -271,9 +309,12 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow = self.allow_private;
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
-            let ok: Vec<SocketAddr> =
-                addrs.into_iter().filter(|a| allow || !is_internal(a.ip())).collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let ok: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| allow || !is_internal(a.ip()))
+                .collect();
             if ok.is_empty() {
                 return Err(BLOCKED_MSG.into());
             }
@@ -286,7 +327,9 @@ fn literal_ip_blocked(url: &reqwest::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => is_internal(IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => is_internal(IpAddr::V6(ip)),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost"),
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost")
+        }
         None => true,
     }
 }
@@ -330,8 +373,19 @@ mod tests {
 
     #[test]
     fn internal_ranges_are_recognised() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
-            "0.0.0.0", "100.64.0.1", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
@@ -342,11 +396,22 @@ mod tests {
     #[tokio::test]
     async fn blocks_loopback_literal_and_localhost_names() {
         let client = HttpClient::new(HttpConfig::default()).unwrap();
-        for url in ["http://127.0.0.1:9/x", "http://[::1]/", "http://localhost/", "http://0x7f000001/"] {
-            let err = client.send(reqwest::Method::POST, url, |r| r).await.unwrap_err();
+        for url in [
+            "http://127.0.0.1:9/x",
+            "http://[::1]/",
+            "http://localhost/",
+            "http://0x7f000001/",
+        ] {
+            let err = client
+                .send(reqwest::Method::POST, url, |r| r)
+                .await
+                .unwrap_err();
             assert!(matches!(err, HttpError::Blocked { .. }), "{url}: {err:?}");
         }
-        let err = client.send(reqwest::Method::GET, "file:///etc/passwd", |r| r).await.unwrap_err();
+        let err = client
+            .send(reqwest::Method::GET, "file:///etc/passwd", |r| r)
+            .await
+            .unwrap_err();
         assert!(matches!(err, HttpError::InvalidUrl { .. }));
     }
 }

@@ -113,12 +113,20 @@ pub struct Services {
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services").field("kafka", &self.kafka).field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("Services")
+            .field("kafka", &self.kafka)
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
 impl Services {
-    pub(crate) fn runner(&self, stage: &str, group: &str, topic: String) -> (RunnerConfig, RunnerDeps) {
+    pub(crate) fn runner(
+        &self,
+        stage: &str,
+        group: &str,
+        topic: String,
+    ) -> (RunnerConfig, RunnerDeps) {
         (
             RunnerConfig {
                 stage: stage.to_owned(),
@@ -140,7 +148,10 @@ impl Services {
 
 /// Retries a fallible async step with capped backoff; used for the pipeline's own stores,
 /// whose failures are transient until proven otherwise.
-pub(crate) async fn with_retries<T, E: std::fmt::Debug, F, Fut>(what: &str, mut f: F) -> Result<T, E>
+pub(crate) async fn with_retries<T, E: std::fmt::Debug, F, Fut>(
+    what: &str,
+    mut f: F,
+) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,

@@ -54,19 +54,34 @@ impl Rejection {
 ///
 /// # Errors
 /// The [`Rejection`].
-pub fn validate(req: &ExecutionRequested, max_depth: i32) -> Result<&'static dyn helpers::DynHelper, Rejection> {
-    let helper = helpers::find(&req.helper).ok_or_else(|| Rejection::UnknownHelper(req.helper.clone()))?;
+pub fn validate(
+    req: &ExecutionRequested,
+    max_depth: i32,
+) -> Result<&'static dyn helpers::DynHelper, Rejection> {
+    let helper =
+        helpers::find(&req.helper).ok_or_else(|| Rejection::UnknownHelper(req.helper.clone()))?;
     let config: serde_json::Value =
-        serde_json::from_str(&req.config_json).map_err(|_| Rejection::NotJson { field: "config_json" })?;
+        serde_json::from_str(&req.config_json).map_err(|_| Rejection::NotJson {
+            field: "config_json",
+        })?;
     if !config.is_object() {
-        return Err(Rejection::NotJson { field: "config_json" });
+        return Err(Rejection::NotJson {
+            field: "config_json",
+        });
     }
     if let Some(input) = &req.input_json {
-        let _: serde_json::Value = serde_json::from_str(input).map_err(|_| Rejection::NotJson { field: "input_json" })?;
+        let _: serde_json::Value = serde_json::from_str(input).map_err(|_| Rejection::NotJson {
+            field: "input_json",
+        })?;
     }
-    helper.build_json(&config).map_err(Rejection::InvalidConfig)?;
+    helper
+        .build_json(&config)
+        .map_err(Rejection::InvalidConfig)?;
     if req.depth > max_depth {
-        return Err(Rejection::TooDeep { depth: req.depth, limit: max_depth });
+        return Err(Rejection::TooDeep {
+            depth: req.depth,
+            limit: max_depth,
+        });
     }
     Ok(helper)
 }
@@ -87,14 +102,20 @@ pub async fn run(svc: Services, cancel: mfh_pipeline::CancellationToken) -> anyh
 
 /// Decodes a record, retrying while the registry is unreachable; bad bytes are a
 /// dead letter at once.
-pub(crate) async fn decode<T: mfh_schemas::AvroRecord>(svc: &Services, bytes: &[u8]) -> Result<T, Failure> {
+pub(crate) async fn decode<T: mfh_schemas::AvroRecord>(
+    svc: &Services,
+    bytes: &[u8],
+) -> Result<T, Failure> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         match svc.avro.decode::<T>(bytes).await {
             Ok(v) => return Ok(v),
             Err(e) if e.is_bad_record() => {
-                return Err(Failure::dead_letter("invalid_avro", mfh_pipeline::report(&e)));
+                return Err(Failure::dead_letter(
+                    "invalid_avro",
+                    mfh_pipeline::report(&e),
+                ));
             }
             Err(e) if attempt >= 6 => return Err(Failure::Fatal(mfh_pipeline::report(&e))),
             Err(e) => {
@@ -114,13 +135,21 @@ impl Handler for Router {
         let req: ExecutionRequested = decode(&self.svc, payload).await?;
         let helper = validate(&req, self.svc.cfg.max_chain_depth)
             .map_err(|r| Failure::dead_letter(r.kind(), r.to_string()))?;
-        let topic = self.svc.kafka.topics().routed(helper.category().as_str()).name;
+        let topic = self
+            .svc
+            .kafka
+            .topics()
+            .routed(helper.category().as_str())
+            .name;
         let key = req.key();
         // The value goes on unchanged: same bytes, same writer schema id.
         with_retries("route", || async {
             self.svc
                 .producer
-                .send(FutureRecord::to(&topic).key(&key).payload(payload), Duration::from_secs(30))
+                .send(
+                    FutureRecord::to(&topic).key(&key).payload(payload),
+                    Duration::from_secs(30),
+                )
                 .await
                 .map_err(|(e, _)| e)
         })

@@ -26,7 +26,11 @@ pub struct Sink {
 ///
 /// # Errors
 /// A fatal failure of the runner.
-pub async fn run(svc: Services, lake: Lake, cancel: mfh_pipeline::CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    svc: Services,
+    lake: Lake,
+    cancel: mfh_pipeline::CancellationToken,
+) -> anyhow::Result<()> {
     let writer = LakeWriter::start(
         lake,
         WriterConfig {
@@ -55,16 +59,24 @@ impl Handler for Sink {
             Ok(r) => r,
             Err(f) => {
                 // Mark the offset handled so the manifest's watermark can pass it.
-                self.lake.submit(rec.partition, rec.offset, None).await.map_err(fatal)?;
+                self.lake
+                    .submit(rec.partition, rec.offset, None)
+                    .await
+                    .map_err(fatal)?;
                 return Err(f);
             }
         };
         let store = &self.svc.store;
-        let won = with_retries("write execution", || store.put_completed(&result, rec.partition, rec.offset))
-            .await
-            .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))?;
+        let won = with_retries("write execution", || {
+            store.put_completed(&result, rec.partition, rec.offset)
+        })
+        .await
+        .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))?;
         let row = won.then(|| ExecutionRow::new(result.clone()));
-        self.lake.submit(rec.partition, rec.offset, row).await.map_err(fatal)?;
+        self.lake
+            .submit(rec.partition, rec.offset, row)
+            .await
+            .map_err(fatal)?;
         let stage = mfh_pipeline::metrics::Metrics::stage("sink");
         #[allow(clippy::cast_precision_loss)]
         let secs = (mfh_pipeline::now_millis() - result.requested_at).max(0) as f64 / 1000.0;

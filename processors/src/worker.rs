@@ -24,9 +24,17 @@ pub struct Worker {
 ///
 /// # Errors
 /// A fatal failure of the runner.
-pub async fn run(svc: Services, category: Category, cancel: mfh_pipeline::CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    svc: Services,
+    category: Category,
+    cancel: mfh_pipeline::CancellationToken,
+) -> anyhow::Result<()> {
     let stage = format!("worker.{category}");
-    let (cfg, deps) = svc.runner(&stage, &format!("worker-{category}"), svc.kafka.topics().routed(category.as_str()).name);
+    let (cfg, deps) = svc.runner(
+        &stage,
+        &format!("worker-{category}"),
+        svc.kafka.topics().routed(category.as_str()).name,
+    );
     mfh_pipeline::runner::run(cfg, deps, Arc::new(Worker { svc, category }), cancel).await
 }
 
@@ -38,25 +46,42 @@ struct ExecError {
 
 impl From<CrmError> for ExecError {
     fn from(e: CrmError) -> Self {
-        Self { kind: e.kind(), message: e.to_string() }
+        Self {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
     }
 }
 
 impl Worker {
     /// Runs the helper, or reuses the outcome recorded for this execution.
-    async fn decide(&self, req: &ExecutionRequested, helper: &dyn helpers::DynHelper) -> Result<Outcome, ExecError> {
+    async fn decide(
+        &self,
+        req: &ExecutionRequested,
+        helper: &dyn helpers::DynHelper,
+    ) -> Result<Outcome, ExecError> {
         let store = &self.svc.store;
         let id = &req.execution_id;
-        if let Some(o) = with_retries("read outcome", || store.recorded_outcome(id)).await.map_err(store_err)? {
+        if let Some(o) = with_retries("read outcome", || store.recorded_outcome(id))
+            .await
+            .map_err(store_err)?
+        {
             return Ok(o);
         }
-        let conn = self.svc.connectors.resolve(&req.account_id, &req.connection_id)?;
+        let conn = self
+            .svc
+            .connectors
+            .resolve(&req.account_id, &req.connection_id)?;
         let contact = with_crm_retries(|| conn.get_contact(&req.contact_id)).await?;
         let config: serde_json::Value = serde_json::from_str(&req.config_json).unwrap_or_default();
-        let input: Option<serde_json::Value> = req.input_json.as_deref().and_then(|i| serde_json::from_str(i).ok());
-        let step = helper
-            .build_json(&config)
-            .map_err(|e| ExecError { kind: "invalid_config", message: e.to_string() })?;
+        let input: Option<serde_json::Value> = req
+            .input_json
+            .as_deref()
+            .and_then(|i| serde_json::from_str(i).ok());
+        let step = helper.build_json(&config).map_err(|e| ExecError {
+            kind: "invalid_config",
+            message: e.to_string(),
+        })?;
         let ctx = Ctx {
             execution_id: id,
             account_id: &req.account_id,
@@ -70,17 +95,37 @@ impl Worker {
             attempt += 1;
             match step.run(&ctx, &contact).await {
                 Ok(o) => break o,
-                Err(StepError::External { retryable: true, .. }) if attempt < 3 => {
+                Err(StepError::External {
+                    retryable: true, ..
+                }) if attempt < 3 => {
                     tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
                 }
-                Err(e @ StepError::External { .. }) => return Err(ExecError { kind: "external", message: e.to_string() }),
-                Err(e @ StepError::Input(_)) => return Err(ExecError { kind: "input", message: e.to_string() }),
+                Err(e @ StepError::External { .. }) => {
+                    return Err(ExecError {
+                        kind: "external",
+                        message: e.to_string(),
+                    });
+                }
+                Err(e @ StepError::Input(_)) => {
+                    return Err(ExecError {
+                        kind: "input",
+                        message: e.to_string(),
+                    });
+                }
             }
         };
-        with_retries("record outcome", || store.record_outcome(id, outcome.clone())).await.map_err(store_err)
+        with_retries("record outcome", || {
+            store.record_outcome(id, outcome.clone())
+        })
+        .await
+        .map_err(store_err)
     }
 
-    async fn execute(&self, req: &ExecutionRequested, helper: &dyn helpers::DynHelper) -> ExecutionCompleted {
+    async fn execute(
+        &self,
+        req: &ExecutionRequested,
+        helper: &dyn helpers::DynHelper,
+    ) -> ExecutionCompleted {
         let started_at = mfh_pipeline::now_millis();
         let mut result = ExecutionCompleted {
             execution_id: req.execution_id.clone(),
@@ -118,9 +163,14 @@ impl Worker {
         match applied {
             Ok((outcome, report)) => {
                 let ok = outcome.success && report.failed.is_empty();
-                result.status = if ok { ExecutionStatus::Succeeded } else { ExecutionStatus::Failed };
+                result.status = if ok {
+                    ExecutionStatus::Succeeded
+                } else {
+                    ExecutionStatus::Failed
+                };
                 if !ok {
-                    result.error_kind = Some(if outcome.success { "partial" } else { "helper" }.into());
+                    result.error_kind =
+                        Some(if outcome.success { "partial" } else { "helper" }.into());
                     result.error_message = Some(outcome.message.clone());
                 }
                 result.message = outcome.message;
@@ -139,7 +189,10 @@ impl Worker {
 }
 
 fn store_err(e: crate::store::StoreError) -> ExecError {
-    ExecError { kind: "store", message: mfh_pipeline::report(&e) }
+    ExecError {
+        kind: "store",
+        message: mfh_pipeline::report(&e),
+    }
 }
 
 async fn with_crm_retries<T, F, Fut>(mut f: F) -> Result<T, CrmError>
@@ -153,7 +206,9 @@ where
         match f().await {
             Err(e) if e.retryable() && attempt < 5 => {
                 let wait = match &e {
-                    CrmError::RateLimited { retry_after: Some(d) } => (*d).min(Duration::from_secs(30)),
+                    CrmError::RateLimited {
+                        retry_after: Some(d),
+                    } => (*d).min(Duration::from_secs(30)),
                     _ => Duration::from_millis(100 << attempt),
                 };
                 tracing::warn!(attempt, error = ?e, "CRM call retried.");
@@ -175,7 +230,10 @@ impl Handler for Worker {
         let helper = validate(&req, self.svc.cfg.max_chain_depth)
             .map_err(|r: Rejection| Failure::dead_letter(r.kind(), r.to_string()))?;
         if helper.category() != self.category {
-            return Err(Failure::dead_letter("wrong_category", format!("{} is not a {} helper", req.helper, self.category)));
+            return Err(Failure::dead_letter(
+                "wrong_category",
+                format!("{} is not a {} helper", req.helper, self.category),
+            ));
         }
         let result = self.execute(&req, helper).await;
         let stage = mfh_pipeline::metrics::Metrics::stage(&format!("worker.{}", self.category));
@@ -193,7 +251,10 @@ impl Handler for Worker {
         with_retries("produce result", || async {
             self.svc
                 .producer
-                .send(FutureRecord::to(&topic.name).key(&key).payload(&bytes), Duration::from_secs(30))
+                .send(
+                    FutureRecord::to(&topic.name).key(&key).payload(&bytes),
+                    Duration::from_secs(30),
+                )
                 .await
                 .map_err(|(e, _)| e)
         })

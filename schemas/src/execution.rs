@@ -153,7 +153,8 @@ mod tests {
         let bytes = wire::encode(&r, 7).unwrap();
         let (id, body) = wire::split_frame(&bytes).unwrap();
         assert_eq!(id, 7);
-        let back: ExecutionRequested = wire::decode_body(ExecutionRequested::schema(), body).unwrap();
+        let back: ExecutionRequested =
+            wire::decode_body(ExecutionRequested::schema(), body).unwrap();
         assert_eq!(back, r);
         assert_eq!(r.key(), "a-1:c-1");
     }
@@ -191,7 +192,11 @@ mod tests {
 
     #[test]
     fn garbage_is_a_decode_error_not_a_panic() {
-        for bytes in [&b""[..], b"\x01\0\0\0\x01abc", b"\0\0\0\0\x01\xff\xff\xff\xff\xff\xff"] {
+        for bytes in [
+            &b""[..],
+            b"\x01\0\0\0\x01abc",
+            b"\0\0\0\0\x01\xff\xff\xff\xff\xff\xff",
+        ] {
             let res = wire::split_frame(bytes).and_then(|(_, body)| {
                 wire::decode_body::<ExecutionRequested>(ExecutionRequested::schema(), body)
             });
@@ -210,11 +215,20 @@ mod tests {
         )
         .unwrap();
         let mut rec = apache_avro::types::Record::new(&old).unwrap();
-        for f in ["execution_id", "account_id", "contact_id", "connection_id", "helper"] {
+        for f in [
+            "execution_id",
+            "account_id",
+            "contact_id",
+            "connection_id",
+            "helper",
+        ] {
             rec.put(f, "x");
         }
         rec.put("config_json", "{}");
-        rec.put("requested_at", apache_avro::types::Value::TimestampMillis(5));
+        rec.put(
+            "requested_at",
+            apache_avro::types::Value::TimestampMillis(5),
+        );
         #[allow(deprecated)]
         let body = apache_avro::to_avro_datum(&old, rec).unwrap();
         let r: ExecutionRequested = wire::decode_body(&old, &body).unwrap();

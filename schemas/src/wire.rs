@@ -59,7 +59,10 @@ pub fn split_frame(bytes: &[u8]) -> Result<(u32, &[u8]), DecodeError> {
 /// # Errors
 /// [`EncodeError`] if the value does not fit its schema.
 pub fn encode<T: AvroRecord>(value: &T, schema_id: u32) -> Result<Vec<u8>, EncodeError> {
-    let err = |e| EncodeError { record: T::full_name(), source: Box::new(e) };
+    let err = |e| EncodeError {
+        record: T::full_name(),
+        source: Box::new(e),
+    };
     let avro = to_value(value).map_err(err)?;
     let avro = avro.resolve(T::schema()).map_err(err)?;
     let body = to_avro_datum(T::schema(), avro).map_err(err)?;
@@ -77,10 +80,15 @@ pub fn encode<T: AvroRecord>(value: &T, schema_id: u32) -> Result<Vec<u8>, Encod
 /// [`DecodeError::InvalidAvro`] when the body does not match the writer schema or does not
 /// resolve to `T`.
 pub fn decode_body<T: AvroRecord>(writer: &Schema, mut body: &[u8]) -> Result<T, DecodeError> {
-    let err = |e| DecodeError::InvalidAvro { record: T::full_name(), source: Box::new(e) };
+    let err = |e| DecodeError::InvalidAvro {
+        record: T::full_name(),
+        source: Box::new(e),
+    };
     let value = from_avro_datum(writer, &mut body, Some(T::schema())).map_err(err)?;
     if !body.is_empty() {
-        return Err(DecodeError::NotWireFormat("trailing bytes after the Avro datum"));
+        return Err(DecodeError::NotWireFormat(
+            "trailing bytes after the Avro datum",
+        ));
     }
     from_value::<T>(&value).map_err(err)
 }

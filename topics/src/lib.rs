@@ -25,8 +25,16 @@ pub const EXECUTIONS_DEAD_LETTER: &str = "mfh.execution.deadletter";
 
 /// The helper categories whose routed topics exist; kept here (not in `processors`)
 /// because topics own names and must not depend on business logic.
-pub const CATEGORIES: [&str; 8] =
-    ["tagging", "contact", "data", "automation", "integration", "notification", "analytics", "platform"];
+pub const CATEGORIES: [&str; 8] = [
+    "tagging",
+    "contact",
+    "data",
+    "automation",
+    "integration",
+    "notification",
+    "analytics",
+    "platform",
+];
 
 /// How old segments are removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +85,10 @@ impl Topics {
     /// Topics named with `prefix` (may be empty) and `partitions` partitions each.
     #[must_use]
     pub fn new(prefix: impl Into<String>, partitions: i32) -> Self {
-        Self { prefix: prefix.into(), partitions: partitions.max(1) }
+        Self {
+            prefix: prefix.into(),
+            partitions: partitions.max(1),
+        }
     }
 
     fn named(&self, base: &str) -> String {
@@ -171,7 +182,10 @@ pub async fn provision(brokers: &str, topics: &[Topic]) -> Result<Vec<String>, P
     let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
-        .map_err(|source| ProvisionError::Client { brokers: brokers.to_owned(), source })?;
+        .map_err(|source| ProvisionError::Client {
+            brokers: brokers.to_owned(),
+            source,
+        })?;
     let retention: Vec<String> = topics.iter().map(|t| t.retention_ms.to_string()).collect();
     let new: Vec<NewTopic<'_>> = topics
         .iter()
@@ -189,10 +203,14 @@ pub async fn provision(brokers: &str, topics: &[Topic]) -> Result<Vec<String>, P
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics(&new, &opts)
-        .await
-        .map_err(|source| ProvisionError::Client { brokers: brokers.to_owned(), source })?;
+    let results =
+        admin
+            .create_topics(&new, &opts)
+            .await
+            .map_err(|source| ProvisionError::Client {
+                brokers: brokers.to_owned(),
+                source,
+            })?;
     let mut created = Vec::new();
     for r in results {
         match r {
@@ -202,7 +220,10 @@ pub async fn provision(brokers: &str, topics: &[Topic]) -> Result<Vec<String>, P
             }
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(ProvisionError::Create { topic, reason: code.to_string() });
+                return Err(ProvisionError::Create {
+                    topic,
+                    reason: code.to_string(),
+                });
             }
         }
     }
@@ -223,7 +244,13 @@ mod tests {
         assert_eq!(names.len(), all.len());
         assert!(names.iter().all(|n| n.starts_with("t1.mfh.")));
         assert_eq!(t.routed("data").name, "t1.mfh.execution.routed.data");
-        assert_eq!(t.requested().dead_letter.as_deref(), Some("t1.mfh.execution.deadletter"));
-        assert_eq!(t.completed().value_subject(), "t1.mfh.execution.completed-value");
+        assert_eq!(
+            t.requested().dead_letter.as_deref(),
+            Some("t1.mfh.execution.deadletter")
+        );
+        assert_eq!(
+            t.completed().value_subject(),
+            "t1.mfh.execution.completed-value"
+        );
     }
 }

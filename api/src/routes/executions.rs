@@ -2,9 +2,9 @@
 
 use crate::AppState;
 use crate::auth::Account;
-use crate::error::{ApiError, AppJson};
+use crate::error::{ApiError, AppJson, AppPath, AppQuery};
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mfh_processors::helpers::{self, Ctx, FieldError};
@@ -61,23 +61,43 @@ pub struct Accepted {
 
 fn invalid(r: Rejection) -> ApiError {
     match r {
-        Rejection::InvalidConfig(e) => ApiError::Invalid { message: format!("invalid config for {}", e.helper), errors: e.errors },
+        Rejection::InvalidConfig(e) => ApiError::Invalid {
+            message: format!("invalid config for {}", e.helper),
+            errors: e.errors,
+        },
         Rejection::UnknownHelper(h) => ApiError::Invalid {
             message: format!("unknown helper {h:?}; GET /v1/helpers lists them"),
             errors: vec![FieldError::new("helper", "unknown helper")],
         },
-        other => ApiError::Invalid { message: other.to_string(), errors: vec![] },
+        other => ApiError::Invalid {
+            message: other.to_string(),
+            errors: vec![],
+        },
     }
 }
 
 fn check_ids(body: &CreateExecution) -> Result<(), ApiError> {
     let mut errors = Vec::new();
-    for (field, v) in [("connection_id", &body.connection_id), ("contact_id", &body.contact_id), ("helper", &body.helper)] {
+    for (field, v) in [
+        ("connection_id", &body.connection_id),
+        ("contact_id", &body.contact_id),
+        ("helper", &body.helper),
+    ] {
         if v.trim().is_empty() || v.len() > 256 || v.contains(':') {
-            errors.push(FieldError::new(field, "must be 1-256 characters without ':'"));
+            errors.push(FieldError::new(
+                field,
+                "must be 1-256 characters without ':'",
+            ));
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::Invalid { message: "invalid request".into(), errors }) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid {
+            message: "invalid request".into(),
+            errors,
+        })
+    }
 }
 
 /// Accepts an execution (202) or, with `?dry_run=true`, runs the helper without applying
@@ -88,13 +108,16 @@ fn check_ids(body: &CreateExecution) -> Result<(), ApiError> {
 pub async fn create(
     State(state): State<AppState>,
     Extension(Account(account)): Extension<Account>,
-    Query(q): Query<CreateQuery>,
+    AppQuery(q): AppQuery<CreateQuery>,
     headers: HeaderMap,
     AppJson(body): AppJson<CreateExecution>,
 ) -> Result<Response, ApiError> {
     check_ids(&body)?;
     if !body.config.is_object() {
-        return Err(ApiError::Invalid { message: "config must be a JSON object".into(), errors: vec![FieldError::new("config", "must be an object")] });
+        return Err(ApiError::Invalid {
+            message: "config must be a JSON object".into(),
+            errors: vec![FieldError::new("config", "must be an object")],
+        });
     }
     let mut req = ExecutionRequested {
         execution_id: uuid::Uuid::now_v7().to_string(),
@@ -114,14 +137,28 @@ pub async fn create(
         return dry_run(&state, &req, helper).await;
     }
     if let Some(key) = headers.get("idempotency-key") {
-        let key = key.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
-            ApiError::BadRequest("Idempotency-Key must be 1-255 visible ASCII characters".into())
-        })?;
-        let fingerprint = hex::encode(Sha256::digest(serde_json::to_vec(&body).unwrap_or_default()));
-        match state.store.remember_idempotency_key(&account, key, &req.execution_id, &fingerprint).await? {
+        let key = key
+            .to_str()
+            .ok()
+            .filter(|k| !k.is_empty() && k.len() <= 255)
+            .ok_or_else(|| {
+                ApiError::BadRequest(
+                    "Idempotency-Key must be 1-255 visible ASCII characters".into(),
+                )
+            })?;
+        let fingerprint = hex::encode(Sha256::digest(
+            serde_json::to_vec(&body).unwrap_or_default(),
+        ));
+        match state
+            .store
+            .remember_idempotency_key(&account, key, &req.execution_id, &fingerprint)
+            .await?
+        {
             Idempotency::New => {}
             Idempotency::Existing { fingerprint: f, .. } if f != fingerprint => {
-                return Err(ApiError::Conflict("Idempotency-Key was used for a different request".into()));
+                return Err(ApiError::Conflict(
+                    "Idempotency-Key was used for a different request".into(),
+                ));
             }
             Idempotency::Existing { execution_id, .. } => {
                 // Produce again under the same id: a first attempt may have stopped before
@@ -153,24 +190,39 @@ async fn produce(state: &AppState, req: &ExecutionRequested) -> Result<(), ApiEr
     let key = req.key();
     state
         .producer
-        .send(FutureRecord::to(&topic.name).key(&key).payload(&bytes), Duration::from_secs(10))
+        .send(
+            FutureRecord::to(&topic.name).key(&key).payload(&bytes),
+            Duration::from_secs(10),
+        )
         .await
         .map_err(|(e, _)| ApiError::Unavailable(format!("produce to {}: {e}", topic.name)))?;
     Ok(())
 }
 
-async fn dry_run(state: &AppState, req: &ExecutionRequested, helper: &'static dyn helpers::DynHelper) -> Result<Response, ApiError> {
+async fn dry_run(
+    state: &AppState,
+    req: &ExecutionRequested,
+    helper: &'static dyn helpers::DynHelper,
+) -> Result<Response, ApiError> {
     let conn = state
         .connectors
         .resolve(&req.account_id, &req.connection_id)
         .map_err(|e| ApiError::NotFound(e.to_string()))?;
-    let contact = conn.get_contact(&req.contact_id).await.map_err(|e| match e {
-        mfh_processors::connectors::CrmError::NotFound { object } => ApiError::NotFound(object),
-        other => ApiError::Unavailable(other.to_string()),
-    })?;
+    let contact = conn
+        .get_contact(&req.contact_id)
+        .await
+        .map_err(|e| match e {
+            mfh_processors::connectors::CrmError::NotFound { object } => ApiError::NotFound(object),
+            other => ApiError::Unavailable(other.to_string()),
+        })?;
     let config: serde_json::Value = serde_json::from_str(&req.config_json).unwrap_or_default();
-    let step = helper.build_json(&config).map_err(|e| invalid(Rejection::InvalidConfig(e)))?;
-    let input: Option<serde_json::Value> = req.input_json.as_deref().and_then(|i| serde_json::from_str(i).ok());
+    let step = helper
+        .build_json(&config)
+        .map_err(|e| invalid(Rejection::InvalidConfig(e)))?;
+    let input: Option<serde_json::Value> = req
+        .input_json
+        .as_deref()
+        .and_then(|i| serde_json::from_str(i).ok());
     let ctx = Ctx {
         execution_id: &req.execution_id,
         account_id: &req.account_id,
@@ -179,7 +231,13 @@ async fn dry_run(state: &AppState, req: &ExecutionRequested, helper: &'static dy
         input: input.as_ref(),
         http: &state.http,
     };
-    let outcome = step.run(&ctx, &contact).await.map_err(|e| ApiError::Invalid { message: e.to_string(), errors: vec![] })?;
+    let outcome = step
+        .run(&ctx, &contact)
+        .await
+        .map_err(|e| ApiError::Invalid {
+            message: e.to_string(),
+            errors: vec![],
+        })?;
     let body = serde_json::json!({
         "dry_run": true,
         "helper": req.helper,
@@ -199,12 +257,17 @@ async fn dry_run(state: &AppState, req: &ExecutionRequested, helper: &'static dy
 pub async fn get_one(
     State(state): State<AppState>,
     Extension(Account(account)): Extension<Account>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<axum::Json<ExecutionView>, ApiError> {
     if id.len() > 64 {
         return Err(ApiError::NotFound(format!("execution {id}")));
     }
-    state.store.get_execution(&account, &id).await?.map(axum::Json).ok_or(ApiError::NotFound(format!("execution {id}")))
+    state
+        .store
+        .get_execution(&account, &id)
+        .await?
+        .map(axum::Json)
+        .ok_or(ApiError::NotFound(format!("execution {id}")))
 }
 
 /// Query of the history listing.
@@ -228,20 +291,36 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     Extension(Account(account)): Extension<Account>,
-    Query(q): Query<ListQuery>,
+    AppQuery(q): AppQuery<ListQuery>,
 ) -> Result<axum::Json<ExecutionPage>, ApiError> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be between 1 and 100".into()));
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 100".into(),
+        ));
     }
     if let Some(s) = &q.status
         && !["queued", "succeeded", "failed"].contains(&s.as_str())
     {
-        return Err(ApiError::BadRequest("status must be queued, succeeded or failed".into()));
+        return Err(ApiError::BadRequest(
+            "status must be queued, succeeded or failed".into(),
+        ));
     }
-    match state.store.list_executions(&account, q.helper.as_deref(), q.status.as_deref(), limit, q.cursor.as_deref()).await {
+    match state
+        .store
+        .list_executions(
+            &account,
+            q.helper.as_deref(),
+            q.status.as_deref(),
+            limit,
+            q.cursor.as_deref(),
+        )
+        .await
+    {
         Ok(page) => Ok(axum::Json(page)),
-        Err(mfh_processors::store::StoreError::Corrupt { message, .. }) if message == "invalid cursor" => {
+        Err(mfh_processors::store::StoreError::Corrupt { message, .. })
+            if message == "invalid cursor" =>
+        {
             Err(ApiError::BadRequest("invalid cursor".into()))
         }
         Err(e) => Err(e.into()),

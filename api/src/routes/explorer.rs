@@ -29,20 +29,35 @@ pub async fn query(
     AppJson(body): AppJson<QueryBody>,
 ) -> Result<Json<QueryResult>, ApiError> {
     if body.sql.trim().is_empty() || body.sql.len() > 64 * 1024 {
-        return Err(ApiError::BadRequest("sql must be 1 to 65536 characters".into()));
+        return Err(ApiError::BadRequest(
+            "sql must be 1 to 65536 characters".into(),
+        ));
     }
-    let max_rows = body.max_rows.unwrap_or(state.cfg.explorer_max_rows).min(state.cfg.explorer_max_rows);
+    let max_rows = body
+        .max_rows
+        .unwrap_or(state.cfg.explorer_max_rows)
+        .min(state.cfg.explorer_max_rows);
     let lake = state.lake.clone();
     let cfg = state.cfg.clone();
     let res = tokio::task::spawn_blocking(move || {
-        run_query(&lake, &account, &body.sql, max_rows, cfg.explorer_timeout, &cfg.explorer_memory_limit)
+        run_query(
+            &lake,
+            &account,
+            &body.sql,
+            max_rows,
+            cfg.explorer_timeout,
+            &cfg.explorer_memory_limit,
+        )
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     match res {
         Ok(r) => Ok(Json(r)),
         Err(ExplorerError::Sql(m)) => Err(ApiError::BadRequest(m)),
-        Err(ExplorerError::Timeout) => Err(ApiError::Invalid { message: "query timed out".into(), errors: vec![] }),
+        Err(ExplorerError::Timeout) => Err(ApiError::Invalid {
+            message: "query timed out".into(),
+            errors: vec![],
+        }),
         Err(ExplorerError::Internal(m)) => Err(ApiError::Internal(m)),
     }
 }

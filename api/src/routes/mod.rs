@@ -11,3 +11,8 @@ use crate::error::ApiError;
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("route {}", uri.path()))
 }
+
+/// A known path with the wrong method answers a problem body too.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -41,7 +41,12 @@ pub async fn start_registry(cancel: &CancellationToken) -> String {
     let state = mfh_pipeline::registry_server::RegistryState::open(None).unwrap();
     let stop = cancel.clone();
     tokio::spawn(async move {
-        let _ = mfh_pipeline::registry_server::serve(sock, state, async move { stop.cancelled().await }).await;
+        let _ = mfh_pipeline::registry_server::serve(
+            sock,
+            state,
+            async move { stop.cancelled().await },
+        )
+        .await;
     });
     url
 }
@@ -72,41 +77,89 @@ impl TestStack {
 
     /// The stack with the chosen processors (None: API only).
     pub async fn start_with(processors: Option<Processors>) -> Self {
-        let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn")
+            .with_test_writer()
+            .try_init();
         let cancel = CancellationToken::new();
         let registry_url = start_registry(&cancel).await;
         let lake_dir = tempfile::tempdir().unwrap();
         let cfg = test_config(&registry_url, lake_dir.path());
         let stack = Stack::connect(&cfg, Metrics::new()).await.unwrap();
         let account = format!("acct_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        Sandbox::new(stack.services.store.clone(), &account, "sandbox").seed(&seed()).await.unwrap();
-        let key = stack.services.store.create_api_key(&account, "test").await.unwrap();
+        Sandbox::new(stack.services.store.clone(), &account, "sandbox")
+            .seed(&seed())
+            .await
+            .unwrap();
+        let key = stack
+            .services
+            .store
+            .create_api_key(&account, "test")
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut tasks = JoinSet::new();
-        tasks.spawn(mfh::stack::serve_api(stack.api_state(&cfg), listener, cancel.clone()));
+        tasks.spawn(mfh::stack::serve_api(
+            stack.api_state(&cfg),
+            listener,
+            cancel.clone(),
+        ));
         if let Some(p) = processors {
             stack.spawn_processors(&p, &mut tasks, &cancel);
         }
-        Self { cfg, stack, base, key, account, registry_url, http: reqwest::Client::new(), cancel, tasks, lake_dir }
+        Self {
+            cfg,
+            stack,
+            base,
+            key,
+            account,
+            registry_url,
+            http: reqwest::Client::new(),
+            cancel,
+            tasks,
+            lake_dir,
+        }
     }
 
     /// A second account with its own key and sandbox.
     pub async fn add_account(&self) -> (String, String) {
         let account = format!("acct_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        Sandbox::new(self.stack.services.store.clone(), &account, "sandbox").seed(&seed()).await.unwrap();
-        let key = self.stack.services.store.create_api_key(&account, "test").await.unwrap();
+        Sandbox::new(self.stack.services.store.clone(), &account, "sandbox")
+            .seed(&seed())
+            .await
+            .unwrap();
+        let key = self
+            .stack
+            .services
+            .store
+            .create_api_key(&account, "test")
+            .await
+            .unwrap();
         (account, key)
     }
 
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
-        let r = self.http.post(format!("{}{path}", self.base)).header("x-api-key", key).json(body).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("x-api-key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        let r = self.http.get(format!("{}{path}", self.base)).header("x-api-key", key).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -128,14 +181,18 @@ impl TestStack {
             if status == 200 && body["status"] != "queued" {
                 return body;
             }
-            assert!(Instant::now() < deadline, "execution {id} not done in 60 s: {status} {body}");
+            assert!(
+                Instant::now() < deadline,
+                "execution {id} not done in 60 s: {status} {body}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Runs explorer SQL as `key`.
     pub async fn sql(&self, key: &str, sql: &str) -> (u16, Value) {
-        self.post("/v1/explorer/query", key, &json!({ "sql": sql })).await
+        self.post("/v1/explorer/query", key, &json!({ "sql": sql }))
+            .await
     }
 
     /// Polls the explorer until `sql`'s first cell equals `want`.
@@ -146,7 +203,10 @@ impl TestStack {
             if status == 200 && body["rows"][0][0] == want {
                 return body;
             }
-            assert!(Instant::now() < deadline, "{sql}: wanted {want}, last {status} {body}");
+            assert!(
+                Instant::now() < deadline,
+                "{sql}: wanted {want}, last {status} {body}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

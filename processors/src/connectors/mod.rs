@@ -109,7 +109,12 @@ pub trait CrmConnector: Send + Sync {
     ///
     /// # Errors
     /// [`CrmError`] when nothing could be applied; per-change refusals are in the report.
-    async fn apply(&self, contact_id: &str, execution_id: &str, changes: &[Change]) -> Result<ApplyReport, CrmError>;
+    async fn apply(
+        &self,
+        contact_id: &str,
+        execution_id: &str,
+        changes: &[Change],
+    ) -> Result<ApplyReport, CrmError>;
 }
 
 /// Resolves connection ids to connectors.
@@ -129,10 +134,20 @@ impl Connectors {
     ///
     /// # Errors
     /// [`CrmError::NotFound`] for an unknown connection.
-    pub fn resolve(&self, account_id: &str, connection_id: &str) -> Result<Arc<dyn CrmConnector>, CrmError> {
+    pub fn resolve(
+        &self,
+        account_id: &str,
+        connection_id: &str,
+    ) -> Result<Arc<dyn CrmConnector>, CrmError> {
         if sandbox::is_sandbox(connection_id) {
-            return Ok(Arc::new(sandbox::Sandbox::new(self.store.clone(), account_id, connection_id)));
+            return Ok(Arc::new(sandbox::Sandbox::new(
+                self.store.clone(),
+                account_id,
+                connection_id,
+            )));
         }
-        Err(CrmError::NotFound { object: format!("connection {connection_id}") })
+        Err(CrmError::NotFound {
+            object: format!("connection {connection_id}"),
+        })
     }
 }

@@ -91,14 +91,19 @@ pub struct Sandbox {
 }
 
 fn unavailable(e: impl std::fmt::Debug) -> CrmError {
-    CrmError::Unavailable { message: format!("sandbox store: {e:?}") }
+    CrmError::Unavailable {
+        message: format!("sandbox store: {e:?}"),
+    }
 }
 
 impl Sandbox {
     /// The sandbox connection `connection_id` of `account_id`.
     #[must_use]
     pub fn new(store: Store, account_id: &str, connection_id: &str) -> Self {
-        Self { store, partition: format!("{account_id}/{connection_id}") }
+        Self {
+            store,
+            partition: format!("{account_id}/{connection_id}"),
+        }
     }
 
     async fn read(&self, contact_id: &str) -> Result<Option<(SandboxContact, i64)>, CrmError> {
@@ -113,16 +118,30 @@ impl Sandbox {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(item) = out.item else { return Ok(None) };
-        let doc = item.get("doc").and_then(|v| v.as_s().ok()).ok_or_else(|| unavailable("item without doc"))?;
-        let version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let doc = item
+            .get("doc")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| unavailable("item without doc"))?;
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let parsed = serde_json::from_str(doc).map_err(unavailable)?;
         Ok(Some((parsed, version)))
     }
 
     /// Writes `doc` if the stored version is still `expected` (`None`: must not exist).
     /// Returns false when someone else wrote first.
-    async fn write(&self, contact_id: &str, doc: &SandboxContact, expected: Option<i64>) -> Result<bool, CrmError> {
+    async fn write(
+        &self,
+        contact_id: &str,
+        doc: &SandboxContact,
+        expected: Option<i64>,
+    ) -> Result<bool, CrmError> {
         let json = serde_json::to_string(doc).map_err(unavailable)?;
         let next = expected.map_or(1, |v| v + 1);
         let mut req = self
@@ -152,12 +171,28 @@ impl Sandbox {
     /// # Errors
     /// [`CrmError`] when the store fails.
     pub async fn seed(&self, seed: &SeedFile) -> Result<usize, CrmError> {
-        let catalog = SandboxContact { tags: seed.tags.clone(), ..SandboxContact::default() };
+        let catalog = SandboxContact {
+            tags: seed.tags.clone(),
+            ..SandboxContact::default()
+        };
         self.write(CATALOG_ID, &catalog, None).await?;
         let mut added = 0;
         for c in &seed.contacts {
-            let tags = c.tags.iter().map(|t| (t.clone(), seed.tags.get(t).cloned().unwrap_or_else(|| t.clone()))).collect();
-            let doc = SandboxContact { fields: c.fields.clone(), tags, ..SandboxContact::default() };
+            let tags = c
+                .tags
+                .iter()
+                .map(|t| {
+                    (
+                        t.clone(),
+                        seed.tags.get(t).cloned().unwrap_or_else(|| t.clone()),
+                    )
+                })
+                .collect();
+            let doc = SandboxContact {
+                fields: c.fields.clone(),
+                tags,
+                ..SandboxContact::default()
+            };
             if self.write(&c.id, &doc, None).await? {
                 added += 1;
             }
@@ -169,20 +204,36 @@ impl Sandbox {
     ///
     /// # Errors
     /// [`CrmError`] when the store fails.
-    pub async fn contact_record(&self, contact_id: &str) -> Result<Option<SandboxContact>, CrmError> {
+    pub async fn contact_record(
+        &self,
+        contact_id: &str,
+    ) -> Result<Option<SandboxContact>, CrmError> {
         Ok(self.read(contact_id).await?.map(|(c, _)| c))
     }
 
     async fn catalog(&self) -> Result<BTreeMap<String, String>, CrmError> {
-        Ok(self.read(CATALOG_ID).await?.map(|(c, _)| c.tags).unwrap_or_default())
+        Ok(self
+            .read(CATALOG_ID)
+            .await?
+            .map(|(c, _)| c.tags)
+            .unwrap_or_default())
     }
 }
 
 /// Applies `changes` to `doc`, returning what changed and what was refused.
-fn apply_changes(doc: &mut SandboxContact, changes: &[Change], catalog: &BTreeMap<String, String>) -> ApplyReport {
+fn apply_changes(
+    doc: &mut SandboxContact,
+    changes: &[Change],
+    catalog: &BTreeMap<String, String>,
+) -> ApplyReport {
     let mut report = ApplyReport::default();
     let mut rec = |kind: &str, target: &str, old: Option<String>, new: Option<String>| {
-        report.applied.push(ContactChange { kind: kind.into(), target: target.into(), old_value: old, new_value: new });
+        report.applied.push(ContactChange {
+            kind: kind.into(),
+            target: target.into(),
+            old_value: old,
+            new_value: new,
+        });
     };
     let mut failed = Vec::new();
     for ch in changes {
@@ -210,7 +261,10 @@ fn apply_changes(doc: &mut SandboxContact, changes: &[Change], catalog: &BTreeMa
                 }
             }
             Change::AddNote { title, body } => {
-                doc.notes.push(Note { title: title.clone(), body: body.clone() });
+                doc.notes.push(Note {
+                    title: title.clone(),
+                    body: body.clone(),
+                });
                 rec(ch.kind(), title, None, Some(body.clone()));
             }
             Change::AchieveGoal { call_name } => {
@@ -230,7 +284,12 @@ impl CrmConnector for Sandbox {
     }
 
     fn capabilities(&self) -> &'static [Capability] {
-        &[Capability::Fields, Capability::Tags, Capability::Notes, Capability::Goals]
+        &[
+            Capability::Fields,
+            Capability::Tags,
+            Capability::Notes,
+            Capability::Goals,
+        ]
     }
 
     async fn healthcheck(&self) -> Result<(), CrmError> {
@@ -239,22 +298,39 @@ impl CrmConnector for Sandbox {
 
     async fn get_contact(&self, contact_id: &str) -> Result<Contact, CrmError> {
         match self.read(contact_id).await? {
-            Some((c, _)) if contact_id != CATALOG_ID => Ok(Contact { id: contact_id.to_owned(), fields: c.fields, tags: c.tags }),
-            _ => Err(CrmError::NotFound { object: format!("contact {contact_id}") }),
+            Some((c, _)) if contact_id != CATALOG_ID => Ok(Contact {
+                id: contact_id.to_owned(),
+                fields: c.fields,
+                tags: c.tags,
+            }),
+            _ => Err(CrmError::NotFound {
+                object: format!("contact {contact_id}"),
+            }),
         }
     }
 
-    async fn apply(&self, contact_id: &str, execution_id: &str, changes: &[Change]) -> Result<ApplyReport, CrmError> {
+    async fn apply(
+        &self,
+        contact_id: &str,
+        execution_id: &str,
+        changes: &[Change],
+    ) -> Result<ApplyReport, CrmError> {
         let catalog = self.catalog().await?;
         for _ in 0..WRITE_ATTEMPTS {
             let Some((mut doc, version)) = self.read(contact_id).await? else {
-                return Err(CrmError::NotFound { object: format!("contact {contact_id}") });
+                return Err(CrmError::NotFound {
+                    object: format!("contact {contact_id}"),
+                });
             };
             if let Some((_, done)) = doc.applied.iter().find(|(id, _)| id == execution_id) {
-                return Ok(ApplyReport { applied: done.clone(), failed: Vec::new() });
+                return Ok(ApplyReport {
+                    applied: done.clone(),
+                    failed: Vec::new(),
+                });
             }
             let report = apply_changes(&mut doc, changes, &catalog);
-            doc.applied.push_back((execution_id.to_owned(), report.applied.clone()));
+            doc.applied
+                .push_back((execution_id.to_owned(), report.applied.clone()));
             while doc.applied.len() > REMEMBERED_EXECUTIONS {
                 doc.applied.pop_front();
             }
@@ -262,7 +338,9 @@ impl CrmConnector for Sandbox {
                 return Ok(report);
             }
         }
-        Err(CrmError::Unavailable { message: format!("contact {contact_id} is being written concurrently") })
+        Err(CrmError::Unavailable {
+            message: format!("contact {contact_id} is being written concurrently"),
+        })
     }
 }
 
@@ -278,11 +356,19 @@ mod tests {
         let r = apply_changes(
             &mut doc,
             &[
-                Change::SetField { field: "a".into(), value: Some("y".into()) },
-                Change::SetField { field: "a".into(), value: Some("y".into()) },
+                Change::SetField {
+                    field: "a".into(),
+                    value: Some("y".into()),
+                },
+                Change::SetField {
+                    field: "a".into(),
+                    value: Some("y".into()),
+                },
                 Change::ApplyTag { tag_id: "1".into() },
                 Change::ApplyTag { tag_id: "1".into() },
-                Change::ApplyTag { tag_id: "404".into() },
+                Change::ApplyTag {
+                    tag_id: "404".into(),
+                },
                 Change::RemoveTag { tag_id: "9".into() },
             ],
             &catalog,

@@ -98,7 +98,10 @@ pub struct FieldError {
 impl FieldError {
     /// A problem with `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -115,7 +118,13 @@ pub struct ConfigError {
 fn render(errors: &[FieldError]) -> String {
     errors
         .iter()
-        .map(|e| if e.field.is_empty() { e.message.clone() } else { format!("{}: {}", e.field, e.message) })
+        .map(|e| {
+            if e.field.is_empty() {
+                e.message.clone()
+            } else {
+                format!("{}: {}", e.field, e.message)
+            }
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -138,7 +147,11 @@ pub(crate) fn check(errors: &mut Vec<FieldError>, cond: bool, field: &str, messa
 
 /// Turns a list of problems into a validation result.
 pub(crate) fn finish(errors: Vec<FieldError>) -> Result<(), Vec<FieldError>> {
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// What a running helper may use besides the contact: ids, time, randomness and HTTP.
@@ -276,7 +289,10 @@ impl<H: Helper> DynHelper for H {
         H::EXAMPLE_CONFIG
     }
     fn build_json(&self, config: &serde_json::Value) -> Result<Runnable, ConfigError> {
-        let err = |errors| ConfigError { helper: H::NAME.to_owned(), errors };
+        let err = |errors| ConfigError {
+            helper: H::NAME.to_owned(),
+            errors,
+        };
         let parsed: H::Config = serde_json::from_value(config.clone())
             .map_err(|e| err(vec![FieldError::new("", e.to_string())]))?;
         parsed.validate().map_err(err)?;
@@ -293,13 +309,23 @@ pub(crate) mod testing {
     pub(crate) fn contact(fields: &[(&str, &str)], tags: &[&str]) -> Contact {
         Contact {
             id: "c-1".into(),
-            fields: fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-            tags: tags.iter().map(|t| ((*t).to_owned(), (*t).to_owned())).collect(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            tags: tags
+                .iter()
+                .map(|t| ((*t).to_owned(), (*t).to_owned()))
+                .collect(),
         }
     }
 
     /// Builds `helper` from a JSON config and runs it once against `contact`.
-    pub(crate) fn run(helper: &dyn DynHelper, config: serde_json::Value, contact: &Contact) -> Outcome {
+    pub(crate) fn run(
+        helper: &dyn DynHelper,
+        config: serde_json::Value,
+        contact: &Contact,
+    ) -> Outcome {
         try_run(helper, config, contact).expect("helper runs")
     }
 
@@ -321,12 +347,18 @@ pub(crate) mod testing {
             input: None,
             http: &http,
         };
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
         rt.block_on(step.run(&ctx, contact))
     }
 
     /// The config errors of `config`, or an empty list if it is valid.
-    pub(crate) fn config_errors(helper: &dyn DynHelper, config: serde_json::Value) -> Vec<FieldError> {
+    pub(crate) fn config_errors(
+        helper: &dyn DynHelper,
+        config: serde_json::Value,
+    ) -> Vec<FieldError> {
         match helper.build_json(&config) {
             Ok(_) => vec![],
             Err(e) => e.errors,
@@ -352,7 +384,11 @@ mod registry_invariants {
     #[test]
     fn summaries_are_sentences() {
         for h in HELPERS {
-            assert!(!h.summary().is_empty() && h.summary().ends_with('.'), "{}", h.name());
+            assert!(
+                !h.summary().is_empty() && h.summary().ends_with('.'),
+                "{}",
+                h.name()
+            );
         }
     }
 
@@ -369,7 +405,10 @@ mod registry_invariants {
 
     #[test]
     fn no_helper_panics_on_an_empty_contact() {
-        let empty = Contact { id: "c".into(), ..Contact::default() };
+        let empty = Contact {
+            id: "c".into(),
+            ..Contact::default()
+        };
         for h in HELPERS {
             let v: serde_json::Value = serde_json::from_str(h.example_config()).unwrap();
             // Any outcome or error is fine; a panic fails the test.
@@ -381,8 +420,14 @@ mod registry_invariants {
     fn unknown_config_fields_are_rejected() {
         for h in HELPERS {
             let mut v: serde_json::Value = serde_json::from_str(h.example_config()).unwrap();
-            v.as_object_mut().unwrap().insert("no_such_field".into(), serde_json::json!(1));
-            assert!(h.build_json(&v).is_err(), "{} accepted an unknown field", h.name());
+            v.as_object_mut()
+                .unwrap()
+                .insert("no_such_field".into(), serde_json::json!(1));
+            assert!(
+                h.build_json(&v).is_err(),
+                "{} accepted an unknown field",
+                h.name()
+            );
         }
     }
 }

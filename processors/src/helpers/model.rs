@@ -18,7 +18,10 @@ impl Contact {
     /// The field's value, treating missing, empty and whitespace-only alike as absent.
     #[must_use]
     pub fn field(&self, key: &str) -> Option<&str> {
-        self.fields.get(key).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.fields
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     /// Whether the contact carries the tag id.
@@ -106,12 +109,20 @@ pub struct Outcome {
 impl Outcome {
     /// A successful outcome with a message and nothing else yet.
     pub fn ok(message: impl Into<String>) -> Self {
-        Self { success: true, message: message.into(), ..Self::default() }
+        Self {
+            success: true,
+            message: message.into(),
+            ..Self::default()
+        }
     }
 
     /// An unsuccessful outcome with a message.
     pub fn failed(message: impl Into<String>) -> Self {
-        Self { success: false, message: message.into(), ..Self::default() }
+        Self {
+            success: false,
+            message: message.into(),
+            ..Self::default()
+        }
     }
 
     /// Adds an output value.
@@ -135,6 +146,9 @@ impl Outcome {
         if contact.fields.get(field) == Some(&value) {
             return self;
         }
-        self.change(Change::SetField { field: field.to_owned(), value: Some(value) })
+        self.change(Change::SetField {
+            field: field.to_owned(),
+            value: Some(value),
+        })
     }
 }

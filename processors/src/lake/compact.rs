@@ -44,7 +44,10 @@ impl LakeWriter {
         std::thread::Builder::new()
             .name("lake-writer".into())
             .spawn(move || writer_loop(&lake, &cfg, rx))
-            .map_or_else(|e| tracing::error!(error = ?e, "Lake writer thread not started."), |_| ());
+            .map_or_else(
+                |e| tracing::error!(error = ?e, "Lake writer thread not started."),
+                |_| (),
+            );
         Self { tx }
     }
 
@@ -54,10 +57,20 @@ impl LakeWriter {
     ///
     /// # Errors
     /// A description of the failed flush.
-    pub async fn submit(&self, partition: i32, offset: i64, row: Option<ExecutionRow>) -> Result<(), String> {
+    pub async fn submit(
+        &self,
+        partition: i32,
+        offset: i64,
+        row: Option<ExecutionRow>,
+    ) -> Result<(), String> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Request { partition, offset, row, done })
+            .send(Request {
+                partition,
+                offset,
+                row,
+                done,
+            })
             .await
             .map_err(|_| "lake writer stopped".to_owned())?;
         wait.await.map_err(|_| "lake writer stopped".to_owned())?
@@ -67,7 +80,9 @@ impl LakeWriter {
 fn writer_loop(lake: &Lake, cfg: &WriterConfig, mut rx: mpsc::Receiver<Request>) {
     let mut manifests: HashMap<i32, Manifest> = HashMap::new();
     loop {
-        let Some(first) = rx.blocking_recv() else { return };
+        let Some(first) = rx.blocking_recv() else {
+            return;
+        };
         let mut batch = vec![first];
         let deadline = Instant::now() + cfg.max_wait;
         while batch.len() < cfg.max_batch {
@@ -112,7 +127,9 @@ fn flush_partition(
     if !manifests.contains_key(&partition) {
         manifests.insert(partition, Manifest::load(&dir, partition)?);
     }
-    let Some(manifest) = manifests.get_mut(&partition) else { return Ok(()) };
+    let Some(manifest) = manifests.get_mut(&partition) else {
+        return Ok(());
+    };
     let mut groups: BTreeMap<(String, String), Vec<ExecutionRow>> = BTreeMap::new();
     let mut offsets = Vec::new();
     for r in reqs {
@@ -121,7 +138,10 @@ fn flush_partition(
         }
         offsets.push(r.offset);
         if let Some(row) = &r.row {
-            groups.entry((row.result.account_id.clone(), row.date())).or_default().push(row.clone());
+            groups
+                .entry((row.result.account_id.clone(), row.date()))
+                .or_default()
+                .push(row.clone());
         }
     }
     if offsets.is_empty() {
@@ -135,9 +155,17 @@ fn flush_partition(
             sanitize(account),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let batch = to_batch(rows).map_err(|e| LakeError::Parquet { path: dir.join(&rel), message: e.to_string() })?;
+        let batch = to_batch(rows).map_err(|e| LakeError::Parquet {
+            path: dir.join(&rel),
+            message: e.to_string(),
+        })?;
         let n = write_parquet(&dir.join(&rel), &[batch])?;
-        next.files.push(FileEntry { path: rel, account_id: account.clone(), date: date.clone(), rows: n });
+        next.files.push(FileEntry {
+            path: rel,
+            account_id: account.clone(),
+            date: date.clone(),
+            rows: n,
+        });
     }
     next.mark_handled(offsets);
     next.save(&dir)?;
@@ -153,12 +181,30 @@ fn flush_partition(
 
 /// Account ids are ours, but the lake must never let one escape its directory.
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
-fn compact(lake: &Lake, cfg: &WriterConfig, manifest: &mut Manifest, account: &str, date: &str) -> Result<(), LakeError> {
-    let small: Vec<FileEntry> =
-        manifest.files.iter().filter(|f| f.account_id == account && f.date == date).cloned().collect();
+fn compact(
+    lake: &Lake,
+    cfg: &WriterConfig,
+    manifest: &mut Manifest,
+    account: &str,
+    date: &str,
+) -> Result<(), LakeError> {
+    let small: Vec<FileEntry> = manifest
+        .files
+        .iter()
+        .filter(|f| f.account_id == account && f.date == date)
+        .cloned()
+        .collect();
     if small.len() < cfg.compact_min_files {
         return Ok(());
     }
@@ -176,9 +222,19 @@ fn compact(lake: &Lake, cfg: &WriterConfig, manifest: &mut Manifest, account: &s
     let rows = write_parquet(&dir.join(&rel), &batches)?;
     let mut next = manifest.clone();
     next.files.retain(|f| !small.contains(f));
-    next.files.push(FileEntry { path: rel, account_id: account.to_owned(), date: date.to_owned(), rows });
-    let after_ms = mfh_pipeline::now_millis() + i64::try_from(cfg.delete_grace.as_millis()).unwrap_or(i64::MAX);
-    next.pending_deletes.extend(small.into_iter().map(|f| PendingDelete { path: f.path, after_ms }));
+    next.files.push(FileEntry {
+        path: rel,
+        account_id: account.to_owned(),
+        date: date.to_owned(),
+        rows,
+    });
+    let after_ms = mfh_pipeline::now_millis()
+        + i64::try_from(cfg.delete_grace.as_millis()).unwrap_or(i64::MAX);
+    next.pending_deletes
+        .extend(small.into_iter().map(|f| PendingDelete {
+            path: f.path,
+            after_ms,
+        }));
     next.save(&dir)?;
     *manifest = next;
     Ok(())
@@ -189,7 +245,10 @@ fn delete_expired(lake: &Lake, manifest: &mut Manifest) -> Result<(), LakeError>
     if !manifest.pending_deletes.iter().any(|d| d.after_ms <= now) {
         return Ok(());
     }
-    let (expired, keep): (Vec<_>, Vec<_>) = manifest.pending_deletes.drain(..).partition(|d| d.after_ms <= now);
+    let (expired, keep): (Vec<_>, Vec<_>) = manifest
+        .pending_deletes
+        .drain(..)
+        .partition(|d| d.after_ms <= now);
     manifest.pending_deletes = keep;
     // Save first: a crash then leaves only unreferenced files, never a dangling entry.
     manifest.save(&lake.table_dir())?;
@@ -229,7 +288,13 @@ mod tests {
         lake.files_of_account(account)
             .unwrap()
             .iter()
-            .map(|p| read_parquet(p).unwrap().iter().map(arrow::array::RecordBatch::num_rows).sum::<usize>())
+            .map(|p| {
+                read_parquet(p)
+                    .unwrap()
+                    .iter()
+                    .map(arrow::array::RecordBatch::num_rows)
+                    .sum::<usize>()
+            })
             .sum()
     }
 
@@ -245,11 +310,15 @@ mod tests {
         };
         let w = LakeWriter::start(lake.clone(), cfg);
         for o in 0..5 {
-            w.submit(0, o, Some(row(&format!("e{o}"), "a"))).await.unwrap();
+            w.submit(0, o, Some(row(&format!("e{o}"), "a")))
+                .await
+                .unwrap();
         }
         // Redelivery of offsets 2..5 after a crash: nothing new becomes visible.
         for o in 2..5 {
-            w.submit(0, o, Some(row(&format!("e{o}"), "a"))).await.unwrap();
+            w.submit(0, o, Some(row(&format!("e{o}"), "a")))
+                .await
+                .unwrap();
         }
         w.submit(0, 5, None).await.unwrap();
         w.submit(0, 6, Some(row("other", "b"))).await.unwrap();
@@ -257,6 +326,9 @@ mod tests {
         assert_eq!(rows_visible(&lake, "b"), 1);
         let m = Manifest::load(&lake.table_dir(), 0).unwrap();
         assert_eq!(m.watermark, 7);
-        assert!(m.files.iter().filter(|f| f.account_id == "a").count() < 3, "compacted");
+        assert!(
+            m.files.iter().filter(|f| f.account_id == "a").count() < 3,
+            "compacted"
+        );
     }
 }

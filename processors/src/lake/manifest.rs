@@ -47,7 +47,9 @@ impl Manifest {
     /// The manifest file of `partition` in `table_dir`.
     #[must_use]
     pub fn path(table_dir: &Path, partition: i32) -> PathBuf {
-        table_dir.join("_manifest").join(format!("p{partition}.json"))
+        table_dir
+            .join("_manifest")
+            .join(format!("p{partition}.json"))
     }
 
     /// Loads a partition's manifest, or an empty one.
@@ -57,9 +59,14 @@ impl Manifest {
     pub fn load(table_dir: &Path, partition: i32) -> Result<Self, LakeError> {
         let path = Self::path(table_dir, partition);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| LakeError::Manifest { path, message: e.to_string() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self { partition, ..Self::default() }),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| LakeError::Manifest {
+                path,
+                message: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self {
+                partition,
+                ..Self::default()
+            }),
             Err(e) => Err(LakeError::Io { path, source: e }),
         }
     }
@@ -73,13 +80,22 @@ impl Manifest {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(LakeError::Io { path: dir, source: e }),
+            Err(e) => {
+                return Err(LakeError::Io {
+                    path: dir,
+                    source: e,
+                });
+            }
         };
         let mut out = Vec::new();
         for e in entries {
             let e = e.map_err(io(&dir))?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(p) = name.strip_prefix('p').and_then(|n| n.strip_suffix(".json")).and_then(|n| n.parse().ok()) {
+            if let Some(p) = name
+                .strip_prefix('p')
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse().ok())
+            {
                 out.push(Self::load(table_dir, p)?);
             }
         }
@@ -92,8 +108,10 @@ impl Manifest {
     /// [`LakeError::Io`].
     pub fn save(&self, table_dir: &Path) -> Result<(), LakeError> {
         let path = Self::path(table_dir, self.partition);
-        let bytes = serde_json::to_vec_pretty(self)
-            .map_err(|e| LakeError::Manifest { path: path.clone(), message: e.to_string() })?;
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| LakeError::Manifest {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         write_atomically(&path, &bytes)
     }
 
@@ -134,7 +152,10 @@ mod tests {
     #[test]
     fn saves_and_loads_atomically() {
         let dir = tempfile::tempdir().unwrap();
-        let mut m = Manifest { partition: 3, ..Manifest::default() };
+        let mut m = Manifest {
+            partition: 3,
+            ..Manifest::default()
+        };
         m.mark_handled([0]);
         m.save(dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path(), 3).unwrap(), m);

@@ -53,7 +53,10 @@ pub enum LakeError {
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
-    move |source| LakeError::Io { path: path.to_owned(), source }
+    move |source| LakeError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// A lake rooted at a local directory.
@@ -89,7 +92,10 @@ impl Lake {
         let mut out = Vec::new();
         for m in Manifest::load_all(&self.table_dir())? {
             out.extend(
-                m.files.iter().filter(|f| f.account_id == account_id).map(|f| self.table_dir().join(&f.path)),
+                m.files
+                    .iter()
+                    .filter(|f| f.account_id == account_id)
+                    .map(|f| self.table_dir().join(&f.path)),
             );
         }
         out.sort();

@@ -26,7 +26,10 @@ impl ExecutionRow {
         let changes: Vec<crate::store::executions::ContactChangeView> =
             result.changes.iter().map(Into::into).collect();
         let changes_json = serde_json::to_string(&changes).unwrap_or_else(|_| "[]".into());
-        Self { result, changes_json }
+        Self {
+            result,
+            changes_json,
+        }
     }
 
     /// The UTC day of the request, the lake's date partition.
@@ -67,7 +70,10 @@ fn strings<'a>(rows: &'a [ExecutionRow], f: impl Fn(&'a ExecutionRow) -> &'a str
     Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
 }
 
-fn opt_strings<'a>(rows: &'a [ExecutionRow], f: impl Fn(&'a ExecutionRow) -> Option<&'a str>) -> ArrayRef {
+fn opt_strings<'a>(
+    rows: &'a [ExecutionRow],
+    f: impl Fn(&'a ExecutionRow) -> Option<&'a str>,
+) -> ArrayRef {
     Arc::new(rows.iter().map(f).collect::<StringArray>())
 }
 
@@ -94,7 +100,10 @@ pub fn to_batch(rows: &[ExecutionRow]) -> Result<RecordBatch, arrow::error::Arro
             times(rows, |x| x.result.requested_at),
             times(rows, |x| x.result.started_at),
             times(rows, |x| x.result.completed_at),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|x| x.result.completed_at - x.result.requested_at))),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter()
+                    .map(|x| x.result.completed_at - x.result.requested_at),
+            )),
             strings(rows, |x| &x.result.output_json),
             strings(rows, |x| &x.changes_json),
             opt_strings(rows, |x| x.result.error_kind.as_deref()),
@@ -109,10 +118,16 @@ pub fn to_batch(rows: &[ExecutionRow]) -> Result<RecordBatch, arrow::error::Arro
 /// # Errors
 /// [`LakeError`] on encoding or I/O failure.
 pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<u64, LakeError> {
-    let perr = |e: &dyn std::fmt::Display| LakeError::Parquet { path: path.to_owned(), message: e.to_string() };
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let perr = |e: &dyn std::fmt::Display| LakeError::Parquet {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
     let mut buf = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut buf, SCHEMA.clone(), Some(props)).map_err(|e| perr(&e))?;
+    let mut w =
+        ArrowWriter::try_new(&mut buf, SCHEMA.clone(), Some(props)).map_err(|e| perr(&e))?;
     let mut rows = 0u64;
     for b in batches {
         rows += b.num_rows() as u64;
@@ -128,7 +143,10 @@ pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<u64, LakeEr
 /// # Errors
 /// [`LakeError`] on I/O or decoding failure.
 pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, LakeError> {
-    let perr = |e: &dyn std::fmt::Display| LakeError::Parquet { path: path.to_owned(), message: e.to_string() };
+    let perr = |e: &dyn std::fmt::Display| LakeError::Parquet {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
     let f = std::fs::File::open(path).map_err(super::io(path))?;
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
         .map_err(|e| perr(&e))?

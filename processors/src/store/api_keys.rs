@@ -47,7 +47,10 @@ impl Store {
             .item("key_hash", AttributeValue::S(hash_key(&key)))
             .item("account_id", AttributeValue::S(account_id.to_owned()))
             .item("name", AttributeValue::S(name.to_owned()))
-            .item("created_at", AttributeValue::N(mfh_pipeline::now_millis().to_string()))
+            .item(
+                "created_at",
+                AttributeValue::N(mfh_pipeline::now_millis().to_string()),
+            )
             .condition_expression("attribute_not_exists(key_hash)")
             .send()
             .await
@@ -97,7 +100,10 @@ impl Store {
             .item("scope", AttributeValue::S(scope.clone()))
             .item("execution_id", AttributeValue::S(execution_id.to_owned()))
             .item("fingerprint", AttributeValue::S(fingerprint.to_owned()))
-            .item("created_at", AttributeValue::N(mfh_pipeline::now_millis().to_string()))
+            .item(
+                "created_at",
+                AttributeValue::N(mfh_pipeline::now_millis().to_string()),
+            )
             .condition_expression("attribute_not_exists(#s)")
             .expression_attribute_names("#s", "scope")
             .send()
@@ -115,8 +121,16 @@ impl Store {
                     .await
                     .map_err(|e| StoreError::dynamo("GetItem", &table, e))?;
                 let item = out.item.unwrap_or_default();
-                let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                Ok(Idempotency::Existing { execution_id: get("execution_id"), fingerprint: get("fingerprint") })
+                let get = |k: &str| {
+                    item.get(k)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                Ok(Idempotency::Existing {
+                    execution_id: get("execution_id"),
+                    fingerprint: get("fingerprint"),
+                })
             }
             Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
         }

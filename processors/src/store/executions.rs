@@ -62,7 +62,12 @@ pub struct ContactChangeView {
 
 impl From<&ContactChange> for ContactChangeView {
     fn from(c: &ContactChange) -> Self {
-        Self { kind: c.kind.clone(), target: c.target.clone(), old_value: c.old_value.clone(), new_value: c.new_value.clone() }
+        Self {
+            kind: c.kind.clone(),
+            target: c.target.clone(),
+            old_value: c.old_value.clone(),
+            new_value: c.new_value.clone(),
+        }
     }
 }
 
@@ -99,7 +104,10 @@ impl Store {
             .table_name(&table)
             .item("execution_id", s(&r.execution_id))
             .item("account_id", s(&r.account_id))
-            .item("account_helper", s(format!("{}#{}", r.account_id, r.helper)))
+            .item(
+                "account_helper",
+                s(format!("{}#{}", r.account_id, r.helper)),
+            )
             .item("sort_key", s(sort_key(r.requested_at, &r.execution_id)))
             .item("helper", s(&r.helper))
             .item("contact_id", s(&r.contact_id))
@@ -124,7 +132,12 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
-    pub async fn put_completed(&self, c: &ExecutionCompleted, partition: i32, offset: i64) -> Result<bool, StoreError> {
+    pub async fn put_completed(
+        &self,
+        c: &ExecutionCompleted,
+        partition: i32,
+        offset: i64,
+    ) -> Result<bool, StoreError> {
         let table = self.table(EXECUTIONS);
         let changes: Vec<ContactChangeView> = c.changes.iter().map(Into::into).collect();
         let changes = serde_json::to_string(&changes).unwrap_or_else(|_| "[]".into());
@@ -134,7 +147,10 @@ impl Store {
             .table_name(&table)
             .item("execution_id", s(&c.execution_id))
             .item("account_id", s(&c.account_id))
-            .item("account_helper", s(format!("{}#{}", c.account_id, c.helper)))
+            .item(
+                "account_helper",
+                s(format!("{}#{}", c.account_id, c.helper)),
+            )
             .item("sort_key", s(sort_key(c.requested_at, &c.execution_id)))
             .item("helper", s(&c.helper))
             .item("category", s(&c.category))
@@ -172,7 +188,11 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails or the item is corrupt.
-    pub async fn get_execution(&self, account_id: &str, id: &str) -> Result<Option<ExecutionView>, StoreError> {
+    pub async fn get_execution(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<Option<ExecutionView>, StoreError> {
         let table = self.table(EXECUTIONS);
         let out = self
             .client
@@ -212,7 +232,12 @@ impl Store {
         };
         // A status filter applies after the read, so keep reading until the page is full.
         loop {
-            let mut q = self.client.query().table_name(&table).scan_index_forward(false).limit(limit);
+            let mut q = self
+                .client
+                .query()
+                .table_name(&table)
+                .scan_index_forward(false)
+                .limit(limit);
             q = match helper {
                 Some(h) => q
                     .index_name(GSI_BY_HELPER)
@@ -232,7 +257,10 @@ impl Store {
             if let Some(k) = start.take() {
                 q = q.set_exclusive_start_key(Some(k));
             }
-            let out = q.send().await.map_err(|e| StoreError::dynamo("Query", &table, e))?;
+            let out = q
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", &table, e))?;
             for item in out.items.unwrap_or_default() {
                 items.push(view(&table, &item)?);
             }
@@ -247,16 +275,27 @@ impl Store {
 }
 
 fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
-    let flat: HashMap<&str, &str> =
-        key.iter().filter_map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str()))).collect();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&flat).unwrap_or_default())
+    let flat: HashMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str())))
+        .collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&flat).unwrap_or_default())
 }
 
 fn decode_cursor(table: &str, c: &str) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    let bad = || StoreError::Corrupt { table: table.to_owned(), message: "invalid cursor".into() };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
+    let bad = || StoreError::Corrupt {
+        table: table.to_owned(),
+        message: "invalid cursor".into(),
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| bad())?;
     let flat: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    Ok(flat.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+    Ok(flat
+        .into_iter()
+        .map(|(k, v)| (k, AttributeValue::S(v)))
+        .collect())
 }
 
 /// Whether an SDK error is a failed condition (an expected outcome, not a fault).
@@ -266,8 +305,17 @@ pub(crate) fn is_conditional_failure<E: std::fmt::Debug>(e: &E) -> bool {
 
 fn view(table: &str, item: &HashMap<String, AttributeValue>) -> Result<ExecutionView, StoreError> {
     let gs = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let gn = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
-    let req = |k: &str| gs(k).ok_or_else(|| StoreError::Corrupt { table: table.to_owned(), message: format!("missing {k}") });
+    let gn = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let req = |k: &str| {
+        gs(k).ok_or_else(|| StoreError::Corrupt {
+            table: table.to_owned(),
+            message: format!("missing {k}"),
+        })
+    };
     let requested_at = gn("requested_at").unwrap_or(0);
     let completed_at = gn("completed_at");
     Ok(ExecutionView {
@@ -284,7 +332,9 @@ fn view(table: &str, item: &HashMap<String, AttributeValue>) -> Result<Execution
         completed_at,
         duration_ms: completed_at.map(|c| c - requested_at),
         output: gs("output_json").and_then(|o| serde_json::from_str(&o).ok()),
-        changes: gs("changes_json").and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default(),
+        changes: gs("changes_json")
+            .and_then(|c| serde_json::from_str(&c).ok())
+            .unwrap_or_default(),
         error_kind: gs("error_kind"),
         error_message: gs("error_message"),
         source: gs("source").unwrap_or_default(),

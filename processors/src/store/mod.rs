@@ -68,8 +68,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn dynamo<E: std::error::Error + 'static>(operation: &'static str, table: &str, e: E) -> Self {
-        Self::Dynamo { operation, table: table.to_owned(), message: mfh_pipeline::report(&e) }
+    pub(crate) fn dynamo<E: std::error::Error + 'static>(
+        operation: &'static str,
+        table: &str,
+        e: E,
+    ) -> Self {
+        Self::Dynamo {
+            operation,
+            table: table.to_owned(),
+            message: mfh_pipeline::report(&e),
+        }
     }
 }
 
@@ -109,12 +117,35 @@ const TABLES: &[TableDef] = &[
         name: EXECUTIONS,
         hash: "execution_id",
         range: None,
-        gsis: &[(GSI_BY_ACCOUNT, "account_id", "sort_key"), (GSI_BY_HELPER, "account_helper", "sort_key")],
+        gsis: &[
+            (GSI_BY_ACCOUNT, "account_id", "sort_key"),
+            (GSI_BY_HELPER, "account_helper", "sort_key"),
+        ],
     },
-    TableDef { name: IDEMPOTENCY, hash: "scope", range: None, gsis: &[] },
-    TableDef { name: API_KEYS, hash: "key_hash", range: None, gsis: &[] },
-    TableDef { name: OUTCOMES, hash: "execution_id", range: None, gsis: &[] },
-    TableDef { name: SANDBOX_CONTACTS, hash: "connection", range: Some("contact_id"), gsis: &[] },
+    TableDef {
+        name: IDEMPOTENCY,
+        hash: "scope",
+        range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: API_KEYS,
+        hash: "key_hash",
+        range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: OUTCOMES,
+        hash: "execution_id",
+        range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: SANDBOX_CONTACTS,
+        hash: "connection",
+        range: Some("contact_id"),
+        gsis: &[],
+    },
 ];
 
 impl Store {
@@ -122,9 +153,16 @@ impl Store {
     #[must_use]
     pub fn connect(cfg: &DynamoConfig) -> Self {
         let env = |k: &str| std::env::var(k).unwrap_or_default();
-        let key = if cfg.access_key_id.is_empty() { env("AWS_ACCESS_KEY_ID") } else { cfg.access_key_id.clone() };
-        let secret =
-            if cfg.secret_access_key.is_empty() { env("AWS_SECRET_ACCESS_KEY") } else { cfg.secret_access_key.clone() };
+        let key = if cfg.access_key_id.is_empty() {
+            env("AWS_ACCESS_KEY_ID")
+        } else {
+            cfg.access_key_id.clone()
+        };
+        let secret = if cfg.secret_access_key.is_empty() {
+            env("AWS_SECRET_ACCESS_KEY")
+        } else {
+            cfg.secret_access_key.clone()
+        };
         let mut b = aws_sdk_dynamodb::Config::builder()
             .behavior_version_latest()
             .region(Region::new(cfg.region.clone()))
@@ -132,7 +170,10 @@ impl Store {
         if !cfg.endpoint.is_empty() {
             b = b.endpoint_url(cfg.endpoint.clone());
         }
-        Self { client: Client::from_conf(b.build()), prefix: cfg.table_prefix.clone() }
+        Self {
+            client: Client::from_conf(b.build()),
+            prefix: cfg.table_prefix.clone(),
+        }
     }
 
     /// The full name of a table.
@@ -192,7 +233,11 @@ impl Store {
                         .index_name(*index)
                         .key_schema(key(h, KeyType::Hash))
                         .key_schema(key(r, KeyType::Range))
-                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                        .projection(
+                            Projection::builder()
+                                .projection_type(ProjectionType::All)
+                                .build(),
+                        )
                         .build()
                         .map_err(|e| StoreError::dynamo("CreateTable", &name, e))?,
                 );

@@ -11,7 +11,10 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails or the item is corrupt.
-    pub async fn recorded_outcome(&self, execution_id: &str) -> Result<Option<Outcome>, StoreError> {
+    pub async fn recorded_outcome(
+        &self,
+        execution_id: &str,
+    ) -> Result<Option<Outcome>, StoreError> {
         let table = self.table(OUTCOMES);
         let out = self
             .client
@@ -22,24 +25,38 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", &table, e))?;
-        let Some(item) = out.item else { return Ok(None) };
-        let json = item.get("outcome").and_then(|v| v.as_s().ok()).ok_or_else(|| StoreError::Corrupt {
-            table: table.clone(),
-            message: "outcome missing".into(),
-        })?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let json = item
+            .get("outcome")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| StoreError::Corrupt {
+                table: table.clone(),
+                message: "outcome missing".into(),
+            })?;
         serde_json::from_str(json)
             .map(Some)
-            .map_err(|e| StoreError::Corrupt { table, message: e.to_string() })
+            .map_err(|e| StoreError::Corrupt {
+                table,
+                message: e.to_string(),
+            })
     }
 
     /// Records `outcome` unless one is already recorded; returns the recorded one.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
-    pub async fn record_outcome(&self, execution_id: &str, outcome: Outcome) -> Result<Outcome, StoreError> {
+    pub async fn record_outcome(
+        &self,
+        execution_id: &str,
+        outcome: Outcome,
+    ) -> Result<Outcome, StoreError> {
         let table = self.table(OUTCOMES);
-        let json = serde_json::to_string(&outcome)
-            .map_err(|e| StoreError::Corrupt { table: table.clone(), message: e.to_string() })?;
+        let json = serde_json::to_string(&outcome).map_err(|e| StoreError::Corrupt {
+            table: table.clone(),
+            message: e.to_string(),
+        })?;
         let res = self
             .client
             .put_item()
@@ -51,9 +68,10 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(outcome),
-            Err(e) if super::executions::is_conditional_failure(&e) => {
-                Ok(self.recorded_outcome(execution_id).await?.unwrap_or(outcome))
-            }
+            Err(e) if super::executions::is_conditional_failure(&e) => Ok(self
+                .recorded_outcome(execution_id)
+                .await?
+                .unwrap_or(outcome)),
             Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
         }
     }

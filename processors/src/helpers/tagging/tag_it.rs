@@ -39,11 +39,35 @@ impl Validate for Config {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
         let split = !self.apply_tag_ids.is_empty() || !self.remove_tag_ids.is_empty();
-        check(&mut errors, self.action.is_some() && self.tag_ids.is_empty(), "tag_ids", "must list at least one tag id");
-        check(&mut errors, self.action.is_none() && !self.tag_ids.is_empty(), "action", "is required with tag_ids");
-        check(&mut errors, self.action.is_none() && !split, "", "set action and tag_ids, or apply_tag_ids/remove_tag_ids");
-        let all = self.tag_ids.iter().chain(&self.apply_tag_ids).chain(&self.remove_tag_ids);
-        check(&mut errors, all.clone().any(|t| t.trim().is_empty()), "tag_ids", "tag ids must not be empty");
+        check(
+            &mut errors,
+            self.action.is_some() && self.tag_ids.is_empty(),
+            "tag_ids",
+            "must list at least one tag id",
+        );
+        check(
+            &mut errors,
+            self.action.is_none() && !self.tag_ids.is_empty(),
+            "action",
+            "is required with tag_ids",
+        );
+        check(
+            &mut errors,
+            self.action.is_none() && !split,
+            "",
+            "set action and tag_ids, or apply_tag_ids/remove_tag_ids",
+        );
+        let all = self
+            .tag_ids
+            .iter()
+            .chain(&self.apply_tag_ids)
+            .chain(&self.remove_tag_ids);
+        check(
+            &mut errors,
+            all.clone().any(|t| t.trim().is_empty()),
+            "tag_ids",
+            "tag ids must not be empty",
+        );
         finish(errors)
     }
 }
@@ -82,10 +106,20 @@ impl Step for TagItStep {
             .iter()
             .filter(|t| !contact.has_tag(t) || self.remove.contains(t))
             .collect();
-        let mut out = Outcome::ok(format!("Applied {} and removed {} tags", applied.len(), removed.len()))
-            .with("applied", applied.iter().map(|t| t.as_str()).collect::<Vec<_>>())
-            .with("removed", removed.iter().map(|t| t.as_str()).collect::<Vec<_>>())
-            .with("failed", Vec::<String>::new());
+        let mut out = Outcome::ok(format!(
+            "Applied {} and removed {} tags",
+            applied.len(),
+            removed.len()
+        ))
+        .with(
+            "applied",
+            applied.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        )
+        .with(
+            "removed",
+            removed.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        )
+        .with("failed", Vec::<String>::new());
         for t in removed {
             out = out.change(Change::RemoveTag { tag_id: t.clone() });
         }
@@ -104,7 +138,11 @@ mod tests {
 
     #[test]
     fn applies_only_missing_tags() {
-        let out = run(&TagIt, json!({"action": "apply", "tag_ids": ["1", "2"]}), &contact(&[], &["1"]));
+        let out = run(
+            &TagIt,
+            json!({"action": "apply", "tag_ids": ["1", "2"]}),
+            &contact(&[], &["1"]),
+        );
         assert_eq!(out.changes, vec![Change::ApplyTag { tag_id: "2".into() }]);
         assert_eq!(out.output["applied"], json!(["2"]));
     }
@@ -118,13 +156,20 @@ mod tests {
         );
         assert_eq!(
             out.changes,
-            vec![Change::RemoveTag { tag_id: "1".into() }, Change::ApplyTag { tag_id: "3".into() }]
+            vec![
+                Change::RemoveTag { tag_id: "1".into() },
+                Change::ApplyTag { tag_id: "3".into() }
+            ]
         );
     }
 
     #[test]
     fn rerun_on_the_result_changes_nothing() {
-        let out = run(&TagIt, json!({"action": "apply", "tag_ids": ["1"]}), &contact(&[], &["1"]));
+        let out = run(
+            &TagIt,
+            json!({"action": "apply", "tag_ids": ["1"]}),
+            &contact(&[], &["1"]),
+        );
         assert!(out.changes.is_empty() && out.success);
     }
 
