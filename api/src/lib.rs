@@ -1,12 +1,12 @@
 //! mfh's HTTP API.
 //!
 //! # Layout
-//! - [`app`]: the router over an [`AppState`]; the test seam.
-//! - [`error`]: `ApiError`, answered as `application/problem+json`, and `AppJson`, whose
+//! - [`app`] — the router over an [`AppState`]; the test seam.
+//! - [`error`] — `ApiError`, answered as `application/problem+json`, and `AppJson`, whose
 //!   rejections use the same format.
-//! - [`auth`]: API-key authentication (keys are looked up by their hash).
-//! - [`routes`]: executions, helpers, explorer, health and metrics.
-//! - [`explorer`]: DuckDB over the caller's own part of the lake.
+//! - [`auth`] — API-key authentication (keys are looked up by their hash).
+//! - [`routes`] — executions, helpers, explorer, health and metrics.
+//! - [`explorer`] — DuckDB over the caller's own part of the lake.
 
 pub mod auth;
 pub mod error;

@@ -545,17 +545,13 @@ async fn a_dry_run_shows_the_changes_without_making_them() {
             .iter()
             .any(|h| h["name"] == "tag_it")
     );
-    let (s, m) = (
-        t.http
-            .get(format!("{}/metrics", t.base))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        (),
-    );
-    let _ = m;
-    assert_eq!(s, 200);
+    let metrics = t
+        .http
+        .get(format!("{}/metrics", t.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
     t.stop().await;
 }
 

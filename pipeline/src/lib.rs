@@ -1,13 +1,13 @@
 //! mfh's stream runtime, free of business logic.
 //!
 //! # Layout
-//! - [`config`]: layered config loading (defaults → file → env), shared by every binary.
-//! - [`kafka`]: broker settings, the idempotent producer, consumers.
-//! - [`avro`]: registry-aware Avro encode/decode (Confluent wire format).
-//! - [`runner`]: a consumer-group loop with per-key ordering, bounded concurrency,
+//! - [`config`] — layered config loading (defaults → file → env), shared by every binary.
+//! - [`kafka`] — broker settings, the idempotent producer, consumers.
+//! - [`avro`] — registry-aware Avro encode/decode (Confluent wire format).
+//! - [`runner`] — a consumer-group loop with per-key ordering, bounded concurrency,
 //!   at-least-once offset storage and dead letters.
-//! - [`metrics`]: Prometheus metrics of every stage.
-//! - [`registry_server`]: an embedded Confluent-API Schema Registry for the embedded default.
+//! - [`metrics`] — Prometheus metrics of every stage.
+//! - [`registry_server`] — an embedded Confluent-API Schema Registry for the embedded default.
 
 pub mod avro;
 pub mod config;

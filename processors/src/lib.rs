@@ -1,14 +1,14 @@
 //! mfh's stream processors and the business logic they run.
 //!
 //! # Layout
-//! - [`router`]: validates requests and sends each to its helper category's topic.
-//! - [`worker`]: one consumer group per category; runs helpers against the CRM.
-//! - [`sink`]: writes results to DynamoDB and the Parquet lake, each exactly once.
-//! - [`helpers`]: the helpers, by category, and their registry.
-//! - [`connectors`]: the CRM connector trait and the sandbox CRM.
-//! - [`store`]: the DynamoDB tables.
-//! - [`lake`]: the Parquet lake and its manifests.
-//! - [`http`]: the shared outbound HTTP client with its SSRF guard.
+//! - [`router`] — validates requests and sends each to its helper category's topic.
+//! - [`worker`] — one consumer group per category; runs helpers against the CRM.
+//! - [`sink`] — writes results to DynamoDB and the Parquet lake, each exactly once.
+//! - [`helpers`] — the helpers, by category, and their registry.
+//! - [`connectors`] — the CRM connector trait and the sandbox CRM.
+//! - [`store`] — the DynamoDB tables.
+//! - [`lake`] — the Parquet lake and its manifests.
+//! - [`http`] — the shared outbound HTTP client with its SSRF guard.
 
 pub mod connectors;
 pub mod helpers;

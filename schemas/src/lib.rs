@@ -6,10 +6,10 @@
 //! with each of its committed predecessors under `avro/history/`.
 //!
 //! # Layout
-//! - [`AvroRecord`]: the link between a type and its schema.
-//! - [`wire`]: Confluent wire-format framing (magic byte, schema id) and datum codec.
-//! - [`execution`]: `ExecutionRequested`, `ExecutionCompleted`.
-//! - [`dead_letter`]: `DeadLetter`.
+//! - [`AvroRecord`] — the link between a type and its schema.
+//! - [`wire`] — Confluent wire-format framing (magic byte, schema id) and datum codec.
+//! - [`execution`] — `ExecutionRequested`, `ExecutionCompleted`.
+//! - [`dead_letter`] — `DeadLetter`.
 
 pub mod dead_letter;
 pub mod execution;

@@ -5,9 +5,9 @@
 //! deployment (tests use a unique prefix so they can run side by side on one broker).
 //!
 //! # Layout
-//! - [`Topic`]: name, key, value schema, partitions, cleanup policy, retention, DLQ.
-//! - [`all`]: every topic, in provisioning order.
-//! - [`provision`]: create missing topics; existing ones are left as they are.
+//! - [`Topic`] — name, key, value schema, partitions, cleanup policy, retention, DLQ.
+//! - [`all`] — every topic, in provisioning order.
+//! - [`provision`] — create missing topics; existing ones are left as they are.
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;

@@ -9,7 +9,7 @@
 //! supported: schema types other than `AVRO`, schema references, modes, contexts and auth.
 //!
 //! # Layout
-//! - [`RegistryState`]: the shared handle (a [`RegistryStore`] behind a mutex).
+//! - [`RegistryState`] — the shared handle (a [`RegistryStore`] behind a mutex).
 //! - `store`: [`RegistryStore`], subjects, versions, ids and the registration rules.
 //! - `persist`: the store file's layout and its crash-safe write.
 //! - `schema`: parsing, the identity key that decides "same schema", compatibility checks.

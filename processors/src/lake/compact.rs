@@ -124,11 +124,9 @@ fn flush_partition(
     reqs: &[Request],
 ) -> Result<(), LakeError> {
     let dir = lake.table_dir();
-    if !manifests.contains_key(&partition) {
-        manifests.insert(partition, Manifest::load(&dir, partition)?);
-    }
-    let Some(manifest) = manifests.get_mut(&partition) else {
-        return Ok(());
+    let manifest = match manifests.entry(partition) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => e.insert(Manifest::load(&dir, partition)?),
     };
     let mut groups: BTreeMap<(String, String), Vec<ExecutionRow>> = BTreeMap::new();
     let mut offsets = Vec::new();
