@@ -584,7 +584,13 @@ fn spawn_processor(t: &TestStack, which: &str, n: usize) -> std::process::Child 
         .map_or_else(|_| t.lake_dir.path().to_owned(), std::path::PathBuf::from);
     let log = std::fs::File::create(dir.join(format!("{which}-{n}.log"))).unwrap();
     std::process::Command::new(env!("CARGO_BIN_EXE_mfh"))
-        .args(["--log", "warn", "process", "--category", which])
+        .args([
+            "--log",
+            &std::env::var("MFH_TEST_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+            "process",
+            "--category",
+            which,
+        ])
         .envs(child_env(t))
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -592,10 +598,26 @@ fn spawn_processor(t: &TestStack, which: &str, n: usize) -> std::process::Child 
         .unwrap()
 }
 
+/// The broker's session timeout plus a margin: a crashed member's replacement is started
+/// after it, because tansu keeps a crashed member's partitions assigned to it when a
+/// surviving member rebalances before the session expires (see README, Durability).
+const SESSION_EXPIRY: Duration = Duration::from_secs(11);
+
+fn terminate(child: &mut std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = child.wait();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_a_worker_and_the_sink_mid_stream_loses_and_duplicates_nothing() {
+async fn workers_rebalance_and_crash_mid_stream_without_losing_or_duplicating_a_result() {
     let t = TestStack::start_with(Some(mfh::stack::Processors::Router)).await;
-    let mut worker = spawn_processor(&t, "tagging", 1);
+    // Two instances of the tagging group share its partitions.
+    let mut first = spawn_processor(&t, "tagging", 1);
+    let mut second = spawn_processor(&t, "tagging", 2);
     let mut sink = spawn_processor(&t, "sink", 1);
     let n = 400;
     let base = mfh_pipeline::now_millis();
@@ -615,13 +637,18 @@ async fn killing_a_worker_and_the_sink_mid_stream_loses_and_duplicates_nothing()
         produce_request(&t, &r).await;
         ids.push(id);
     }
-    // Kill both as soon as results start landing: a batch is in flight in each.
+    // As soon as results land: one worker stops (its in-flight records are abandoned and
+    // its partitions move to the other in a rebalance) and the sink is killed mid-batch.
     t.wait_done(&ids[10], &t.key).await;
-    worker.kill().unwrap();
+    terminate(&mut first);
     sink.kill().unwrap();
-    let _ = worker.wait();
     let _ = sink.wait();
-    let mut worker = spawn_processor(&t, "tagging", 2);
+    // Then the remaining worker crashes too.
+    t.wait_done(&ids[60], &t.key).await;
+    second.kill().unwrap();
+    let _ = second.wait();
+    tokio::time::sleep(SESSION_EXPIRY).await;
+    let mut third = spawn_processor(&t, "tagging", 3);
     let mut sink = spawn_processor(&t, "sink", 2);
     for id in &ids {
         assert_eq!(t.wait_done(id, &t.key).await["status"], "succeeded");
@@ -649,9 +676,7 @@ async fn killing_a_worker_and_the_sink_mid_stream_loses_and_duplicates_nothing()
             "contact {c}"
         );
     }
-    worker.kill().unwrap();
-    sink.kill().unwrap();
-    let _ = worker.wait();
-    let _ = sink.wait();
+    terminate(&mut third);
+    terminate(&mut sink);
     t.stop().await;
 }

@@ -267,26 +267,39 @@ pub async fn run(
 
     let mut tracker = OffsetTracker::default();
     let mut queues = KeyedQueues::default();
-    let mut running: JoinSet<(Vec<u8>, Record, Result<(), Failure>)> = JoinSet::new();
+    let mut running: JoinSet<(Vec<u8>, Record, u64, Result<(), Failure>)> = JoinSet::new();
+    // Bumped when a partition is revoked: a record started before belongs to the old
+    // assignment and must not move the offsets of a later one.
+    let mut epochs: HashMap<Tp, u64> = HashMap::new();
     let mut buffered = 0usize;
     let stage = crate::metrics::Metrics::stage(&cfg.stage);
     let result = loop {
-        forget_revoked(&consumer, &mut tracker, &mut queues, &mut buffered);
+        forget_revoked(
+            &consumer,
+            &mut tracker,
+            &mut queues,
+            &mut buffered,
+            &mut epochs,
+        );
         while running.len() < cfg.max_in_flight {
             let Some((key, rec)) = queues.next_ready() else {
                 break;
             };
             let h = handler.clone();
+            let epoch = epochs
+                .get(&(rec.topic.clone(), rec.partition))
+                .copied()
+                .unwrap_or(0);
             running.spawn(async move {
                 let r = h.handle(&rec).await;
-                (key, rec, r)
+                (key, rec, epoch, r)
             });
         }
         tokio::select! {
             biased;
             () = cancel.cancelled() => break Ok(()),
             Some(joined) = running.join_next(), if !running.is_empty() => {
-                let (key, rec, outcome) = match joined {
+                let (key, rec, epoch, outcome) = match joined {
                     Ok(v) => v,
                     Err(e) => break Err(anyhow::anyhow!("{} handler panicked: {e}", cfg.stage)),
                 };
@@ -306,7 +319,9 @@ pub async fn run(
                     }
                 }
                 let tp = (rec.topic.clone(), rec.partition);
-                if let Some(next) = tracker.finish(&tp, rec.offset) {
+                let current = epochs.get(&tp).copied().unwrap_or(0) == epoch;
+                let next = if current { tracker.finish(&tp, rec.offset) } else { None };
+                if let Some(next) = next {
                     let mut tpl = TopicPartitionList::new();
                     if tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(next)).is_ok() {
                         // Fails only for a partition we no longer own; its new owner redelivers.
@@ -319,6 +334,9 @@ pub async fn run(
             msg = consumer.recv(), if buffered < cfg.max_buffered => {
                 match msg {
                     Ok(m) => {
+                        // A rebalance runs inside recv(): forget the old assignment's
+                        // records before adding this one, which may belong to the new one.
+                        forget_revoked(&consumer, &mut tracker, &mut queues, &mut buffered, &mut epochs);
                         let rec = Record {
                             topic: m.topic().to_owned(),
                             partition: m.partition(),
@@ -353,6 +371,7 @@ fn forget_revoked(
     tracker: &mut OffsetTracker,
     queues: &mut KeyedQueues,
     buffered: &mut usize,
+    epochs: &mut HashMap<Tp, u64>,
 ) {
     let revoked: Vec<Tp> = {
         let mut r = consumer
@@ -366,6 +385,7 @@ fn forget_revoked(
         let dropped = queues.drop_partition(&tp);
         *buffered = buffered.saturating_sub(dropped);
         tracker.forget(&tp);
+        *epochs.entry(tp.clone()).or_default() += 1;
         tracing::info!(topic = %tp.0, partition = tp.1, dropped, "Partition revoked.");
     }
 }
