@@ -115,6 +115,9 @@ impl std::fmt::Debug for RunnerDeps {
 
 type Tp = (String, i32);
 
+/// A handled record: its key, the record, the partition epoch it started in, the result.
+type Finished = (Vec<u8>, Record, u64, Result<(), Failure>);
+
 /// Notes revocations so the loop can forget waiting records of lost partitions.
 #[derive(Default)]
 pub struct RebalanceTracker {
@@ -267,7 +270,7 @@ pub async fn run(
 
     let mut tracker = OffsetTracker::default();
     let mut queues = KeyedQueues::default();
-    let mut running: JoinSet<(Vec<u8>, Record, u64, Result<(), Failure>)> = JoinSet::new();
+    let mut running: JoinSet<Finished> = JoinSet::new();
     // Bumped when a partition is revoked: a record started before belongs to the old
     // assignment and must not move the offsets of a later one.
     let mut epochs: HashMap<Tp, u64> = HashMap::new();
