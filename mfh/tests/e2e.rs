@@ -579,7 +579,17 @@ fn child_env(t: &TestStack) -> Vec<(String, String)> {
     ]
 }
 
-fn spawn_processor(t: &TestStack, which: &str, n: usize) -> std::process::Child {
+/// A child process that is killed when dropped, so a failing test leaves none behind.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_processor(t: &TestStack, which: &str, n: usize) -> Proc {
     let dir = std::env::var("MFH_TEST_LOG_DIR")
         .map_or_else(|_| t.lake_dir.path().to_owned(), std::path::PathBuf::from);
     let log = std::fs::File::create(dir.join(format!("{which}-{n}.log"))).unwrap();
@@ -595,6 +605,7 @@ fn spawn_processor(t: &TestStack, which: &str, n: usize) -> std::process::Child 
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
+        .map(Proc)
         .unwrap()
 }
 
@@ -603,7 +614,7 @@ fn spawn_processor(t: &TestStack, which: &str, n: usize) -> std::process::Child 
 /// surviving member rebalances before the session expires (see README, Durability).
 const SESSION_EXPIRY: Duration = Duration::from_secs(11);
 
-fn terminate(child: &mut std::process::Child) {
+fn terminate(Proc(child): &mut Proc) {
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -641,12 +652,12 @@ async fn workers_rebalance_and_crash_mid_stream_without_losing_or_duplicating_a_
     // its partitions move to the other in a rebalance) and the sink is killed mid-batch.
     t.wait_done(&ids[10], &t.key).await;
     terminate(&mut first);
-    sink.kill().unwrap();
-    let _ = sink.wait();
+    sink.0.kill().unwrap();
+    let _ = sink.0.wait();
     // Then the remaining worker crashes too.
     t.wait_done(&ids[60], &t.key).await;
-    second.kill().unwrap();
-    let _ = second.wait();
+    second.0.kill().unwrap();
+    let _ = second.0.wait();
     tokio::time::sleep(SESSION_EXPIRY).await;
     let mut third = spawn_processor(&t, "tagging", 3);
     let mut sink = spawn_processor(&t, "sink", 2);
