@@ -7,8 +7,8 @@
 //! reach any file or setting: the only data in reach is the caller's own.
 
 use duckdb::types::{TimeUnit, Value};
-use mfh_processors::lake::Lake;
 use serde::Serialize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A query's answer.
@@ -50,8 +50,7 @@ fn quote(s: &str) -> String {
 /// # Errors
 /// [`ExplorerError`].
 pub fn run_query(
-    lake: &Lake,
-    account_id: &str,
+    files: &[PathBuf],
     sql: &str,
     max_rows: usize,
     timeout: Duration,
@@ -62,9 +61,6 @@ pub fn run_query(
     if sql.contains(';') {
         return Err(ExplorerError::Sql("one statement per query".into()));
     }
-    let files = lake
-        .files_of_account(account_id)
-        .map_err(|e| internal(&e))?;
     let conn = duckdb::Connection::open_in_memory().map_err(|e| internal(&e))?;
     let load = if files.is_empty() {
         EMPTY_TABLE.to_owned()

@@ -4,20 +4,13 @@ use mfh_api::ApiConfig;
 use mfh_pipeline::kafka::KafkaConfig;
 use mfh_processors::ProcessorsConfig;
 use mfh_processors::http::HttpConfig;
+use mfh_processors::lake::LakeConfig;
 use mfh_processors::store::DynamoConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The embedded defaults.
 pub const DEFAULTS: &str = include_str!("../default.toml");
-
-/// Where the lake lives.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LakeConfig {
-    /// Root directory.
-    pub root: PathBuf,
-}
 
 /// Settings of `mfh up`'s embedded stack.
 #[derive(Debug, Clone, Serialize, Deserialize)]

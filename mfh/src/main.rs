@@ -277,7 +277,7 @@ async fn up(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<()> {
             cfg.embedded.registry_port,
             cfg.embedded.dynamo_port,
             cfg.embedded.data_dir.display(),
-            cfg.lake.root.display(),
+            cfg.lake.root,
         ));
         let mut tasks = JoinSet::new();
         stack.spawn_processors(&Processors::All, &mut tasks, &cancel);

@@ -90,10 +90,8 @@ impl Stack {
         register_schemas(&services)
             .await
             .context("registering schemas")?;
-        Ok(Self {
-            services,
-            lake: Lake::new(cfg.lake.root.clone()),
-        })
+        let lake = Lake::open(&cfg.lake).context("opening the lake")?;
+        Ok(Self { services, lake })
     }
 
     /// The API's state.

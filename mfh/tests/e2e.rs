@@ -308,10 +308,13 @@ async fn the_explorer_shows_each_account_only_its_own_data() {
         .stack
         .lake
         .files_of_account(&other)
+        .await
         .unwrap()
         .pop()
         .unwrap();
-    let lake_root = t.stack.lake.root().display().to_string();
+    let root = t.stack.lake.local_root().unwrap();
+    let other_file = root.join("executions").join(other_file);
+    let lake_root = root.display().to_string();
     let attacks = [
         format!("select * from read_parquet('{}')", other_file.display()),
         format!("select * from read_parquet('{lake_root}/**/*.parquet')"),
@@ -573,7 +576,7 @@ fn child_env(t: &TestStack) -> Vec<(String, String)> {
             "MFH__DYNAMO__TABLE_PREFIX".into(),
             c.dynamo.table_prefix.clone(),
         ),
-        ("MFH__LAKE__ROOT".into(), c.lake.root.display().to_string()),
+        ("MFH__LAKE__ROOT".into(), c.lake.root.clone()),
         ("MFH__PROCESSORS__LAKE_MAX_WAIT".into(), "20ms".into()),
         ("MFH__PROCESSORS__LAKE_COMPACT_MIN_FILES".into(), "4".into()),
     ]

@@ -37,17 +37,24 @@ pub async fn query(
         .max_rows
         .unwrap_or(state.cfg.explorer_max_rows)
         .min(state.cfg.explorer_max_rows);
-    let lake = state.lake.clone();
+    let scratch = tempfile::tempdir().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let files = state
+        .lake
+        .materialize_account(&account, scratch.path())
+        .await
+        .map_err(|e| ApiError::Unavailable(mfh_pipeline::report(&e)))?;
     let cfg = state.cfg.clone();
     let res = tokio::task::spawn_blocking(move || {
-        run_query(
-            &lake,
-            &account,
+        let r = run_query(
+            &files,
             &body.sql,
             max_rows,
             cfg.explorer_timeout,
             &cfg.explorer_memory_limit,
-        )
+        );
+        // The scratch copies (S3 lakes) live until the query is done.
+        drop(scratch);
+        r
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;

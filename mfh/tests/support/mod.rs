@@ -61,7 +61,7 @@ pub fn test_config(registry_url: &str, lake: &std::path::Path) -> Config {
     cfg.kafka.partitions = 4;
     cfg.dynamo.endpoint = env("MFH_TEST_DYNAMO");
     cfg.dynamo.table_prefix = format!("t{}_", &id[..10]);
-    cfg.lake.root = lake.to_owned();
+    cfg.lake.root = lake.display().to_string();
     cfg.processors.lake_max_wait = Duration::from_millis(50);
     cfg.processors.lake_compact_min_files = 4;
     cfg.processors.lake_delete_grace = Duration::from_secs(60);

@@ -354,6 +354,14 @@ pub(crate) mod testing {
         rt.block_on(step.run(&ctx, contact))
     }
 
+    /// The change that sets `field` to `value`.
+    pub(crate) fn set(field: &str, value: &str) -> Change {
+        Change::SetField {
+            field: field.into(),
+            value: Some(value.into()),
+        }
+    }
+
     /// The config errors of `config`, or an empty list if it is valid.
     pub(crate) fn config_errors(
         helper: &dyn DynHelper,

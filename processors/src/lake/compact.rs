@@ -1,13 +1,14 @@
 //! The lake writer: batches rows, writes them as Parquet, publishes them in the partition
 //! manifest, and compacts small files.
 //!
-//! Parquet encoding and file I/O block, so the writer runs on its own thread; the sink's
-//! handlers hand it rows over a bounded channel and wait until their row is published.
+//! The sink's handlers hand rows to one writer task over a bounded channel and wait until
+//! their row is published; Parquet encoding runs on the blocking pool.
 
-use super::rows::{ExecutionRow, read_parquet, to_batch, write_parquet};
+use super::rows::{ExecutionRow, decode_parquet, encode_parquet, to_batch};
 use super::{FileEntry, Lake, LakeError, Manifest, manifest::PendingDelete};
+use arrow::array::RecordBatch;
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Writer settings.
@@ -37,22 +38,16 @@ pub struct LakeWriter {
 }
 
 impl LakeWriter {
-    /// Starts the writer thread for `lake`.
+    /// Starts the writer task for `lake`; it ends when every handle is dropped.
     #[must_use]
     pub fn start(lake: Lake, cfg: WriterConfig) -> Self {
         let (tx, rx) = mpsc::channel(cfg.max_batch * 2);
-        std::thread::Builder::new()
-            .name("lake-writer".into())
-            .spawn(move || writer_loop(&lake, &cfg, rx))
-            .map_or_else(
-                |e| tracing::error!(error = ?e, "Lake writer thread not started."),
-                |_| (),
-            );
+        tokio::spawn(writer_loop(lake, cfg, rx));
         Self { tx }
     }
 
     /// Publishes `row` (or only marks the offset handled, for `None`) and waits until the
-    /// manifest that makes it visible is on disk. An offset already handled is skipped, so
+    /// manifest that makes it visible is stored. An offset already handled is skipped, so
     /// a redelivered record never produces a second row.
     ///
     /// # Errors
@@ -77,24 +72,15 @@ impl LakeWriter {
     }
 }
 
-fn writer_loop(lake: &Lake, cfg: &WriterConfig, mut rx: mpsc::Receiver<Request>) {
+async fn writer_loop(lake: Lake, cfg: WriterConfig, mut rx: mpsc::Receiver<Request>) {
     let mut manifests: HashMap<i32, Manifest> = HashMap::new();
-    loop {
-        let Some(first) = rx.blocking_recv() else {
-            return;
-        };
+    while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        let deadline = Instant::now() + cfg.max_wait;
+        let deadline = tokio::time::Instant::now() + cfg.max_wait;
         while batch.len() < cfg.max_batch {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(r)) => batch.push(r),
+                Ok(None) | Err(_) => break,
             }
         }
         let mut by_partition: BTreeMap<i32, Vec<Request>> = BTreeMap::new();
@@ -102,10 +88,10 @@ fn writer_loop(lake: &Lake, cfg: &WriterConfig, mut rx: mpsc::Receiver<Request>)
             by_partition.entry(r.partition).or_default().push(r);
         }
         for (partition, reqs) in by_partition {
-            let result = flush_partition(lake, cfg, &mut manifests, partition, &reqs);
+            let result = flush_partition(&lake, &cfg, &mut manifests, partition, &reqs).await;
             if let Err(e) = &result {
                 tracing::error!(partition, error = ?e, "Lake flush failed.");
-                // Re-read the manifest next time: the in-memory copy may be ahead of disk.
+                // Re-read the manifest next time: the in-memory copy may be ahead of storage.
                 manifests.remove(&partition);
             }
             let msg = result.map_err(|e| mfh_pipeline::report(&e));
@@ -116,17 +102,29 @@ fn writer_loop(lake: &Lake, cfg: &WriterConfig, mut rx: mpsc::Receiver<Request>)
     }
 }
 
-fn flush_partition(
+/// Encodes on the blocking pool: Parquet encoding is CPU work.
+async fn encode(path: String, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u64), LakeError> {
+    let p = path.clone();
+    tokio::task::spawn_blocking(move || encode_parquet(&p, &batches))
+        .await
+        .map_err(|e| LakeError::Parquet {
+            path,
+            message: e.to_string(),
+        })?
+}
+
+async fn flush_partition(
     lake: &Lake,
     cfg: &WriterConfig,
     manifests: &mut HashMap<i32, Manifest>,
     partition: i32,
     reqs: &[Request],
 ) -> Result<(), LakeError> {
-    let dir = lake.table_dir();
     let manifest = match manifests.entry(partition) {
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::hash_map::Entry::Vacant(e) => e.insert(Manifest::load(&dir, partition)?),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(Manifest::load(lake, partition).await?)
+        }
     };
     let mut groups: BTreeMap<(String, String), Vec<ExecutionRow>> = BTreeMap::new();
     let mut offsets = Vec::new();
@@ -154,10 +152,11 @@ fn flush_partition(
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         let batch = to_batch(rows).map_err(|e| LakeError::Parquet {
-            path: dir.join(&rel),
+            path: rel.clone(),
             message: e.to_string(),
         })?;
-        let n = write_parquet(&dir.join(&rel), &[batch])?;
+        let (bytes, n) = encode(rel.clone(), vec![batch]).await?;
+        lake.put(&rel, bytes).await?;
         next.files.push(FileEntry {
             path: rel,
             account_id: account.clone(),
@@ -166,15 +165,15 @@ fn flush_partition(
         });
     }
     next.mark_handled(offsets);
-    next.save(&dir)?;
+    next.save(lake).await?;
     *manifest = next;
     for (account, date) in groups.keys() {
-        if let Err(e) = compact(lake, cfg, manifest, account, date) {
+        if let Err(e) = compact(lake, cfg, manifest, account, date).await {
             // Compaction is an optimisation; the small files stay valid.
             tracing::warn!(partition, account, date, error = ?e, "Compaction failed.");
         }
     }
-    delete_expired(lake, manifest)
+    delete_expired(lake, manifest).await
 }
 
 /// Account ids are ours, but the lake must never let one escape its directory.
@@ -190,7 +189,7 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-fn compact(
+async fn compact(
     lake: &Lake,
     cfg: &WriterConfig,
     manifest: &mut Manifest,
@@ -206,10 +205,13 @@ fn compact(
     if small.len() < cfg.compact_min_files {
         return Ok(());
     }
-    let dir = lake.table_dir();
     let mut batches = Vec::new();
     for f in &small {
-        batches.extend(read_parquet(&dir.join(&f.path))?);
+        let bytes = lake.get(&f.path).await?.ok_or_else(|| LakeError::Store {
+            path: f.path.clone(),
+            message: "listed in the manifest but missing".into(),
+        })?;
+        batches.extend(decode_parquet(&f.path, bytes)?);
     }
     let rel = format!(
         "account_id={}/date={date}/p{}-compacted-{}.parquet",
@@ -217,7 +219,8 @@ fn compact(
         manifest.partition,
         uuid::Uuid::new_v4().simple()
     );
-    let rows = write_parquet(&dir.join(&rel), &batches)?;
+    let (bytes, rows) = encode(rel.clone(), batches).await?;
+    lake.put(&rel, bytes).await?;
     let mut next = manifest.clone();
     next.files.retain(|f| !small.contains(f));
     next.files.push(FileEntry {
@@ -233,12 +236,12 @@ fn compact(
             path: f.path,
             after_ms,
         }));
-    next.save(&dir)?;
+    next.save(lake).await?;
     *manifest = next;
     Ok(())
 }
 
-fn delete_expired(lake: &Lake, manifest: &mut Manifest) -> Result<(), LakeError> {
+async fn delete_expired(lake: &Lake, manifest: &mut Manifest) -> Result<(), LakeError> {
     let now = mfh_pipeline::now_millis();
     if !manifest.pending_deletes.iter().any(|d| d.after_ms <= now) {
         return Ok(());
@@ -249,19 +252,42 @@ fn delete_expired(lake: &Lake, manifest: &mut Manifest) -> Result<(), LakeError>
         .partition(|d| d.after_ms <= now);
     manifest.pending_deletes = keep;
     // Save first: a crash then leaves only unreferenced files, never a dangling entry.
-    manifest.save(&lake.table_dir())?;
+    manifest.save(lake).await?;
     for d in expired {
-        let _ = std::fs::remove_file(lake.table_dir().join(&d.path));
+        lake.delete(&d.path).await?;
     }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
+/// Test support: the rows visible to `account` (also used by the S3 integration test).
+///
+/// # Errors
+/// [`LakeError`] when a manifest or file cannot be read.
+pub async fn visible_rows(lake: &Lake, account: &str) -> Result<usize, LakeError> {
+    let mut n = 0;
+    for f in lake.files_of_account(account).await? {
+        let bytes = lake.get(&f).await?.ok_or_else(|| LakeError::Store {
+            path: f.clone(),
+            message: "missing".into(),
+        })?;
+        n += decode_parquet(&f, bytes)?
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum::<usize>();
+    }
+    Ok(n)
+}
+
+/// Test support shared by the unit test (local lake) and the S3 integration test.
+#[cfg(any(test, feature = "test-util"))]
+#[allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+pub mod testing {
     use super::*;
     use mfh_schemas::{ExecutionCompleted, ExecutionStatus};
 
-    fn row(id: &str, account: &str) -> ExecutionRow {
+    /// A result row of `account`.
+    #[must_use]
+    pub fn row(id: &str, account: &str) -> ExecutionRow {
         ExecutionRow::new(ExecutionCompleted {
             execution_id: id.into(),
             account_id: account.into(),
@@ -282,24 +308,9 @@ mod tests {
         })
     }
 
-    fn rows_visible(lake: &Lake, account: &str) -> usize {
-        lake.files_of_account(account)
-            .unwrap()
-            .iter()
-            .map(|p| {
-                read_parquet(p)
-                    .unwrap()
-                    .iter()
-                    .map(arrow::array::RecordBatch::num_rows)
-                    .sum::<usize>()
-            })
-            .sum()
-    }
-
-    #[tokio::test]
-    async fn redelivered_offsets_are_written_once_and_compaction_keeps_every_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::new(dir.path());
+    /// Redelivered offsets are written once, compaction keeps every row, and replaced
+    /// files go once their grace period is over.
+    pub async fn exercise(lake: Lake) {
         let cfg = WriterConfig {
             max_batch: 1,
             max_wait: Duration::from_millis(1),
@@ -320,13 +331,28 @@ mod tests {
         }
         w.submit(0, 5, None).await.unwrap();
         w.submit(0, 6, Some(row("other", "b"))).await.unwrap();
-        assert_eq!(rows_visible(&lake, "a"), 5);
-        assert_eq!(rows_visible(&lake, "b"), 1);
-        let m = Manifest::load(&lake.table_dir(), 0).unwrap();
+        assert_eq!(visible_rows(&lake, "a").await.unwrap(), 5);
+        assert_eq!(visible_rows(&lake, "b").await.unwrap(), 1);
+        let m = Manifest::load(&lake, 0).await.unwrap();
         assert_eq!(m.watermark, 7);
         assert!(
             m.files.iter().filter(|f| f.account_id == "a").count() < 3,
             "compacted"
         );
+        assert!(
+            m.pending_deletes.is_empty(),
+            "replaced files deleted after the grace period"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_lake_is_effectively_once_and_compacts() {
+        let dir = tempfile::tempdir().unwrap();
+        testing::exercise(Lake::local(dir.path()).unwrap()).await;
     }
 }

@@ -1,9 +1,8 @@
 //! A partition's manifest: visible files and offsets written.
 
-use super::{LakeError, io, write_atomically};
+use super::{Lake, LakeError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 /// One visible Parquet file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,76 +42,62 @@ pub struct Manifest {
     pub pending_deletes: Vec<PendingDelete>,
 }
 
+const DIR: &str = "_manifest";
+
 impl Manifest {
-    /// The manifest file of `partition` in `table_dir`.
+    /// The manifest's path relative to the table.
     #[must_use]
-    pub fn path(table_dir: &Path, partition: i32) -> PathBuf {
-        table_dir
-            .join("_manifest")
-            .join(format!("p{partition}.json"))
+    pub fn path(partition: i32) -> String {
+        format!("{DIR}/p{partition}.json")
     }
 
     /// Loads a partition's manifest, or an empty one.
     ///
     /// # Errors
-    /// [`LakeError`] when the file exists but cannot be read or parsed.
-    pub fn load(table_dir: &Path, partition: i32) -> Result<Self, LakeError> {
-        let path = Self::path(table_dir, partition);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| LakeError::Manifest {
+    /// [`LakeError`] when it exists but cannot be read or parsed.
+    pub async fn load(lake: &Lake, partition: i32) -> Result<Self, LakeError> {
+        let path = Self::path(partition);
+        match lake.get(&path).await? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| LakeError::Manifest {
                 path,
                 message: e.to_string(),
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self {
+            None => Ok(Self {
                 partition,
                 ..Self::default()
             }),
-            Err(e) => Err(LakeError::Io { path, source: e }),
         }
     }
 
-    /// Every partition's manifest in `table_dir`.
+    /// Every partition's manifest.
     ///
     /// # Errors
     /// [`LakeError`] when a manifest cannot be read.
-    pub fn load_all(table_dir: &Path) -> Result<Vec<Self>, LakeError> {
-        let dir = table_dir.join("_manifest");
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(LakeError::Io {
-                    path: dir,
-                    source: e,
-                });
-            }
-        };
+    pub async fn load_all(lake: &Lake) -> Result<Vec<Self>, LakeError> {
         let mut out = Vec::new();
-        for e in entries {
-            let e = e.map_err(io(&dir))?;
-            let name = e.file_name().to_string_lossy().into_owned();
+        for name in lake.list(DIR).await? {
             if let Some(p) = name
                 .strip_prefix('p')
                 .and_then(|n| n.strip_suffix(".json"))
                 .and_then(|n| n.parse().ok())
             {
-                out.push(Self::load(table_dir, p)?);
+                out.push(Self::load(lake, p).await?);
             }
         }
         Ok(out)
     }
 
-    /// Replaces the manifest on disk atomically.
+    /// Replaces the manifest atomically.
     ///
     /// # Errors
-    /// [`LakeError::Io`].
-    pub fn save(&self, table_dir: &Path) -> Result<(), LakeError> {
-        let path = Self::path(table_dir, self.partition);
+    /// [`LakeError`].
+    pub async fn save(&self, lake: &Lake) -> Result<(), LakeError> {
+        let path = Self::path(self.partition);
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| LakeError::Manifest {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        write_atomically(&path, &bytes)
+        lake.put(&path, bytes).await
     }
 
     /// Whether `offset` has already been handled.
@@ -149,17 +134,18 @@ mod tests {
         assert!(m.handled.is_empty());
     }
 
-    #[test]
-    fn saves_and_loads_atomically() {
+    #[tokio::test]
+    async fn saves_and_loads() {
         let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::local(dir.path()).unwrap();
         let mut m = Manifest {
             partition: 3,
             ..Manifest::default()
         };
         m.mark_handled([0]);
-        m.save(dir.path()).unwrap();
-        assert_eq!(Manifest::load(dir.path(), 3).unwrap(), m);
-        assert_eq!(Manifest::load_all(dir.path()).unwrap().len(), 1);
-        assert_eq!(Manifest::load(dir.path(), 4).unwrap().watermark, 0);
+        m.save(&lake).await.unwrap();
+        assert_eq!(Manifest::load(&lake, 3).await.unwrap(), m);
+        assert_eq!(Manifest::load_all(&lake).await.unwrap().len(), 1);
+        assert_eq!(Manifest::load(&lake, 4).await.unwrap().watermark, 0);
     }
 }

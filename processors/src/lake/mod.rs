@@ -1,14 +1,16 @@
-//! The Parquet lake: execution results as Parquet files under a root directory,
-//! hive-partitioned by account and date (`executions/account_id=A/date=D/…`).
+//! The Parquet lake: execution results as Parquet files, hive-partitioned by account and
+//! date (`executions/account_id=A/date=D/…`), in a local directory (the default) or an
+//! S3 bucket, both through the `object_store` crate.
 //!
-//! Readers never list directories: each partition of the results topic has a manifest
+//! Readers never list data files: each partition of the results topic has a manifest
 //! (`executions/_manifest/p<N>.json`) naming the files that are visible and the topic
 //! offsets already written. A flush writes its files first and then replaces the manifest
-//! atomically (write, fsync, rename), so a crash at any point leaves either the old
-//! manifest (the new files are invisible orphans, rewritten on redelivery) or the new one.
-//! Compaction merges one partition's small files of an account and day into one file and
-//! swaps them in the manifest the same way; the old files are deleted only after a grace
-//! period, so a reader holding the old manifest still finds them.
+//! with one atomic put (a rename on local disk, a single-object PUT on S3), so a crash at
+//! any point leaves either the old manifest (the new files are invisible orphans, and the
+//! rows are written again on redelivery) or the new one. Compaction merges one partition's
+//! small files of an account and day into one file and swaps them in the manifest the same
+//! way; the old files are deleted only after a grace period, so a reader holding the old
+//! manifest still finds them.
 
 pub mod compact;
 pub mod manifest;
@@ -17,28 +19,73 @@ pub mod rows;
 pub use manifest::{FileEntry, Manifest};
 pub use rows::ExecutionRow;
 
-use std::path::{Path, PathBuf};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The executions table's directory under the lake root.
 pub const EXECUTIONS_TABLE: &str = "executions";
 
+/// Where the lake lives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeConfig {
+    /// A local directory, or `s3://bucket/prefix`.
+    pub root: String,
+    /// S3: endpoint of an S3-compatible server (MinIO, moto); empty for AWS.
+    #[serde(default)]
+    pub s3_endpoint: String,
+    /// S3: region.
+    #[serde(default = "default_region")]
+    pub s3_region: String,
+    /// S3: access key id; empty reads `AWS_ACCESS_KEY_ID`.
+    #[serde(default)]
+    pub s3_access_key_id: String,
+    /// S3: secret key; empty reads `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub s3_secret_access_key: String,
+    /// S3: allow a plain-HTTP endpoint (local test servers only).
+    #[serde(default)]
+    pub s3_allow_http: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+impl LakeConfig {
+    /// A local lake under `root`.
+    #[must_use]
+    pub fn local(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into().display().to_string(),
+            s3_endpoint: String::new(),
+            s3_region: default_region(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_allow_http: false,
+        }
+    }
+}
+
 /// Why a lake operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
-    /// A file could not be read or written.
-    #[error("lake I/O on {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
+    /// The object store failed.
+    #[error("lake storage at {path}: {message}")]
+    Store {
+        /// The object.
+        path: String,
         /// Cause.
-        #[source]
-        source: std::io::Error,
+        message: String,
     },
     /// Parquet or Arrow failed.
     #[error("parquet {path}: {message}")]
     Parquet {
         /// The file.
-        path: PathBuf,
+        path: String,
         /// Cause.
         message: String,
     },
@@ -46,81 +93,201 @@ pub enum LakeError {
     #[error("corrupt manifest {path}: {message}")]
     Manifest {
         /// The file.
-        path: PathBuf,
+        path: String,
         /// Cause.
         message: String,
     },
+    /// The lake config is unusable.
+    #[error("lake config: {0}")]
+    Config(String),
 }
 
-pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
-    move |source| LakeError::Io {
+fn store_err(path: &str, e: &object_store::Error) -> LakeError {
+    LakeError::Store {
         path: path.to_owned(),
-        source,
+        message: mfh_pipeline::report(e),
     }
 }
 
-/// A lake rooted at a local directory.
+/// The lake. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Lake {
-    root: PathBuf,
+    store: Arc<dyn ObjectStore>,
+    /// Set for a local lake: the directory, so DuckDB can read files in place.
+    local_root: Option<PathBuf>,
+    /// Key prefix inside the store (empty for local, the S3 prefix otherwise).
+    prefix: String,
 }
 
 impl Lake {
-    /// The lake under `root`.
-    #[must_use]
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+    /// Opens the lake described by `cfg`, creating a local root directory if needed.
+    ///
+    /// # Errors
+    /// [`LakeError::Config`] for an unusable root or S3 settings.
+    pub fn open(cfg: &LakeConfig) -> Result<Self, LakeError> {
+        if let Some(rest) = cfg.root.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(LakeError::Config(format!("{:?} names no bucket", cfg.root)));
+            }
+            let env = |k: &str| std::env::var(k).unwrap_or_default();
+            let pick = |v: &str, k: &str| if v.is_empty() { env(k) } else { v.to_owned() };
+            let mut b = object_store::aws::AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_region(&cfg.s3_region)
+                .with_access_key_id(pick(&cfg.s3_access_key_id, "AWS_ACCESS_KEY_ID"))
+                .with_secret_access_key(pick(&cfg.s3_secret_access_key, "AWS_SECRET_ACCESS_KEY"))
+                .with_allow_http(cfg.s3_allow_http);
+            if !cfg.s3_endpoint.is_empty() {
+                b = b
+                    .with_endpoint(&cfg.s3_endpoint)
+                    .with_virtual_hosted_style_request(false);
+            }
+            let store = b
+                .build()
+                .map_err(|e| LakeError::Config(mfh_pipeline::report(&e)))?;
+            return Ok(Self {
+                store: Arc::new(store),
+                local_root: None,
+                prefix: prefix.trim_matches('/').to_owned(),
+            });
+        }
+        let root = std::path::absolute(&cfg.root).map_err(|e| LakeError::Config(e.to_string()))?;
+        std::fs::create_dir_all(&root)
+            .map_err(|e| LakeError::Config(format!("creating {}: {e}", root.display())))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&root)
+            .map_err(|e| LakeError::Config(mfh_pipeline::report(&e)))?;
+        Ok(Self {
+            store: Arc::new(store),
+            local_root: Some(root),
+            prefix: String::new(),
+        })
     }
 
-    /// The root directory.
-    #[must_use]
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// A local lake under `root`.
+    ///
+    /// # Errors
+    /// As [`Lake::open`].
+    pub fn local(root: impl Into<PathBuf>) -> Result<Self, LakeError> {
+        Self::open(&LakeConfig::local(root))
     }
 
-    /// The executions table's directory.
+    /// The local root directory, for a local lake.
     #[must_use]
-    pub fn table_dir(&self) -> PathBuf {
-        self.root.join(EXECUTIONS_TABLE)
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
     }
 
-    /// Every visible file of `account_id`, from all partition manifests.
+    fn key(&self, rel: &str) -> ObjectPath {
+        let table = format!("{EXECUTIONS_TABLE}/{rel}");
+        if self.prefix.is_empty() {
+            ObjectPath::from(table)
+        } else {
+            ObjectPath::from(format!("{}/{table}", self.prefix))
+        }
+    }
+
+    /// Writes one object (relative to the table) in a single atomic put.
+    ///
+    /// # Errors
+    /// [`LakeError::Store`].
+    pub async fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), LakeError> {
+        self.store
+            .put(&self.key(rel), bytes.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| store_err(rel, &e))
+    }
+
+    /// Reads one object, or `None` if it does not exist.
+    ///
+    /// # Errors
+    /// [`LakeError::Store`].
+    pub async fn get(&self, rel: &str) -> Result<Option<bytes::Bytes>, LakeError> {
+        match self.store.get(&self.key(rel)).await {
+            Ok(r) => r.bytes().await.map(Some).map_err(|e| store_err(rel, &e)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_err(rel, &e)),
+        }
+    }
+
+    /// Deletes one object; a missing one is fine.
+    ///
+    /// # Errors
+    /// [`LakeError::Store`].
+    pub async fn delete(&self, rel: &str) -> Result<(), LakeError> {
+        match self.store.delete(&self.key(rel)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_err(rel, &e)),
+        }
+    }
+
+    /// Names of the objects directly under `dir` (relative to the table).
+    ///
+    /// # Errors
+    /// [`LakeError::Store`].
+    pub async fn list(&self, dir: &str) -> Result<Vec<String>, LakeError> {
+        let listing = self.store.list_with_delimiter(Some(&self.key(dir))).await;
+        match listing {
+            Ok(l) => Ok(l
+                .objects
+                .into_iter()
+                .filter_map(|o| o.location.filename().map(str::to_owned))
+                .collect()),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(store_err(dir, &e)),
+        }
+    }
+
+    /// Every visible file of `account_id` (relative to the table), from all partition
+    /// manifests.
     ///
     /// # Errors
     /// [`LakeError`] when a manifest cannot be read.
-    pub fn files_of_account(&self, account_id: &str) -> Result<Vec<PathBuf>, LakeError> {
+    pub async fn files_of_account(&self, account_id: &str) -> Result<Vec<String>, LakeError> {
         let mut out = Vec::new();
-        for m in Manifest::load_all(&self.table_dir())? {
+        for m in Manifest::load_all(self).await? {
             out.extend(
                 m.files
-                    .iter()
+                    .into_iter()
                     .filter(|f| f.account_id == account_id)
-                    .map(|f| self.table_dir().join(&f.path)),
+                    .map(|f| f.path),
             );
         }
         out.sort();
         Ok(out)
     }
-}
 
-/// Writes `bytes` to `path` so that readers see either the old content or all of the new:
-/// a temporary file, fsync, rename, then fsync of the directory.
-///
-/// # Errors
-/// [`LakeError::Io`].
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        // Durability of the rename; not every filesystem supports fsync on directories.
-        let _ = d.sync_all();
+    /// Local paths of `account_id`'s visible files for a reader such as DuckDB: in place for
+    /// a local lake, downloaded into `scratch` for S3.
+    ///
+    /// # Errors
+    /// [`LakeError`] when a manifest or file cannot be read.
+    pub async fn materialize_account(
+        &self,
+        account_id: &str,
+        scratch: &std::path::Path,
+    ) -> Result<Vec<PathBuf>, LakeError> {
+        let files = self.files_of_account(account_id).await?;
+        if let Some(root) = &self.local_root {
+            return Ok(files
+                .iter()
+                .map(|f| root.join(EXECUTIONS_TABLE).join(f))
+                .collect());
+        }
+        let mut out = Vec::with_capacity(files.len());
+        for (i, f) in files.iter().enumerate() {
+            let bytes = self.get(f).await?.ok_or_else(|| LakeError::Store {
+                path: f.clone(),
+                message: "listed in a manifest but missing".into(),
+            })?;
+            let local = scratch.join(format!("{i}.parquet"));
+            std::fs::write(&local, &bytes).map_err(|e| LakeError::Store {
+                path: local.display().to_string(),
+                message: e.to_string(),
+            })?;
+            out.push(local);
+        }
+        Ok(out)
     }
-    Ok(())
 }

@@ -1,13 +1,12 @@
 //! The executions table's rows and their Parquet encoding.
 
-use super::{LakeError, write_atomically};
+use super::LakeError;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use mfh_schemas::ExecutionCompleted;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 /// One row of the executions table.
@@ -113,11 +112,11 @@ pub fn to_batch(rows: &[ExecutionRow]) -> Result<RecordBatch, arrow::error::Arro
     )
 }
 
-/// Writes batches to one Parquet file, atomically.
+/// Encodes batches as one Parquet file.
 ///
 /// # Errors
-/// [`LakeError`] on encoding or I/O failure.
-pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<u64, LakeError> {
+/// [`LakeError::Parquet`] on an encoding failure.
+pub fn encode_parquet(path: &str, batches: &[RecordBatch]) -> Result<(Vec<u8>, u64), LakeError> {
     let perr = |e: &dyn std::fmt::Display| LakeError::Parquet {
         path: path.to_owned(),
         message: e.to_string(),
@@ -134,21 +133,19 @@ pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<u64, LakeEr
         w.write(b).map_err(|e| perr(&e))?;
     }
     w.close().map_err(|e| perr(&e))?;
-    write_atomically(path, &buf)?;
-    Ok(rows)
+    Ok((buf, rows))
 }
 
-/// Reads every batch of a Parquet file written by [`write_parquet`].
+/// Decodes a Parquet file written by [`encode_parquet`].
 ///
 /// # Errors
-/// [`LakeError`] on I/O or decoding failure.
-pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, LakeError> {
+/// [`LakeError::Parquet`] on a decoding failure.
+pub fn decode_parquet(path: &str, bytes: bytes::Bytes) -> Result<Vec<RecordBatch>, LakeError> {
     let perr = |e: &dyn std::fmt::Display| LakeError::Parquet {
         path: path.to_owned(),
         message: e.to_string(),
     };
-    let f = std::fs::File::open(path).map_err(super::io(path))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
         .map_err(|e| perr(&e))?
         .build()
         .map_err(|e| perr(&e))?;

@@ -180,16 +180,8 @@ impl Step for CopyItStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::helpers::Change;
-    use crate::helpers::testing::{config_errors, contact, run};
+    use crate::helpers::testing::{config_errors, contact, run, set};
     use serde_json::json;
-
-    fn set(field: &str, value: &str) -> Change {
-        Change::SetField {
-            field: field.into(),
-            value: Some(value.into()),
-        }
-    }
 
     #[test]
     fn copies_exact_value() {
