@@ -23,6 +23,10 @@ pub struct KafkaConfig {
     /// How long the producer may wait to batch records.
     #[serde(with = "humantime_serde", default = "default_linger")]
     pub linger: Duration,
+    /// Longest a consumer's fetch waits for data. Every hop of the pipeline pays up to this
+    /// once per record when traffic is light, so keep it well under the latency target.
+    #[serde(with = "humantime_serde", default = "default_fetch_wait")]
+    pub fetch_wait_max: Duration,
     /// Extra librdkafka properties, e.g. `security.protocol`.
     #[serde(default)]
     pub extra: std::collections::BTreeMap<String, String>,
@@ -33,6 +37,9 @@ const fn default_partitions() -> i32 {
 }
 fn default_linger() -> Duration {
     Duration::from_millis(2)
+}
+fn default_fetch_wait() -> Duration {
+    Duration::from_millis(50)
 }
 
 impl KafkaConfig {
@@ -86,6 +93,10 @@ impl KafkaConfig {
             .set("auto.commit.interval.ms", "500")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            .set(
+                "fetch.wait.max.ms",
+                self.fetch_wait_max.as_millis().to_string(),
+            )
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
             .create_with_context(context)

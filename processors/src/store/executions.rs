@@ -35,6 +35,8 @@ pub struct ExecutionView {
     pub completed_at: Option<i64>,
     /// Milliseconds from request to result.
     pub duration_ms: Option<i64>,
+    /// When the sink wrote the result here, Unix ms.
+    pub written_at: Option<i64>,
     /// The helper's outputs.
     pub output: Option<serde_json::Value>,
     /// Changes made to the contact.
@@ -166,6 +168,7 @@ impl Store {
             .item("source", s(&c.source))
             .item("lake_partition", n(i64::from(partition)))
             .item("lake_offset", n(offset))
+            .item("written_at", n(mfh_pipeline::now_millis()))
             .condition_expression(
                 "attribute_not_exists(lake_offset) OR (lake_partition = :p AND lake_offset = :o)",
             )
@@ -331,6 +334,7 @@ fn view(table: &str, item: &HashMap<String, AttributeValue>) -> Result<Execution
         started_at: gn("started_at"),
         completed_at,
         duration_ms: completed_at.map(|c| c - requested_at),
+        written_at: gn("written_at"),
         output: gs("output_json").and_then(|o| serde_json::from_str(&o).ok()),
         changes: gs("changes_json")
             .and_then(|c| serde_json::from_str(&c).ok())
