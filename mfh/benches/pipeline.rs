@@ -127,7 +127,7 @@ async fn main() {
         let permit = sem.clone().acquire_owned().await.unwrap();
         let (base, key, http) = (t.base.clone(), t.key.clone(), t.http.clone());
         submits.spawn(async move {
-            let action = if (i / contacts) % 2 == 0 { "apply" } else { "remove" };
+            let action = if (i / contacts).is_multiple_of(2) { "apply" } else { "remove" };
             let r = http
                 .post(format!("{base}/v1/executions"))
                 .header("x-api-key", &key)
