@@ -158,3 +158,42 @@ impl Handler for Router {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(helper: &str, config: &str, depth: i32) -> ExecutionRequested {
+        ExecutionRequested {
+            execution_id: "e".into(),
+            account_id: "a".into(),
+            contact_id: "c".into(),
+            connection_id: "sandbox".into(),
+            helper: helper.into(),
+            config_json: config.into(),
+            input_json: None,
+            requested_at: 0,
+            source: "direct".into(),
+            depth,
+            parent_execution_id: None,
+        }
+    }
+
+    #[test]
+    fn every_rejection_has_its_dead_letter_class() {
+        let ok = r#"{"action":"apply","tag_ids":["1"]}"#;
+        assert!(validate(&req("tag_it", ok, 0), 5).is_ok());
+        let kind = |r: ExecutionRequested| validate(&r, 5).err().map(|e| e.kind());
+        assert_eq!(kind(req("nope", ok, 0)), Some("unknown_helper"));
+        assert_eq!(kind(req("tag_it", "[1]", 0)), Some("invalid_json"));
+        assert_eq!(kind(req("tag_it", "{not json", 0)), Some("invalid_json"));
+        assert_eq!(
+            kind(req("tag_it", r#"{"action":"apply"}"#, 0)),
+            Some("invalid_config")
+        );
+        assert_eq!(kind(req("tag_it", ok, 6)), Some("chain_too_deep"));
+        let mut bad_input = req("tag_it", ok, 0);
+        bad_input.input_json = Some("{".into());
+        assert_eq!(kind(bad_input), Some("invalid_json"));
+    }
+}
