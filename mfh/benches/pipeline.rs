@@ -71,6 +71,25 @@ async fn broker_pass_through(t: &support::TestStack, n: usize, size: usize) -> f
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Milliseconds from acceptance to the result being written to DynamoDB, sorted.
+async fn write_latencies(t: &support::TestStack, ids: &[String]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let v = t
+            .stack
+            .services
+            .store
+            .get_execution(&t.account, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.status, "succeeded");
+        out.push((v.written_at.unwrap() - v.requested_at) as f64);
+    }
+    out.sort_by(f64::total_cmp);
+    out
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -151,20 +170,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let mut latencies = Vec::with_capacity(n);
-    for id in &ids {
-        let v = t
-            .stack
-            .services
-            .store
-            .get_execution(&t.account, id)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(v.status, "succeeded");
-        latencies.push((v.written_at.unwrap() - v.requested_at) as f64);
-    }
-    latencies.sort_by(f64::total_cmp);
+    let latencies = write_latencies(&t, &ids).await;
     let rate = n as f64 / elapsed;
     println!(
         "pipeline: {n} executions over {contacts} contacts in {elapsed:.2} s = {rate:.0} executions/s (all accepted after {accepted:.2} s)"
@@ -196,19 +202,7 @@ async fn main() {
     while sink_done() < before + paced as u64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut latencies = Vec::with_capacity(paced);
-    for id in &ids {
-        let v = t
-            .stack
-            .services
-            .store
-            .get_execution(&t.account, id)
-            .await
-            .unwrap()
-            .unwrap();
-        latencies.push((v.written_at.unwrap() - v.requested_at) as f64);
-    }
-    latencies.sort_by(f64::total_cmp);
+    let latencies = write_latencies(&t, &ids).await;
     println!(
         "latency at 25 executions/s: p50 {:.0} ms, p99 {:.0} ms",
         pct(&latencies, 0.5),
