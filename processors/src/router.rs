@@ -5,7 +5,6 @@
 
 use crate::{Services, helpers, with_retries};
 use async_trait::async_trait;
-use mfh_pipeline::avro::AvroError;
 use mfh_pipeline::runner::{Failure, Handler, Record};
 use mfh_schemas::ExecutionRequested;
 use rdkafka::producer::FutureRecord;
@@ -50,14 +49,22 @@ impl Rejection {
     }
 }
 
-/// Validates a request; returns its helper.
+/// A request that passed validation, with its helper built and its input parsed, so no
+/// later stage parses the config again.
+pub struct Validated {
+    /// The helper.
+    pub helper: &'static dyn helpers::DynHelper,
+    /// The helper built from the request's config.
+    pub step: helpers::Runnable,
+    /// The parsed trigger payload.
+    pub input: Option<serde_json::Value>,
+}
+
+/// Validates a request; returns its helper, built.
 ///
 /// # Errors
 /// The [`Rejection`].
-pub fn validate(
-    req: &ExecutionRequested,
-    max_depth: i32,
-) -> Result<&'static dyn helpers::DynHelper, Rejection> {
+pub fn validate(req: &ExecutionRequested, max_depth: i32) -> Result<Validated, Rejection> {
     let helper =
         helpers::find(&req.helper).ok_or_else(|| Rejection::UnknownHelper(req.helper.clone()))?;
     let config: serde_json::Value =
@@ -69,12 +76,13 @@ pub fn validate(
             field: "config_json",
         });
     }
-    if let Some(input) = &req.input_json {
-        let _: serde_json::Value = serde_json::from_str(input).map_err(|_| Rejection::NotJson {
+    let input = match &req.input_json {
+        Some(i) => Some(serde_json::from_str(i).map_err(|_| Rejection::NotJson {
             field: "input_json",
-        })?;
-    }
-    helper
+        })?),
+        None => None,
+    };
+    let step = helper
         .build_json(&config)
         .map_err(Rejection::InvalidConfig)?;
     if req.depth > max_depth {
@@ -83,7 +91,11 @@ pub fn validate(
             limit: max_depth,
         });
     }
-    Ok(helper)
+    Ok(Validated {
+        helper,
+        step,
+        input,
+    })
 }
 
 /// The router's handler.
@@ -118,8 +130,7 @@ pub(crate) async fn decode<T: mfh_schemas::AvroRecord>(
                 ));
             }
             Err(e) if attempt >= 6 => return Err(Failure::Fatal(mfh_pipeline::report(&e))),
-            Err(e) => {
-                let _: &AvroError = &e;
+            Err(_) => {
                 tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
             }
         }
@@ -134,7 +145,8 @@ impl Handler for Router {
         };
         let req: ExecutionRequested = decode(&self.svc, payload).await?;
         let helper = validate(&req, self.svc.cfg.max_chain_depth)
-            .map_err(|r| Failure::dead_letter(r.kind(), r.to_string()))?;
+            .map_err(|r| Failure::dead_letter(r.kind(), r.to_string()))?
+            .helper;
         let topic = self
             .svc
             .kafka
@@ -183,7 +195,7 @@ mod tests {
     fn every_rejection_has_its_dead_letter_class() {
         let ok = r#"{"action":"apply","tag_ids":["1"]}"#;
         assert!(validate(&req("tag_it", ok, 0), 5).is_ok());
-        let kind = |r: ExecutionRequested| validate(&r, 5).err().map(|e| e.kind());
+        let kind = |r: ExecutionRequested| validate(&r, 5).err().map(|e: Rejection| e.kind());
         assert_eq!(kind(req("nope", ok, 0)), Some("unknown_helper"));
         assert_eq!(kind(req("tag_it", "[1]", 0)), Some("invalid_json"));
         assert_eq!(kind(req("tag_it", "{not json", 0)), Some("invalid_json"));

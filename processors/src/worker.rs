@@ -3,9 +3,9 @@
 //! contact snapshot and records the outcome, applies the changes through the connector
 //! (at most once per execution), and produces the `ExecutionCompleted` result.
 
-use crate::connectors::CrmError;
+use crate::connectors::{CrmConnector, CrmError};
 use crate::helpers::{self, Category, Ctx, Outcome, StepError};
-use crate::router::{Rejection, decode, validate};
+use crate::router::{Rejection, Validated, decode, validate};
 use crate::{Services, with_retries};
 use async_trait::async_trait;
 use mfh_pipeline::runner::{Failure, Handler, Record};
@@ -58,7 +58,8 @@ impl Worker {
     async fn decide(
         &self,
         req: &ExecutionRequested,
-        helper: &dyn helpers::DynHelper,
+        valid: &Validated,
+        conn: &dyn CrmConnector,
     ) -> Result<Outcome, ExecError> {
         let store = &self.svc.store;
         let id = &req.execution_id;
@@ -68,32 +69,19 @@ impl Worker {
         {
             return Ok(o);
         }
-        let conn = self
-            .svc
-            .connectors
-            .resolve(&req.account_id, &req.connection_id)?;
         let contact = with_crm_retries(|| conn.get_contact(&req.contact_id)).await?;
-        let config: serde_json::Value = serde_json::from_str(&req.config_json).unwrap_or_default();
-        let input: Option<serde_json::Value> = req
-            .input_json
-            .as_deref()
-            .and_then(|i| serde_json::from_str(i).ok());
-        let step = helper.build_json(&config).map_err(|e| ExecError {
-            kind: "invalid_config",
-            message: e.to_string(),
-        })?;
         let ctx = Ctx {
             execution_id: id,
             account_id: &req.account_id,
             now: chrono::Utc::now(),
             seed: helpers::seed_for(id),
-            input: input.as_ref(),
+            input: valid.input.as_ref(),
             http: &self.svc.http,
         };
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
-            match step.run(&ctx, &contact).await {
+            match valid.step.run(&ctx, &contact).await {
                 Ok(o) => break o,
                 Err(StepError::External {
                     retryable: true, ..
@@ -121,11 +109,7 @@ impl Worker {
         .map_err(store_err)
     }
 
-    async fn execute(
-        &self,
-        req: &ExecutionRequested,
-        helper: &dyn helpers::DynHelper,
-    ) -> ExecutionCompleted {
+    async fn execute(&self, req: &ExecutionRequested, valid: &Validated) -> ExecutionCompleted {
         let started_at = mfh_pipeline::now_millis();
         let mut result = ExecutionCompleted {
             execution_id: req.execution_id.clone(),
@@ -146,8 +130,8 @@ impl Worker {
             source: req.source.clone(),
         };
         let applied = async {
-            let mut outcome = self.decide(req, helper).await?;
             let conn = self.svc.connectors.resolve(&req.account_id, &req.connection_id)?;
+            let mut outcome = self.decide(req, valid, conn.as_ref()).await?;
             let report = with_crm_retries(|| conn.apply(&req.contact_id, &req.execution_id, &outcome.changes)).await?;
             if !report.failed.is_empty() {
                 let failed: Vec<_> = report
@@ -227,15 +211,15 @@ impl Handler for Worker {
         };
         let req: ExecutionRequested = decode(&self.svc, payload).await?;
         // The router validated it, but a record may be written here directly too.
-        let helper = validate(&req, self.svc.cfg.max_chain_depth)
+        let valid = validate(&req, self.svc.cfg.max_chain_depth)
             .map_err(|r: Rejection| Failure::dead_letter(r.kind(), r.to_string()))?;
-        if helper.category() != self.category {
+        if valid.helper.category() != self.category {
             return Err(Failure::dead_letter(
                 "wrong_category",
                 format!("{} is not a {} helper", req.helper, self.category),
             ));
         }
-        let result = self.execute(&req, helper).await;
+        let result = self.execute(&req, &valid).await;
         let stage = mfh_pipeline::metrics::Metrics::stage(&format!("worker.{}", self.category));
         if result.status == ExecutionStatus::Failed {
             self.svc.metrics.failures.get_or_create(&stage).inc();

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mfh_processors::helpers::{self, Ctx, FieldError};
-use mfh_processors::router::{Rejection, validate};
+use mfh_processors::router::{Rejection, Validated, validate};
 use mfh_processors::store::api_keys::Idempotency;
 use mfh_processors::store::executions::{ExecutionPage, ExecutionView};
 use mfh_schemas::ExecutionRequested;
@@ -132,9 +132,9 @@ pub async fn create(
         depth: 0,
         parent_execution_id: None,
     };
-    let helper = validate(&req, state.max_chain_depth).map_err(invalid)?;
+    let valid = validate(&req, state.max_chain_depth).map_err(invalid)?;
     if q.dry_run {
-        return dry_run(&state, &req, helper).await;
+        return dry_run(&state, &req, valid).await;
     }
     if let Some(key) = headers.get("idempotency-key") {
         let key = key
@@ -202,7 +202,7 @@ async fn produce(state: &AppState, req: &ExecutionRequested) -> Result<(), ApiEr
 async fn dry_run(
     state: &AppState,
     req: &ExecutionRequested,
-    helper: &'static dyn helpers::DynHelper,
+    valid: Validated,
 ) -> Result<Response, ApiError> {
     let conn = state
         .connectors
@@ -215,23 +215,16 @@ async fn dry_run(
             mfh_processors::connectors::CrmError::NotFound { object } => ApiError::NotFound(object),
             other => ApiError::Unavailable(other.to_string()),
         })?;
-    let config: serde_json::Value = serde_json::from_str(&req.config_json).unwrap_or_default();
-    let step = helper
-        .build_json(&config)
-        .map_err(|e| invalid(Rejection::InvalidConfig(e)))?;
-    let input: Option<serde_json::Value> = req
-        .input_json
-        .as_deref()
-        .and_then(|i| serde_json::from_str(i).ok());
     let ctx = Ctx {
         execution_id: &req.execution_id,
         account_id: &req.account_id,
         now: chrono::Utc::now(),
         seed: helpers::seed_for(&req.execution_id),
-        input: input.as_ref(),
+        input: valid.input.as_ref(),
         http: &state.http,
     };
-    let outcome = step
+    let outcome = valid
+        .step
         .run(&ctx, &contact)
         .await
         .map_err(|e| ApiError::Invalid {

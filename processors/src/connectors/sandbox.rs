@@ -315,7 +315,12 @@ impl CrmConnector for Sandbox {
         execution_id: &str,
         changes: &[Change],
     ) -> Result<ApplyReport, CrmError> {
-        let catalog = self.catalog().await?;
+        // Only applying a tag needs the catalog; spare the read otherwise.
+        let catalog = if changes.iter().any(|c| matches!(c, Change::ApplyTag { .. })) {
+            self.catalog().await?
+        } else {
+            BTreeMap::new()
+        };
         for _ in 0..WRITE_ATTEMPTS {
             let Some((mut doc, version)) = self.read(contact_id).await? else {
                 return Err(CrmError::NotFound {

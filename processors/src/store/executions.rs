@@ -301,9 +301,13 @@ fn decode_cursor(table: &str, c: &str) -> Result<HashMap<String, AttributeValue>
         .collect())
 }
 
-/// Whether an SDK error is a failed condition (an expected outcome, not a fault).
-pub(crate) fn is_conditional_failure<E: std::fmt::Debug>(e: &E) -> bool {
-    format!("{e:?}").contains("ConditionalCheckFailed")
+/// Whether a conditional put lost (an expected outcome, not a fault).
+pub(crate) fn is_conditional_failure<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
+) -> bool {
+    e.as_service_error().is_some_and(
+        aws_sdk_dynamodb::operation::put_item::PutItemError::is_conditional_check_failed_exception,
+    )
 }
 
 fn view(table: &str, item: &HashMap<String, AttributeValue>) -> Result<ExecutionView, StoreError> {

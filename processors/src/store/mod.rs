@@ -244,7 +244,11 @@ impl Store {
             }
             match req.send().await {
                 Ok(_) => tracing::info!(table = %name, "Table created."),
-                Err(e) if format!("{e:?}").contains("ResourceInUse") => {}
+                // Another process created it between our list and create.
+                Err(e)
+                    if e.as_service_error().is_some_and(
+                        aws_sdk_dynamodb::operation::create_table::CreateTableError::is_resource_in_use_exception,
+                    ) => {}
                 Err(e) => return Err(StoreError::dynamo("CreateTable", &name, e)),
             }
         }
