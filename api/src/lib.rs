@@ -99,6 +99,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Max chain depth (validation is shared with the router).
     pub max_chain_depth: i32,
+    /// Third-party base URLs (dry runs of integration helpers read them).
+    pub vendors: mfh_processors::helpers::Vendors,
+    /// Platform file storage.
+    pub files: std::sync::Arc<dyn object_store::ObjectStore>,
 }
 
 /// The API's router.

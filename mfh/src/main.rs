@@ -156,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Helpers {
             cmd: HelpersCmd::List,
         } => {
-            for h in HELPERS {
+            for h in HELPERS.iter() {
                 out(&format!(
                     "{:<16} {:<13} {}",
                     h.name(),

@@ -77,7 +77,9 @@ impl Stack {
         mfh_topics::provision(&cfg.kafka.brokers, &topics)
             .await
             .context("creating topics")?;
+        let lake = Lake::open(&cfg.lake).context("opening the lake")?;
         let services = Services {
+            files: lake.files(),
             kafka: cfg.kafka.clone(),
             cfg: cfg.processors.clone(),
             avro: AvroSerde::new(&cfg.kafka.schema_registry_url),
@@ -90,7 +92,6 @@ impl Stack {
         register_schemas(&services)
             .await
             .context("registering schemas")?;
-        let lake = Lake::open(&cfg.lake).context("opening the lake")?;
         Ok(Self { services, lake })
     }
 
@@ -109,6 +110,8 @@ impl Stack {
             lake: self.lake.clone(),
             metrics: s.metrics.clone(),
             max_chain_depth: s.cfg.max_chain_depth,
+            vendors: s.cfg.vendors.clone(),
+            files: s.files.clone(),
         }
     }
 

@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use mfh_processors::helpers::{Contact, Ctx, Runnable, find};
+use mfh_processors::connectors::CrmData;
+use mfh_processors::helpers::{Contact, Ctx, Runnable, Vendors, find};
 use mfh_processors::http::HttpClient;
+use mfh_processors::state::MemoryState;
 use std::hint::black_box;
 
 const FAMILIES: &[(&str, &[&str])] = &[
@@ -48,13 +50,21 @@ fn contact() -> Contact {
 fn bench(c: &mut Criterion) {
     let http = HttpClient::new(mfh_processors::http::HttpConfig::default()).unwrap();
     let contact = contact();
+    let (crm, state, vendors) = (CrmData::default(), MemoryState::new(), Vendors::default());
+    let files = object_store::memory::InMemory::new();
     let ctx = Ctx {
         execution_id: "bench",
         account_id: "bench",
+        instance: "bench",
         now: chrono::Utc::now(),
         seed: 7,
         input: None,
         http: &http,
+        crm: &crm,
+        state: &state,
+        vendors: &vendors,
+        files: &files,
+        dry_run: false,
     };
     for (family, names) in FAMILIES {
         let steps: Vec<_> = names

@@ -9,13 +9,17 @@
 //! - [`store`] — the DynamoDB tables.
 //! - [`lake`] — the Parquet lake and its manifests.
 //! - [`http`] — the shared outbound HTTP client with its SSRF guard.
+//! - [`state`] — platform-side helper state (rotations, counters, the effect journal).
+//! - [`context`] — builds a helper's context for one execution.
 
 pub mod connectors;
+pub mod context;
 pub mod helpers;
 pub mod http;
 pub mod lake;
 pub mod router;
 pub mod sink;
+pub mod state;
 pub mod store;
 pub mod worker;
 
@@ -52,6 +56,16 @@ pub struct ProcessorsConfig {
     /// Sink: how long replaced files stay for readers with an old manifest.
     #[serde(with = "humantime_serde", default = "default_grace")]
     pub lake_delete_grace: Duration,
+    /// Base URLs of third-party services, overriding the vendors' public ones.
+    #[serde(default)]
+    pub vendors: helpers::Vendors,
+    /// How often the scheduler looks for due timers.
+    #[serde(with = "humantime_serde", default = "default_timer_poll")]
+    pub timer_poll: Duration,
+}
+
+fn default_timer_poll() -> Duration {
+    Duration::from_secs(1)
 }
 
 const fn default_in_flight() -> usize {
@@ -86,6 +100,8 @@ impl Default for ProcessorsConfig {
             lake_max_wait: default_wait(),
             lake_compact_min_files: default_compact(),
             lake_delete_grace: default_grace(),
+            vendors: helpers::Vendors::default(),
+            timer_poll: default_timer_poll(),
         }
     }
 }
@@ -107,6 +123,8 @@ pub struct Services {
     pub connectors: connectors::Connectors,
     /// Outbound HTTP.
     pub http: http::HttpClient,
+    /// Platform file storage (backups, uploads); each account sees its own prefix.
+    pub files: std::sync::Arc<dyn object_store::ObjectStore>,
     /// Metrics.
     pub metrics: Metrics,
 }

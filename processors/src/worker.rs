@@ -4,7 +4,8 @@
 //! (at most once per execution), and produces the `ExecutionCompleted` result.
 
 use crate::connectors::{CrmConnector, CrmError};
-use crate::helpers::{self, Category, Ctx, Outcome, StepError};
+use crate::context::Scope;
+use crate::helpers::{Category, Outcome, StepError};
 use crate::router::{Rejection, Validated, decode, validate};
 use crate::{Services, with_retries};
 use async_trait::async_trait;
@@ -70,14 +71,16 @@ impl Worker {
             return Ok(o);
         }
         let contact = with_crm_retries(|| conn.get_contact(&req.contact_id)).await?;
-        let ctx = Ctx {
-            execution_id: id,
-            account_id: &req.account_id,
-            now: chrono::Utc::now(),
-            seed: helpers::seed_for(id),
-            input: valid.input.as_ref(),
-            http: &self.svc.http,
-        };
+        let scope = Scope::new(store, &self.svc.files, req);
+        let ctx = scope.ctx(
+            req,
+            valid.input.as_ref(),
+            &self.svc.http,
+            conn,
+            &self.svc.cfg.vendors,
+            scope.state(),
+            false,
+        );
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;

@@ -7,7 +7,8 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use mfh_processors::helpers::{self, Ctx, FieldError};
+use mfh_processors::context::Scope;
+use mfh_processors::helpers::FieldError;
 use mfh_processors::router::{Rejection, Validated, validate};
 use mfh_processors::store::api_keys::Idempotency;
 use mfh_processors::store::executions::{ExecutionPage, ExecutionView};
@@ -215,14 +216,17 @@ async fn dry_run(
             mfh_processors::connectors::CrmError::NotFound { object } => ApiError::NotFound(object),
             other => ApiError::Unavailable(other.to_string()),
         })?;
-    let ctx = Ctx {
-        execution_id: &req.execution_id,
-        account_id: &req.account_id,
-        now: chrono::Utc::now(),
-        seed: helpers::seed_for(&req.execution_id),
-        input: valid.input.as_ref(),
-        http: &state.http,
-    };
+    let scope = Scope::new(&state.store, &state.files, req);
+    let overlay = scope.dry_run_state();
+    let ctx = scope.ctx(
+        req,
+        valid.input.as_ref(),
+        &state.http,
+        conn.as_ref(),
+        &state.vendors,
+        &overlay,
+        true,
+    );
     let outcome = valid
         .step
         .run(&ctx, &contact)
@@ -239,6 +243,7 @@ async fn dry_run(
         "message": outcome.message,
         "output": outcome.output,
         "changes": outcome.changes,
+        "follow_ups": outcome.follow_ups,
     });
     Ok((StatusCode::OK, axum::Json(body)).into_response())
 }

@@ -2,7 +2,13 @@
 //! connector, and the sandbox CRM. Vendor connectors (Keap, GoHighLevel, ActiveCampaign,
 //! Ontraport, HubSpot) add one file each and one line in [`Connectors::resolve`].
 
+pub mod read;
 pub mod sandbox;
+
+pub use read::{
+    Company, ContactPage, ContactQuery, CrmData, CrmRead, EmailStats, Opportunity, RecordKind,
+    RelatedRecord, Tag, User, search_all,
+};
 
 use crate::helpers::{Change, Contact};
 use crate::store::Store;
@@ -20,8 +26,48 @@ pub enum Capability {
     Tags,
     /// Add notes.
     Notes,
-    /// Achieve goals or trigger automations.
+    /// Achieve goals.
     Goals,
+    /// Start automations (campaign sequences, workflows).
+    Automations,
+    /// Search contacts.
+    Search,
+    /// Read and set contact owners.
+    Owners,
+    /// Change email marketing consent.
+    OptIn,
+    /// Find, create and link companies.
+    Companies,
+    /// Read and move opportunities.
+    Opportunities,
+    /// Read related records (invoices, orders, subscriptions, ...) and create orders.
+    RelatedRecords,
+    /// Read email engagement statistics.
+    EmailStats,
+    /// Merge duplicate contacts.
+    Merge,
+}
+
+impl Capability {
+    /// The lower-case name used in messages.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fields => "fields",
+            Self::Tags => "tags",
+            Self::Notes => "notes",
+            Self::Goals => "goals",
+            Self::Automations => "automations",
+            Self::Search => "search",
+            Self::Owners => "owners",
+            Self::OptIn => "opt_in",
+            Self::Companies => "companies",
+            Self::Opportunities => "opportunities",
+            Self::RelatedRecords => "related_records",
+            Self::EmailStats => "email_stats",
+            Self::Merge => "merge",
+        }
+    }
 }
 
 /// Why a CRM call failed.
@@ -50,6 +96,12 @@ pub enum CrmError {
         /// The CRM's reason.
         reason: String,
     },
+    /// The CRM does not offer what was asked.
+    #[error("this CRM does not support {what}")]
+    Unsupported {
+        /// The missing feature.
+        what: String,
+    },
     /// The CRM (or our store behind the sandbox) could not be reached.
     #[error("CRM unavailable: {message}")]
     Unavailable {
@@ -73,6 +125,7 @@ impl CrmError {
             Self::RateLimited { .. } => "crm_rate_limited",
             Self::NotFound { .. } => "crm_not_found",
             Self::Invalid { .. } => "crm_invalid",
+            Self::Unsupported { .. } => "crm_unsupported",
             Self::Unavailable { .. } => "crm_unavailable",
         }
     }
@@ -89,7 +142,7 @@ pub struct ApplyReport {
 
 /// One CRM account reached through one connection.
 #[async_trait]
-pub trait CrmConnector: Send + Sync {
+pub trait CrmConnector: CrmRead {
     /// The vendor noun: sandbox, keap, hubspot, ...
     fn platform(&self) -> &'static str;
     /// What this connector supports.

@@ -271,11 +271,15 @@ fn apply_changes(
                 doc.goals.push(call_name.clone());
                 rec(ch.kind(), call_name, None, None);
             }
+            other => failed.push((other.clone(), "not supported yet".into())),
         }
     }
     report.failed = failed;
     report
 }
+
+#[async_trait]
+impl super::CrmRead for Sandbox {}
 
 #[async_trait]
 impl CrmConnector for Sandbox {
@@ -302,6 +306,7 @@ impl CrmConnector for Sandbox {
                 id: contact_id.to_owned(),
                 fields: c.fields,
                 tags: c.tags,
+                ..Contact::default()
             }),
             _ => Err(CrmError::NotFound {
                 object: format!("contact {contact_id}"),

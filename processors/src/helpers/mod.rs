@@ -8,20 +8,29 @@
 //! [`Ctx`], and returns an [`Outcome`] listing the [`Change`]s to make. The worker applies
 //! them through the connector, which is what makes dry runs and redelivery safe.
 
+pub mod analytics;
+pub mod automation;
 pub mod contact;
 pub mod data;
 pub mod integration;
 pub mod model;
+pub mod notification;
+pub mod platform;
 pub mod registry;
 pub mod tagging;
 pub mod template;
+pub mod vendors;
 
-pub use model::{Change, Contact, Outcome};
+pub use model::{Change, Contact, FollowUp, Outcome};
 pub use registry::{HELPERS, find};
+pub use vendors::Vendors;
 
-use crate::http::HttpClient;
+use crate::connectors::{Capability, CrmError, CrmRead};
+use crate::http::{HttpClient, HttpError};
+use crate::state::{StateError, StateStore};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::fmt;
 
 /// The eight helper categories; each has its own topic and consumer group.
@@ -154,12 +163,16 @@ pub(crate) fn finish(errors: Vec<FieldError>) -> Result<(), Vec<FieldError>> {
     }
 }
 
-/// What a running helper may use besides the contact: ids, time, randomness and HTTP.
+/// What a running helper may use besides the contact: ids, time, randomness, HTTP, CRM
+/// queries, platform state and files.
 pub struct Ctx<'a> {
     /// The execution being run; effects are keyed by it.
     pub execution_id: &'a str,
     /// The owning account.
     pub account_id: &'a str,
+    /// The helper instance: the same helper with the same config in one account shares
+    /// it, so rotation and limit state is per instance ([`instance_id`]).
+    pub instance: &'a str,
     /// "Now" for this execution, from the worker's injectable clock.
     pub now: chrono::DateTime<chrono::Utc>,
     /// Seed for any random choice, derived from the execution id so a redelivered
@@ -169,6 +182,17 @@ pub struct Ctx<'a> {
     pub input: Option<&'a serde_json::Value>,
     /// The shared outbound HTTP client (timeouts, retries, SSRF guard).
     pub http: &'a HttpClient,
+    /// Read-only CRM queries (search, tags, users, records, stats).
+    pub crm: &'a dyn CrmRead,
+    /// This account's helper state (counters, rotations, snapshots).
+    pub state: &'a dyn StateStore,
+    /// Third-party base URLs.
+    pub vendors: &'a Vendors,
+    /// Platform file storage (backups, uploads), scoped to the account by key prefix.
+    pub files: &'a dyn object_store::ObjectStore,
+    /// True in a dry run: report what would happen; send nothing, keep state writes in
+    /// an overlay.
+    pub dry_run: bool,
 }
 
 impl Ctx<'_> {
@@ -176,6 +200,69 @@ impl Ctx<'_> {
     #[must_use]
     pub fn rng(&self) -> rand::rngs::StdRng {
         rand::SeedableRng::seed_from_u64(self.seed)
+    }
+}
+
+/// The instance id of `helper` run with `config`: a stable hash, so every execution of
+/// the same configured helper shares rotation and limit state.
+#[must_use]
+pub fn instance_id(helper: &str, config: &Value) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{helper}\n{config}").as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// Runs a side effect (a message, an SMS, a created meeting) at most once per execution
+/// and name, and returns its recorded result: `Ok(None)` in a dry run, where nothing is
+/// sent.
+///
+/// A journal entry is claimed before the call and completed with its result after it,
+/// so a redelivered execution returns the first result instead of calling again. A call
+/// that fails releases its claim so a retry may try again; if the process died during
+/// the call, the claim stays and the execution fails rather than risk a duplicate.
+///
+/// # Errors
+/// The call's error, a state error, or [`StepError::External`] for an interrupted call.
+pub async fn once<F, Fut>(ctx: &Ctx<'_>, name: &str, call: F) -> Result<Option<Value>, StepError>
+where
+    F: FnOnce() -> Fut + Send,
+    Fut: std::future::Future<Output = Result<Value, StepError>> + Send,
+{
+    if ctx.dry_run {
+        return Ok(None);
+    }
+    let key = format!("effect/{}/{name}", ctx.execution_id);
+    let expires = Some(ctx.now + chrono::Duration::days(30));
+    let (stored, created) = ctx
+        .state
+        .put_if_absent(&key, serde_json::json!({"state": "pending"}), expires)
+        .await?;
+    if !created {
+        return match stored.get("result") {
+            Some(r) if stored["state"] == "done" => Ok(Some(r.clone())),
+            _ => Err(StepError::External {
+                message: format!(
+                    "{name} was interrupted in an earlier attempt and is not repeated, to avoid sending it twice"
+                ),
+                retryable: false,
+            }),
+        };
+    }
+    match call().await {
+        Ok(result) => {
+            ctx.state
+                .put(
+                    &key,
+                    serde_json::json!({"state": "done", "result": result}),
+                    expires,
+                )
+                .await?;
+            Ok(Some(result))
+        }
+        Err(e) => {
+            ctx.state.delete(&key).await?;
+            Err(e)
+        }
     }
 }
 
@@ -204,6 +291,45 @@ pub enum StepError {
     /// The contact lacks something the helper needs and the config has no fallback.
     #[error("{0}")]
     Input(String),
+}
+
+/// The error and its sources, one line.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+impl From<HttpError> for StepError {
+    fn from(e: HttpError) -> Self {
+        Self::External {
+            message: error_chain(&e),
+            retryable: e.retryable(),
+        }
+    }
+}
+
+impl From<CrmError> for StepError {
+    fn from(e: CrmError) -> Self {
+        Self::External {
+            message: e.to_string(),
+            retryable: e.retryable(),
+        }
+    }
+}
+
+impl From<StateError> for StepError {
+    fn from(e: StateError) -> Self {
+        Self::External {
+            message: e.to_string(),
+            retryable: true,
+        }
+    }
 }
 
 /// The runtime part of a pure helper: a function of the contact, config and context.
@@ -252,8 +378,14 @@ pub trait Helper: Send + Sync + 'static {
     const SUMMARY: &'static str;
     /// A valid config as JSON; a registry test parses and validates it.
     const EXAMPLE_CONFIG: &'static str;
-    /// The typed config; unknown fields are rejected.
-    type Config: DeserializeOwned + Validate + Send + Sync + 'static;
+    /// The output keys the helper may set, for the docs and `GET /v1/helpers`.
+    const OUTPUTS: &'static [&'static str];
+    /// CRM capabilities the helper needs; a connection lacking one is refused before
+    /// the helper runs.
+    const REQUIRES: &'static [Capability] = &[];
+    /// The typed config; unknown fields are rejected. Its JSON Schema is served by
+    /// `GET /v1/helpers`.
+    type Config: DeserializeOwned + schemars::JsonSchema + Validate + Send + Sync + 'static;
     /// Builds the runtime step from a validated config.
     fn build(&self, config: Self::Config) -> Runnable;
 }
@@ -268,6 +400,12 @@ pub trait DynHelper: Send + Sync {
     fn summary(&self) -> &'static str;
     /// See [`Helper::EXAMPLE_CONFIG`].
     fn example_config(&self) -> &'static str;
+    /// See [`Helper::OUTPUTS`].
+    fn outputs(&self) -> &'static [&'static str];
+    /// See [`Helper::REQUIRES`].
+    fn requires(&self) -> &'static [Capability];
+    /// The JSON Schema of the config.
+    fn config_schema(&self) -> Value;
     /// Parses, validates and builds a config given as JSON.
     ///
     /// # Errors
@@ -288,6 +426,15 @@ impl<H: Helper> DynHelper for H {
     fn example_config(&self) -> &'static str {
         H::EXAMPLE_CONFIG
     }
+    fn outputs(&self) -> &'static [&'static str] {
+        H::OUTPUTS
+    }
+    fn requires(&self) -> &'static [Capability] {
+        H::REQUIRES
+    }
+    fn config_schema(&self) -> Value {
+        schemars::schema_for!(H::Config).to_value()
+    }
     fn build_json(&self, config: &serde_json::Value) -> Result<Runnable, ConfigError> {
         let err = |errors| ConfigError {
             helper: H::NAME.to_owned(),
@@ -302,77 +449,7 @@ impl<H: Helper> DynHelper for H {
 
 /// Test support shared by the helper files.
 #[cfg(test)]
-pub(crate) mod testing {
-    use super::*;
-
-    /// A contact with the given fields and tag ids (each tag named after its id).
-    pub(crate) fn contact(fields: &[(&str, &str)], tags: &[&str]) -> Contact {
-        Contact {
-            id: "c-1".into(),
-            fields: fields
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            tags: tags
-                .iter()
-                .map(|t| ((*t).to_owned(), (*t).to_owned()))
-                .collect(),
-        }
-    }
-
-    /// Builds `helper` from a JSON config and runs it once against `contact`.
-    pub(crate) fn run(
-        helper: &dyn DynHelper,
-        config: serde_json::Value,
-        contact: &Contact,
-    ) -> Outcome {
-        try_run(helper, config, contact).expect("helper runs")
-    }
-
-    /// Like [`run`] but returns the step error.
-    pub(crate) fn try_run(
-        helper: &dyn DynHelper,
-        config: serde_json::Value,
-        contact: &Contact,
-    ) -> Result<Outcome, StepError> {
-        let step = helper.build_json(&config).expect("config is valid");
-        let http = HttpClient::for_tests();
-        let ctx = Ctx {
-            execution_id: "exec-test",
-            account_id: "acct-test",
-            now: chrono::DateTime::parse_from_rfc3339("2026-03-15T12:00:00Z")
-                .expect("fixed time parses")
-                .to_utc(),
-            seed: 42,
-            input: None,
-            http: &http,
-        };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("rt");
-        rt.block_on(step.run(&ctx, contact))
-    }
-
-    /// The change that sets `field` to `value`.
-    pub(crate) fn set(field: &str, value: &str) -> Change {
-        Change::SetField {
-            field: field.into(),
-            value: Some(value.into()),
-        }
-    }
-
-    /// The config errors of `config`, or an empty list if it is valid.
-    pub(crate) fn config_errors(
-        helper: &dyn DynHelper,
-        config: serde_json::Value,
-    ) -> Vec<FieldError> {
-        match helper.build_json(&config) {
-            Ok(_) => vec![],
-            Err(e) => e.errors,
-        }
-    }
-}
+pub(crate) mod testing;
 
 #[cfg(test)]
 mod registry_invariants {
@@ -383,7 +460,7 @@ mod registry_invariants {
     fn names_are_unique_and_snake_case() {
         let re = regex::Regex::new("^[a-z][a-z0-9_]*$").unwrap();
         let mut seen = BTreeSet::new();
-        for h in HELPERS {
+        for h in HELPERS.iter() {
             assert!(re.is_match(h.name()), "{} is not snake_case", h.name());
             assert!(seen.insert(h.name()), "{} is registered twice", h.name());
         }
@@ -391,7 +468,7 @@ mod registry_invariants {
 
     #[test]
     fn summaries_are_sentences() {
-        for h in HELPERS {
+        for h in HELPERS.iter() {
             assert!(
                 !h.summary().is_empty() && h.summary().ends_with('.'),
                 "{}",
@@ -402,7 +479,7 @@ mod registry_invariants {
 
     #[test]
     fn every_example_config_builds() {
-        for h in HELPERS {
+        for h in HELPERS.iter() {
             let v: serde_json::Value = serde_json::from_str(h.example_config())
                 .unwrap_or_else(|e| panic!("{}: example is not JSON: {e}", h.name()));
             if let Err(e) = h.build_json(&v) {
@@ -417,7 +494,7 @@ mod registry_invariants {
             id: "c".into(),
             ..Contact::default()
         };
-        for h in HELPERS {
+        for h in HELPERS.iter() {
             let v: serde_json::Value = serde_json::from_str(h.example_config()).unwrap();
             // Any outcome or error is fine; a panic fails the test.
             let _ = testing::try_run(*h, v, &empty);
@@ -426,7 +503,7 @@ mod registry_invariants {
 
     #[test]
     fn unknown_config_fields_are_rejected() {
-        for h in HELPERS {
+        for h in HELPERS.iter() {
             let mut v: serde_json::Value = serde_json::from_str(h.example_config()).unwrap();
             v.as_object_mut()
                 .unwrap()

@@ -12,6 +12,21 @@ pub struct Contact {
     pub fields: BTreeMap<String, String>,
     /// Tags on the contact: id → name.
     pub tags: BTreeMap<String, String>,
+    /// The owning user's id, if any.
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// The linked company's id, if any.
+    #[serde(default)]
+    pub company_id: Option<String>,
+    /// Whether the primary email may receive marketing; `None` when the CRM does not say.
+    #[serde(default)]
+    pub marketable: Option<bool>,
+    /// When the CRM created the contact (milliseconds since the epoch).
+    #[serde(default)]
+    pub created_at: Option<i64>,
+    /// When the CRM last updated the contact (milliseconds since the epoch).
+    #[serde(default)]
+    pub updated_at: Option<i64>,
 }
 
 impl Contact {
@@ -64,6 +79,68 @@ pub enum Change {
         /// Goal call name.
         call_name: String,
     },
+    /// Apply the tag with this name, creating it (in `category`) when the CRM lacks it.
+    ApplyTagNamed {
+        /// Tag name.
+        name: String,
+        /// Category for a newly created tag.
+        category: Option<String>,
+    },
+    /// Make `user_id` the contact's owner.
+    SetOwner {
+        /// CRM user id.
+        user_id: String,
+    },
+    /// Opt an email address in to or out of marketing.
+    SetOptIn {
+        /// The address.
+        email: String,
+        /// True to opt in, false to opt out.
+        opted_in: bool,
+        /// The consent or opt-out reason recorded by the CRM.
+        reason: String,
+    },
+    /// Link the contact to a company; `company_id: None` creates the company first.
+    LinkCompany {
+        /// An existing company's id.
+        company_id: Option<String>,
+        /// The company's name (used when creating it).
+        company_name: String,
+    },
+    /// Start a CRM automation (Keap campaign sequence, GHL workflow, ...).
+    TriggerAutomation {
+        /// Automation id.
+        automation_id: String,
+    },
+    /// Move one of the contact's opportunities to a stage.
+    MoveOpportunity {
+        /// Opportunity id.
+        opportunity_id: String,
+        /// Target stage.
+        stage: String,
+    },
+    /// Merge another contact into this one: its tags join this contact's, and it is
+    /// deleted or marked as merged. Field values are copied by separate `SetField`s.
+    MergeContact {
+        /// The contact merged away.
+        loser_id: String,
+        /// Delete the loser instead of marking it merged.
+        delete_loser: bool,
+    },
+    /// Create a related record (an order, an invoice) on the contact.
+    AddRecord {
+        /// Record kind.
+        record_kind: crate::connectors::RecordKind,
+        /// Its fields.
+        fields: BTreeMap<String, String>,
+    },
+    /// A change to another contact of the same CRM (bulk tagging, merges).
+    ForContact {
+        /// The other contact.
+        contact_id: String,
+        /// What to change on it.
+        change: Box<Change>,
+    },
 }
 
 impl Change {
@@ -76,6 +153,15 @@ impl Change {
             Self::RemoveTag { .. } => "tag_removed",
             Self::AddNote { .. } => "note_added",
             Self::AchieveGoal { .. } => "goal_achieved",
+            Self::ApplyTagNamed { .. } => "tag_applied",
+            Self::SetOwner { .. } => "owner_set",
+            Self::SetOptIn { .. } => "opt_in_changed",
+            Self::LinkCompany { .. } => "company_linked",
+            Self::TriggerAutomation { .. } => "automation_triggered",
+            Self::MoveOpportunity { .. } => "opportunity_moved",
+            Self::MergeContact { .. } => "contact_merged",
+            Self::AddRecord { .. } => "record_created",
+            Self::ForContact { change, .. } => change.kind(),
         }
     }
 
@@ -87,6 +173,15 @@ impl Change {
             Self::ApplyTag { tag_id } | Self::RemoveTag { tag_id } => tag_id,
             Self::AddNote { title, .. } => title,
             Self::AchieveGoal { call_name } => call_name,
+            Self::ApplyTagNamed { name, .. } => name,
+            Self::SetOwner { user_id } => user_id,
+            Self::SetOptIn { email, .. } => email,
+            Self::LinkCompany { company_name, .. } => company_name,
+            Self::TriggerAutomation { automation_id } => automation_id,
+            Self::MoveOpportunity { opportunity_id, .. } => opportunity_id,
+            Self::MergeContact { loser_id, .. } => loser_id,
+            Self::AddRecord { record_kind, .. } => record_kind.as_str(),
+            Self::ForContact { change, .. } => change.target(),
         }
     }
 }
@@ -104,6 +199,27 @@ pub struct Outcome {
     pub changes: Vec<Change>,
     /// Notes on what the helper did, for the execution log.
     pub logs: Vec<String>,
+    /// Executions to start after this one, on the same contact (chains, timers).
+    #[serde(default)]
+    pub follow_ups: Vec<FollowUp>,
+}
+
+/// An execution a helper asks the pipeline to start after it, on the same contact and
+/// connection, one chain level deeper. Its id derives from the parent's id and its index,
+/// so a redelivered parent requests the same follow-up, which runs once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// Registry name of the helper to run.
+    pub helper: String,
+    /// Its config.
+    pub config: serde_json::Value,
+    /// Its trigger payload.
+    #[serde(default)]
+    pub input: Option<serde_json::Value>,
+    /// When to run it; `None` or a past time runs it at once. Later times are kept in
+    /// the durable timer table and fired by the scheduler.
+    #[serde(default)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Outcome {
@@ -136,6 +252,20 @@ impl Outcome {
     #[must_use]
     pub fn change(mut self, change: Change) -> Self {
         self.changes.push(change);
+        self
+    }
+
+    /// Adds a follow-up execution.
+    #[must_use]
+    pub fn follow_up(mut self, follow_up: FollowUp) -> Self {
+        self.follow_ups.push(follow_up);
+        self
+    }
+
+    /// Adds a log line.
+    #[must_use]
+    pub fn log(mut self, line: impl Into<String>) -> Self {
+        self.logs.push(line.into());
         self
     }
 

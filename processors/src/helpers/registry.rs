@@ -1,20 +1,29 @@
-//! The registry: every helper, one line each, in the order docs and the API list them.
+//! The registry: every helper, listed by category. Each category's `mod.rs` holds its
+//! own list, so adding a helper touches only its category.
 
-use super::{DynHelper, contact, data, integration, tagging};
+use super::{
+    Category, DynHelper, analytics, automation, contact, data, integration, notification, platform,
+    tagging,
+};
+use std::sync::LazyLock;
 
-/// All helpers.
-pub static HELPERS: &[&dyn DynHelper] = &[
-    &tagging::tag_it::TagIt,
-    &tagging::clear_tags::ClearTags,
-    &tagging::score_it::ScoreIt,
-    &contact::copy_it::CopyIt,
-    &contact::name_parse_it::NameParseIt,
-    &data::date_calc::DateCalc,
-    &data::format_it::FormatIt,
-    &data::math_it::MathIt,
-    &data::split_it_basic::SplitItBasic,
-    &integration::hook_it::HookIt,
-];
+/// All helpers, category by category in [`Category::ALL`] order.
+pub static HELPERS: LazyLock<Vec<&'static dyn DynHelper>> = LazyLock::new(|| {
+    Category::ALL
+        .iter()
+        .flat_map(|c| match c {
+            Category::Tagging => tagging::HELPERS,
+            Category::Contact => contact::HELPERS,
+            Category::Data => data::HELPERS,
+            Category::Automation => automation::HELPERS,
+            Category::Integration => integration::HELPERS,
+            Category::Notification => notification::HELPERS,
+            Category::Analytics => analytics::HELPERS,
+            Category::Platform => platform::HELPERS,
+        })
+        .copied()
+        .collect()
+});
 
 /// The helper registered under `name`.
 #[must_use]

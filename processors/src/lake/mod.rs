@@ -172,6 +172,21 @@ impl Lake {
         Self::open(&LakeConfig::local(root))
     }
 
+    /// The platform's file store (backups, uploads) beside the tables: `files/` under
+    /// the lake's root.
+    #[must_use]
+    pub fn files(&self) -> Arc<dyn ObjectStore> {
+        let prefix = if self.prefix.is_empty() {
+            "files".to_owned()
+        } else {
+            format!("{}/files", self.prefix)
+        };
+        Arc::new(object_store::prefix::PrefixStore::new(
+            self.store.clone(),
+            prefix.as_str(),
+        ))
+    }
+
     /// The local root directory, for a local lake.
     #[must_use]
     pub fn local_root(&self) -> Option<&std::path::Path> {

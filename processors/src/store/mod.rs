@@ -7,6 +7,8 @@
 pub mod api_keys;
 pub mod executions;
 pub mod outcomes;
+pub mod state;
+pub mod timers;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
@@ -111,6 +113,10 @@ pub const API_KEYS: &str = "api_keys";
 pub const OUTCOMES: &str = "outcomes";
 /// The sandbox CRM's contacts.
 pub const SANDBOX_CONTACTS: &str = "sandbox_contacts";
+/// Helper state: rotations, counters, snapshots, the effect journal.
+pub const HELPER_STATE: &str = "helper_state";
+/// Follow-up executions waiting for their time.
+pub const TIMERS: &str = "timers";
 
 const TABLES: &[TableDef] = &[
     TableDef {
@@ -138,6 +144,18 @@ const TABLES: &[TableDef] = &[
         name: OUTCOMES,
         hash: "execution_id",
         range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: HELPER_STATE,
+        hash: "account",
+        range: Some("key"),
+        gsis: &[],
+    },
+    TableDef {
+        name: TIMERS,
+        hash: "shard",
+        range: Some("due"),
         gsis: &[],
     },
     TableDef {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 
 /// One copy.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
     /// The field read.
@@ -23,7 +23,7 @@ pub struct Mapping {
 }
 
 /// Config of copy_it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The field read by the single copy.
@@ -128,6 +128,7 @@ impl Helper for CopyIt {
         "Copies one or more fields into other fields on the same contact.";
     const EXAMPLE_CONFIG: &'static str =
         r#"{"source_field": "email", "target_field": "_BackupEmail", "overwrite": false}"#;
+    const OUTPUTS: &'static [&'static str] = &["copied", "skipped", "<target_field>"];
     type Config = Config;
 
     fn build(&self, config: Config) -> Runnable {

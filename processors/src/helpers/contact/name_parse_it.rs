@@ -15,7 +15,7 @@ use crate::helpers::{
 use serde::Deserialize;
 
 /// Where middle names go.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum MiddlePolicy {
     /// Prepend them to the last name (default).
@@ -28,7 +28,7 @@ pub enum MiddlePolicy {
 }
 
 /// Config of name_parse_it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The field holding the full name.
@@ -115,6 +115,8 @@ impl Helper for NameParseIt {
         "Splits a full name into prefix, first, middle, last and suffix fields.";
     const EXAMPLE_CONFIG: &'static str =
         r#"{"source_field": "_FullName", "suffix_field": "suffix", "fix_case": true}"#;
+    const OUTPUTS: &'static [&'static str] =
+        &["first", "middle", "last", "prefix", "suffix", "skipped"];
     type Config = Config;
 
     fn build(&self, config: Config) -> Runnable {

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use std::fmt::Write as _;
 
 /// The date operation.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
     /// Add `amount` days.
@@ -56,7 +56,7 @@ pub enum Operation {
 }
 
 /// How ambiguous numeric dates like `03/04/2025` are read.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum DateOrder {
     /// Month first (default): March 4.
@@ -67,7 +67,7 @@ pub enum DateOrder {
 }
 
 /// Config of date_calc.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The operation.
@@ -193,6 +193,7 @@ impl Helper for DateCalc {
     const SUMMARY: &'static str =
         "Adds to, subtracts from, compares, stamps or re-formats a date field.";
     const EXAMPLE_CONFIG: &'static str = r#"{"operation": "add_days", "field": "_SignupDate", "amount": 30, "target_field": "_TrialEnds"}"#;
+    const OUTPUTS: &'static [&'static str] = &["result", "<target_field>"];
     type Config = Config;
 
     fn build(&self, config: Config) -> Runnable {

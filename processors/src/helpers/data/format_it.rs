@@ -14,7 +14,7 @@ use crate::helpers::{
 use serde::Deserialize;
 
 /// The normalisation applied.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// ALL CAPS.
@@ -46,7 +46,7 @@ pub enum Format {
 }
 
 /// Config of format_it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The field read.
@@ -88,6 +88,7 @@ impl Helper for FormatIt {
     const CATEGORY: Category = Category::Data;
     const SUMMARY: &'static str = "Normalises a text field: case, whitespace, email, phone or ZIP.";
     const EXAMPLE_CONFIG: &'static str = r#"{"field": "first_name", "format": "name_case"}"#;
+    const OUTPUTS: &'static [&'static str] = &["changed", "<target>"];
     type Config = Config;
 
     fn build(&self, config: Config) -> Runnable {

@@ -16,7 +16,7 @@ use rand::Rng;
 use serde::Deserialize;
 
 /// The arithmetic applied.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
     /// value + operand.
@@ -52,7 +52,7 @@ impl Operation {
 }
 
 /// Config of math_it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The field read.
@@ -146,6 +146,7 @@ impl Helper for MathIt {
         "Applies basic arithmetic to a numeric field and writes the result.";
     const EXAMPLE_CONFIG: &'static str =
         r#"{"field": "_Visits", "operation": "add", "operand": 1}"#;
+    const OUTPUTS: &'static [&'static str] = &["result", "<target_field>"];
     type Config = Config;
 
     fn build(&self, config: Config) -> Runnable {

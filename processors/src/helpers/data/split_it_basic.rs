@@ -18,7 +18,7 @@ use rand::Rng;
 use serde::Deserialize;
 
 /// Which output the split must deliver.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum SplitType {
     /// A tag per group.
@@ -28,7 +28,7 @@ pub enum SplitType {
 }
 
 /// How contacts are shared out.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 pub enum Pattern {
     /// Half A, half B (default).
     #[default]
@@ -43,7 +43,7 @@ pub enum Pattern {
 }
 
 /// Config of split_it_basic.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `tag_split` or `goal_split`.
@@ -159,6 +159,7 @@ impl Helper for SplitItBasic {
         "Randomly splits contacts 50/50 (or 10/10/80) into groups marked by a tag or goal.";
     const EXAMPLE_CONFIG: &'static str =
         r#"{"split_type": "tag_split", "split_tag_a": "301", "split_tag_b": "302"}"#;
+    const OUTPUTS: &'static [&'static str] = &["group", "sticky"];
     type Config = Config;
 
     fn build(&self, config: Config) -> Runnable {
@@ -230,7 +231,6 @@ mod tests {
     use super::*;
     use crate::helpers::testing::{config_errors, contact, run};
     use crate::helpers::{DynHelper, seed_for};
-    use crate::http::HttpClient;
     use serde_json::json;
 
     /// The outcomes of `n` executions with distinct ids.
@@ -238,19 +238,12 @@ mod tests {
         let Ok(Runnable::Sync(step)) = SplitItBasic.build_json(&cfg) else {
             panic!("sync step")
         };
-        let http = HttpClient::for_tests();
+        let mut env = crate::helpers::testing::Env::new();
         (0..n)
             .map(|i| {
-                let id = format!("exec-{i}");
-                let ctx = Ctx {
-                    execution_id: &id,
-                    account_id: "a",
-                    now: chrono::Utc::now(),
-                    seed: seed_for(&id),
-                    input: None,
-                    http: &http,
-                };
-                step.run(&ctx, c).unwrap()
+                env.execution_id = format!("exec-{i}");
+                env.seed = seed_for(&env.execution_id);
+                step.run(&env.ctx(), c).unwrap()
             })
             .collect()
     }

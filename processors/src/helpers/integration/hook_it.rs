@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 /// Config of hook_it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The receiving URL; http or https.
@@ -103,6 +103,7 @@ impl Helper for HookIt {
     const SUMMARY: &'static str =
         "Posts the contact, or selected fields, as JSON to a webhook URL.";
     const EXAMPLE_CONFIG: &'static str = r#"{"url": "https://hooks.example.invalid/mfh/contact", "fields": ["email", "first_name"], "headers": {"Authorization": "Bearer token"}}"#;
+    const OUTPUTS: &'static [&'static str] = &["status", "host", "fields_sent"];
     type Config = Config;
 
     fn build(&self, config: Config) -> Runnable {
@@ -204,7 +205,6 @@ impl AsyncStep for HookItStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::helpers::DynHelper;
     use crate::helpers::testing::{config_errors, contact};
     use crate::http::{HttpClient, HttpConfig};
     use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -237,15 +237,11 @@ mod tests {
     }
 
     async fn send(http: &HttpClient, cfg: Value, c: &Contact) -> Result<Outcome, StepError> {
-        let ctx = Ctx {
-            execution_id: "exec-77",
-            account_id: "acct-1",
-            now: chrono::Utc::now(),
-            seed: 1,
-            input: None,
-            http,
-        };
-        HookIt.build_json(&cfg).unwrap().run(&ctx, c).await
+        let mut env = crate::helpers::testing::Env::new();
+        env.execution_id = "exec-77".into();
+        env.account_id = "acct-1".into();
+        env.http = http.clone();
+        env.run(&HookIt, cfg, c).await
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use crate::helpers::{
 use serde::Deserialize;
 
 /// How the tags to remove are chosen.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// The ids in `tag_ids`.
@@ -28,7 +28,7 @@ pub enum Mode {
 }
 
 /// Config of clear_tags.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The selection mode.
@@ -100,6 +100,7 @@ impl Helper for ClearTags {
         "Removes listed tags, all tags, or tags by name prefix or category.";
     const EXAMPLE_CONFIG: &'static str =
         r#"{"mode": "prefix", "prefix": "Webinar:", "exclude_tag_ids": ["9"]}"#;
+    const OUTPUTS: &'static [&'static str] = &["removed", "matched", "failed"];
     type Config = Config;
 
     fn build(&self, config: Config) -> Runnable {

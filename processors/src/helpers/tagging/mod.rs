@@ -1,5 +1,13 @@
-//! Tagging helpers.
+//! Tagging helpers: tags and scores.
+//!
+//! A new helper here is one file, one `pub mod` line and one entry in [`HELPERS`].
+
+use super::DynHelper;
 
 pub mod clear_tags;
 pub mod score_it;
 pub mod tag_it;
+
+/// The tagging helpers, in listing order.
+pub(super) static HELPERS: &[&dyn DynHelper] =
+    &[&tag_it::TagIt, &clear_tags::ClearTags, &score_it::ScoreIt];

@@ -13,7 +13,7 @@ use crate::helpers::{
 use serde::Deserialize;
 
 /// A rule on a tag.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagRule {
     /// The tag id.
@@ -30,7 +30,7 @@ fn default_true() -> bool {
 }
 
 /// A field comparison.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     /// Equal text.
@@ -54,7 +54,7 @@ pub enum Op {
 }
 
 /// A rule on a field.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldRule {
     /// The field key.
@@ -68,7 +68,7 @@ pub struct FieldRule {
 }
 
 /// Whether the total replaces the score or is added to it.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Write the total (default).
@@ -79,7 +79,7 @@ pub enum Mode {
 }
 
 /// Config of score_it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Tag rules.
@@ -157,6 +157,7 @@ impl Helper for ScoreIt {
     const CATEGORY: Category = Category::Tagging;
     const SUMMARY: &'static str = "Sums points for tag and field rules into a score field.";
     const EXAMPLE_CONFIG: &'static str = r#"{"rules": [{"tag_id": "101", "points": 10}, {"tag_id": "102", "has_tag": false, "points": -5}], "field_rules": [{"field": "_Visits", "op": "gte", "value": "3", "points": 5}], "target_field": "_LeadScore"}"#;
+    const OUTPUTS: &'static [&'static str] = &["score", "rules_matched"];
     type Config = Config;
 
     fn build(&self, config: Config) -> Runnable {

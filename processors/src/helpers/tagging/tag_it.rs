@@ -9,7 +9,7 @@ use crate::helpers::{
 use serde::Deserialize;
 
 /// What to do with `tag_ids`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Apply the tags.
@@ -19,7 +19,7 @@ pub enum Action {
 }
 
 /// Config of tag_it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Apply or remove `tag_ids`; required unless the split lists are used.
@@ -80,6 +80,7 @@ impl Helper for TagIt {
     const CATEGORY: Category = Category::Tagging;
     const SUMMARY: &'static str = "Applies and/or removes a set of tags on the contact.";
     const EXAMPLE_CONFIG: &'static str = r#"{"action": "apply", "tag_ids": ["101", "205"]}"#;
+    const OUTPUTS: &'static [&'static str] = &["applied", "removed", "failed"];
     type Config = Config;
 
     fn build(&self, config: Config) -> Runnable {

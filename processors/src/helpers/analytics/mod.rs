@@ -1,0 +1,8 @@
+//! Analytics helpers: customer value and RFM scoring.
+//!
+//! A new helper here is one file, one `pub mod` line and one entry in [`HELPERS`].
+
+use super::DynHelper;
+
+/// The analytics helpers, in listing order.
+pub(super) static HELPERS: &[&dyn DynHelper] = &[];

@@ -1,0 +1,8 @@
+//! Automation helpers: branching, routing, chaining and timers.
+//!
+//! A new helper here is one file, one `pub mod` line and one entry in [`HELPERS`].
+
+use super::DynHelper;
+
+/// The automation helpers, in listing order.
+pub(super) static HELPERS: &[&dyn DynHelper] = &[];

@@ -1,0 +1,8 @@
+//! Platform helpers: backups.
+//!
+//! A new helper here is one file, one `pub mod` line and one entry in [`HELPERS`].
+
+use super::DynHelper;
+
+/// The platform helpers, in listing order.
+pub(super) static HELPERS: &[&dyn DynHelper] = &[];

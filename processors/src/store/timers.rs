@@ -1,0 +1,1 @@
+//! Follow-up executions waiting for their time.
