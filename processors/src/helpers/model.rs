@@ -269,6 +269,23 @@ impl Outcome {
         self
     }
 
+    /// Delivers a branch outcome the catalog's way: applies `tag_id` (when given and
+    /// missing) and achieves `goal` (when given; goals re-fire on every run).
+    #[must_use]
+    pub fn branch(mut self, contact: &Contact, tag_id: Option<&str>, goal: Option<&str>) -> Self {
+        if let Some(t) = tag_id.filter(|t| !t.trim().is_empty() && !contact.has_tag(t)) {
+            self = self.change(Change::ApplyTag {
+                tag_id: t.to_owned(),
+            });
+        }
+        if let Some(g) = goal.filter(|g| !g.trim().is_empty()) {
+            self = self.change(Change::AchieveGoal {
+                call_name: g.to_owned(),
+            });
+        }
+        self
+    }
+
     /// Adds a field change, unless the contact already holds that value.
     #[must_use]
     pub fn set_field(self, contact: &Contact, field: &str, value: impl Into<String>) -> Self {

@@ -5,4 +5,5 @@
 use super::DynHelper;
 
 /// The analytics helpers, in listing order.
+#[rustfmt::skip]
 pub(super) static HELPERS: &[&dyn DynHelper] = &[];

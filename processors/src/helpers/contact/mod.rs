@@ -8,4 +8,5 @@ pub mod copy_it;
 pub mod name_parse_it;
 
 /// The contact helpers, in listing order.
+#[rustfmt::skip]
 pub(super) static HELPERS: &[&dyn DynHelper] = &[&copy_it::CopyIt, &name_parse_it::NameParseIt];

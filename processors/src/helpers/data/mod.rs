@@ -10,6 +10,7 @@ pub mod math_it;
 pub mod split_it_basic;
 
 /// The data helpers, in listing order.
+#[rustfmt::skip]
 pub(super) static HELPERS: &[&dyn DynHelper] = &[
     &date_calc::DateCalc,
     &format_it::FormatIt,

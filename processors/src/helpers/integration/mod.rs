@@ -5,6 +5,13 @@
 use super::DynHelper;
 
 pub mod hook_it;
+// -- modules A (calendly_it … hook_it_v4) --
+// -- modules B (mail_it … zoom_webinar_participant) --
 
 /// The integration helpers, in listing order.
-pub(super) static HELPERS: &[&dyn DynHelper] = &[&hook_it::HookIt];
+#[rustfmt::skip]
+pub(super) static HELPERS: &[&dyn DynHelper] = &[
+    &hook_it::HookIt,
+    // -- registry A --
+    // -- registry B --
+];
