@@ -9,4 +9,7 @@ pub mod name_parse_it;
 
 /// The contact helpers, in listing order.
 #[rustfmt::skip]
-pub(super) static HELPERS: &[&dyn DynHelper] = &[&copy_it::CopyIt, &name_parse_it::NameParseIt];
+pub(super) static HELPERS: &[&dyn DynHelper] = &[
+    &copy_it::CopyIt,
+    &name_parse_it::NameParseIt,
+];

@@ -6,4 +6,5 @@ use super::DynHelper;
 
 /// The notification helpers, in listing order.
 #[rustfmt::skip]
-pub(super) static HELPERS: &[&dyn DynHelper] = &[];
+pub(super) static HELPERS: &[&dyn DynHelper] = &[
+];

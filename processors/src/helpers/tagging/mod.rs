@@ -10,5 +10,8 @@ pub mod tag_it;
 
 /// The tagging helpers, in listing order.
 #[rustfmt::skip]
-pub(super) static HELPERS: &[&dyn DynHelper] =
-    &[&tag_it::TagIt, &clear_tags::ClearTags, &score_it::ScoreIt];
+pub(super) static HELPERS: &[&dyn DynHelper] = &[
+    &tag_it::TagIt,
+    &clear_tags::ClearTags,
+    &score_it::ScoreIt,
+];
