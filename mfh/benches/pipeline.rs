@@ -111,8 +111,10 @@ async fn main() {
                 id: format!("b{i}"),
                 fields: [("first_name".to_owned(), format!("n{i}"))].into(),
                 tags: vec![],
+                ..SeedContact::default()
             })
             .collect(),
+        ..SeedFile::default()
     };
     Sandbox::new(t.stack.services.store.clone(), &t.account, "sandbox")
         .seed(&seed)

@@ -83,8 +83,13 @@ enum SchemasCmd {
 
 #[derive(Subcommand)]
 enum HelpersCmd {
-    /// List helpers with category and summary.
-    List,
+    /// List helpers with category and summary; `--json` adds outputs, required CRM
+    /// capabilities and each config's JSON Schema.
+    List {
+        /// Print the full listing as JSON (the same as `GET /v1/helpers`).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn out(s: &str) {
@@ -154,7 +159,15 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(shutdown_signal(cancel.clone()));
     match cli.command {
         Cmd::Helpers {
-            cmd: HelpersCmd::List,
+            cmd: HelpersCmd::List { json: true },
+        } => {
+            out(&serde_json::to_string_pretty(
+                &mfh_api::routes::helpers::infos(),
+            )?);
+            Ok(())
+        }
+        Cmd::Helpers {
+            cmd: HelpersCmd::List { json: false },
         } => {
             for h in HELPERS.iter() {
                 out(&format!(

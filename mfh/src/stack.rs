@@ -131,6 +131,13 @@ impl Stack {
                 tasks.spawn(mfh_processors::worker::run(svc.clone(), c, cancel.clone()));
             }
         }
+        // Timers are mostly set by automation helpers, so their scheduler runs there.
+        if matches!(
+            which,
+            Processors::All | Processors::Category(Category::Automation)
+        ) {
+            tasks.spawn(mfh_processors::scheduler::run(svc.clone(), cancel.clone()));
+        }
         if matches!(which, Processors::All | Processors::Sink) {
             tasks.spawn(mfh_processors::sink::run(
                 svc.clone(),

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`router`] — validates requests and sends each to its helper category's topic.
 //! - [`worker`] — one consumer group per category; runs helpers against the CRM.
+//! - [`scheduler`] — fires follow-up executions whose time has come.
 //! - [`sink`] — writes results to DynamoDB and the Parquet lake, each exactly once.
 //! - [`helpers`] — the helpers, by category, and their registry.
 //! - [`connectors`] — the CRM connector trait and the sandbox CRM.
@@ -18,6 +19,7 @@ pub mod helpers;
 pub mod http;
 pub mod lake;
 pub mod router;
+pub mod scheduler;
 pub mod sink;
 pub mod state;
 pub mod store;

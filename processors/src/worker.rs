@@ -3,9 +3,9 @@
 //! contact snapshot and records the outcome, applies the changes through the connector
 //! (at most once per execution), and produces the `ExecutionCompleted` result.
 
-use crate::connectors::{CrmConnector, CrmError};
+use crate::connectors::{ApplyReport, CrmConnector, CrmError};
 use crate::context::Scope;
-use crate::helpers::{Category, Outcome, StepError};
+use crate::helpers::{Category, Change, Outcome, StepError};
 use crate::router::{Rejection, Validated, decode, validate};
 use crate::{Services, with_retries};
 use async_trait::async_trait;
@@ -134,8 +134,9 @@ impl Worker {
         };
         let applied = async {
             let conn = self.svc.connectors.resolve(&req.account_id, &req.connection_id)?;
+            check_capabilities(valid, conn.as_ref())?;
             let mut outcome = self.decide(req, valid, conn.as_ref()).await?;
-            let report = with_crm_retries(|| conn.apply(&req.contact_id, &req.execution_id, &outcome.changes)).await?;
+            let report = apply_all(conn.as_ref(), req, &outcome.changes).await?;
             if !report.failed.is_empty() {
                 let failed: Vec<_> = report
                     .failed
@@ -143,6 +144,10 @@ impl Worker {
                     .map(|(c, reason)| serde_json::json!({"kind": c.kind(), "target": c.target(), "error": reason}))
                     .collect();
                 outcome.output.insert("failed_changes".into(), failed.into());
+            }
+            let started = self.request_follow_ups(req, &outcome).await?;
+            if !started.is_empty() {
+                outcome.output.insert("follow_ups".into(), started.into());
             }
             Ok::<_, ExecError>((outcome, report))
         }
@@ -172,6 +177,155 @@ impl Worker {
         }
         result.completed_at = mfh_pipeline::now_millis();
         result
+    }
+}
+
+/// Refuses, before the helper runs, a helper that needs what the connection lacks.
+fn check_capabilities(valid: &Validated, conn: &dyn CrmConnector) -> Result<(), ExecError> {
+    let missing: Vec<&str> = valid
+        .helper
+        .requires()
+        .iter()
+        .filter(|c| !conn.capabilities().contains(c))
+        .map(|c| c.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ExecError {
+        kind: "crm_unsupported",
+        message: format!(
+            "{} needs {} which {} connections do not support",
+            valid.helper.name(),
+            missing.join(", "),
+            conn.platform()
+        ),
+    })
+}
+
+/// Applies the changes to the contact, then those a helper addressed to other contacts
+/// (bulk tagging, merges), one apply per contact; each is at most once per execution.
+/// A missing other contact fails its changes, not the execution.
+async fn apply_all(
+    conn: &dyn CrmConnector,
+    req: &ExecutionRequested,
+    changes: &[Change],
+) -> Result<ApplyReport, ExecError> {
+    let mut own = Vec::new();
+    let mut others: Vec<(String, Vec<Change>)> = Vec::new();
+    for c in changes {
+        match c {
+            Change::ForContact { contact_id, change } if *contact_id != req.contact_id => {
+                match others.iter_mut().find(|(id, _)| id == contact_id) {
+                    Some((_, list)) => list.push((**change).clone()),
+                    None => others.push((contact_id.clone(), vec![(**change).clone()])),
+                }
+            }
+            Change::ForContact { change, .. } => own.push((**change).clone()),
+            other => own.push(other.clone()),
+        }
+    }
+    let mut report =
+        with_crm_retries(|| conn.apply(&req.contact_id, &req.execution_id, &own)).await?;
+    for (contact_id, list) in others {
+        match with_crm_retries(|| conn.apply(&contact_id, &req.execution_id, &list)).await {
+            Ok(r) => {
+                report.applied.extend(r.applied.into_iter().map(|mut a| {
+                    a.target = format!("{contact_id}:{}", a.target);
+                    a
+                }));
+                report.failed.extend(r.failed);
+            }
+            Err(e @ CrmError::NotFound { .. }) => {
+                report
+                    .failed
+                    .extend(list.into_iter().map(|c| (c, e.to_string())));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(report)
+}
+
+/// The id of follow-up `index` of `parent`: derived, so a redelivered parent requests
+/// the same follow-up, which then runs once.
+#[must_use]
+pub fn follow_up_id(parent: &str, index: usize) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("{parent}/follow-up/{index}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    uuid::Builder::from_custom_bytes(b).into_uuid().to_string()
+}
+
+impl Worker {
+    /// Requests the outcome's follow-ups: due ones go to the requested topic now, later
+    /// ones into the timer table for the scheduler. Returns their execution ids.
+    async fn request_follow_ups(
+        &self,
+        req: &ExecutionRequested,
+        outcome: &Outcome,
+    ) -> Result<Vec<String>, ExecError> {
+        let now = mfh_pipeline::now_millis();
+        let topic = self.svc.kafka.topics().requested();
+        let mut ids = Vec::new();
+        for (i, f) in outcome.follow_ups.iter().enumerate() {
+            let due = f.at.map(|t| t.timestamp_millis());
+            let child = ExecutionRequested {
+                execution_id: follow_up_id(&req.execution_id, i),
+                account_id: req.account_id.clone(),
+                contact_id: req.contact_id.clone(),
+                connection_id: req.connection_id.clone(),
+                helper: f.helper.clone(),
+                config_json: f.config.to_string(),
+                input_json: f.input.as_ref().map(ToString::to_string),
+                requested_at: now,
+                source: if due.is_some_and(|d| d > now) {
+                    "schedule"
+                } else {
+                    "chain"
+                }
+                .into(),
+                depth: req.depth + 1,
+                parent_execution_id: Some(req.execution_id.clone()),
+            };
+            match due {
+                Some(d) if d > now => {
+                    with_retries("store timer", || self.svc.store.put_timer(d, &child))
+                        .await
+                        .map_err(store_err)?;
+                }
+                _ => {
+                    let bytes = self
+                        .svc
+                        .avro
+                        .encode(&topic.value_subject(), &child)
+                        .await
+                        .map_err(|e| ExecError {
+                            kind: "encode",
+                            message: mfh_pipeline::report(&e),
+                        })?;
+                    let key = child.key();
+                    with_retries("produce follow-up", || async {
+                        self.svc
+                            .producer
+                            .send(
+                                FutureRecord::to(&topic.name).key(&key).payload(&bytes),
+                                Duration::from_secs(30),
+                            )
+                            .await
+                            .map_err(|(e, _)| e)
+                    })
+                    .await
+                    .map_err(|e| ExecError {
+                        kind: "produce",
+                        message: e.to_string(),
+                    })?;
+                }
+            }
+            ids.push(child.execution_id);
+        }
+        Ok(ids)
     }
 }
 

@@ -1,4 +1,5 @@
-//! `GET /v1/helpers`: every helper with its category, summary and example config.
+//! `GET /v1/helpers`: every helper with its category, summary, example config, outputs,
+//! required CRM capabilities and the JSON Schema of its config.
 
 use axum::Json;
 use mfh_processors::helpers::HELPERS;
@@ -15,19 +16,32 @@ pub struct HelperInfo {
     pub summary: &'static str,
     /// A valid config.
     pub example_config: serde_json::Value,
+    /// Output keys.
+    pub outputs: &'static [&'static str],
+    /// CRM capabilities the helper needs.
+    pub requires: Vec<&'static str>,
+    /// JSON Schema of the config.
+    pub config_schema: serde_json::Value,
+}
+
+/// The listing of every helper in registry order.
+#[must_use]
+pub fn infos() -> Vec<HelperInfo> {
+    HELPERS
+        .iter()
+        .map(|h| HelperInfo {
+            name: h.name(),
+            category: h.category().as_str(),
+            summary: h.summary(),
+            example_config: serde_json::from_str(h.example_config()).unwrap_or_default(),
+            outputs: h.outputs(),
+            requires: h.requires().iter().map(|c| c.as_str()).collect(),
+            config_schema: h.config_schema(),
+        })
+        .collect()
 }
 
 /// Lists the helpers in registry order.
 pub async fn list() -> Json<Vec<HelperInfo>> {
-    Json(
-        HELPERS
-            .iter()
-            .map(|h| HelperInfo {
-                name: h.name(),
-                category: h.category().as_str(),
-                summary: h.summary(),
-                example_config: serde_json::from_str(h.example_config()).unwrap_or_default(),
-            })
-            .collect(),
-    )
+    Json(infos())
 }

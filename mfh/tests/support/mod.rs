@@ -77,6 +77,14 @@ impl TestStack {
 
     /// The stack with the chosen processors (None: API only).
     pub async fn start_with(processors: Option<Processors>) -> Self {
+        Self::start_configured(processors, |_| {}).await
+    }
+
+    /// Like [`TestStack::start_with`], with the config adjusted by `tweak` first.
+    pub async fn start_configured(
+        processors: Option<Processors>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter("warn")
             .with_test_writer()
@@ -84,7 +92,8 @@ impl TestStack {
         let cancel = CancellationToken::new();
         let registry_url = start_registry(&cancel).await;
         let lake_dir = tempfile::tempdir().unwrap();
-        let cfg = test_config(&registry_url, lake_dir.path());
+        let mut cfg = test_config(&registry_url, lake_dir.path());
+        tweak(&mut cfg);
         let stack = Stack::connect(&cfg, Metrics::new()).await.unwrap();
         let account = format!("acct_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         Sandbox::new(stack.services.store.clone(), &account, "sandbox")
@@ -215,4 +224,43 @@ impl TestStack {
         self.cancel.cancel();
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// A stand-in for every third-party vendor at once, on 127.0.0.1: answers any request
+/// with 200 and one JSON body holding the success fields the vendors' documented
+/// responses use (Slack `ok`, Twilio `sid`, Zoom `join_url`, ip-api `status`, ...).
+/// Returns its base URL and the requests it received as (method, path).
+pub async fn start_vendor_stub(
+    cancel: &CancellationToken,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |m: axum::http::Method, u: axum::http::Uri| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push((m.to_string(), u.path().to_owned()));
+            axum::Json(json!({
+                "ok": true, "status": "success", "result": "valid", "sid": "SM0001", "id": "1001",
+                "join_url": "https://zoom.example.com/j/1001", "joinUrl": "https://gtw.example.com/j/1",
+                "registrant_id": "r-1", "registrantKey": 5001, "user_id": "u-1",
+                "country": "United States", "countryCode": "US", "region": "TX",
+                "regionName": "Texas", "city": "Austin", "zip": "73301", "lat": 30.27,
+                "lon": -97.74, "timezone": "America/Chicago", "isp": "Example ISP",
+                "field_data": [], "participants": [], "registrants": [], "next_page_token": "",
+                "collection": [], "total_records": 0
+            }))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+    });
+    (base, seen)
 }

@@ -467,6 +467,172 @@ mod registry_invariants {
         }
     }
 
+    /// The product's inventory: every helper, by category.
+    const INVENTORY: &[(Category, &[&str])] = &[
+        (
+            Category::Tagging,
+            &[
+                "tag_it",
+                "clear_tags",
+                "count_it_tags",
+                "count_tags",
+                "group_it",
+                "score_it",
+            ],
+        ),
+        (
+            Category::Contact,
+            &[
+                "assign_it",
+                "clear_it",
+                "combine_it",
+                "company_link",
+                "contact_updater",
+                "copy_it",
+                "default_to_field",
+                "field_to_field",
+                "found_it",
+                "merge_it",
+                "move_it",
+                "name_parse_it",
+                "note_it",
+                "opt_in",
+                "opt_out",
+                "own_it",
+                "snapshot_it",
+            ],
+        ),
+        (
+            Category::Data,
+            &[
+                "advance_math",
+                "date_calc",
+                "format_it",
+                "get_the_first",
+                "get_the_last",
+                "ip_location",
+                "last_click_it",
+                "last_open_it",
+                "last_send_it",
+                "math_it",
+                "password_it",
+                "phone_lookup",
+                "quote_it",
+                "split_it",
+                "split_it_basic",
+                "text_it",
+                "when_is_it",
+                "word_count_it",
+            ],
+        ),
+        (
+            Category::Automation,
+            &[
+                "action_it",
+                "chain_it",
+                "countdown_timer",
+                "drip_it",
+                "goal_it",
+                "ip_notifications",
+                "ip_redirects",
+                "limit_it",
+                "match_it",
+                "route_it",
+                "route_it_by_custom",
+                "route_it_by_day",
+                "route_it_by_time",
+                "route_it_geo",
+                "route_it_score",
+                "route_it_source",
+                "simple_opt_in",
+                "simple_opt_out",
+                "stage_it",
+                "timezone_triggers",
+                "trigger_it",
+                "video_trigger_it",
+            ],
+        ),
+        (
+            Category::Integration,
+            &[
+                "calendly_it",
+                "donor_search",
+                "dropbox_it",
+                "email_attach_it",
+                "email_validate_it",
+                "everwebinar",
+                "excel_it",
+                "facebook_lead_ads",
+                "google_sheet_it",
+                "gotowebinar",
+                "hook_it",
+                "hook_it_by_tag",
+                "hook_it_v2",
+                "hook_it_v3",
+                "hook_it_v4",
+                "mail_it",
+                "order_it",
+                "query_it_basic",
+                "search_it",
+                "slack_it",
+                "stripe_hooks",
+                "trello_it",
+                "twilio_sms",
+                "upload_it",
+                "webinar_jam",
+                "zoom_meeting",
+                "zoom_webinar",
+                "zoom_webinar_absentee",
+                "zoom_webinar_participant",
+            ],
+        ),
+        (Category::Notification, &["email_engagement", "notify_me"]),
+        (
+            Category::Analytics,
+            &["customer_lifetime_value", "rfm_calculation"],
+        ),
+        (Category::Platform, &["keap_backup"]),
+    ];
+
+    #[test]
+    fn all_97_helpers_are_registered_in_their_category() {
+        let expected: BTreeSet<(&str, Category)> = INVENTORY
+            .iter()
+            .flat_map(|(c, names)| names.iter().map(move |n| (*n, *c)))
+            .collect();
+        assert_eq!(expected.len(), 97);
+        let actual: BTreeSet<(&str, Category)> =
+            HELPERS.iter().map(|h| (h.name(), h.category())).collect();
+        let missing: Vec<_> = expected.difference(&actual).collect();
+        let extra: Vec<_> = actual.difference(&expected).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "missing or miscategorised: {missing:?}; not in the inventory: {extra:?}"
+        );
+        assert_eq!(HELPERS.len(), 97);
+    }
+
+    #[test]
+    fn config_schemas_are_closed_objects() {
+        for h in HELPERS.iter() {
+            let s = h.config_schema();
+            assert_eq!(s["type"], "object", "{}: {s}", h.name());
+            assert_eq!(
+                s["additionalProperties"],
+                serde_json::json!(false),
+                "{} does not reject unknown fields in its schema",
+                h.name()
+            );
+        }
+    }
+
+    #[test]
+    fn outputs_are_declared() {
+        for h in HELPERS.iter() {
+            assert!(!h.outputs().is_empty(), "{} declares no outputs", h.name());
+        }
+    }
+
     #[test]
     fn summaries_are_sentences() {
         for h in HELPERS.iter() {
