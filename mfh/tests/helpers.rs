@@ -89,3 +89,87 @@ async fn every_helper_runs_through_the_pipeline() {
     t.stop().await;
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_state_counts_exactly_under_concurrent_writers_and_replays() {
+    use mfh_processors::state::StateStore;
+    use mfh_processors::store::state::DynamoState;
+    let t = TestStack::start_with(None).await;
+    let store = t.stack.services.store.clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..4 {
+        let s = DynamoState::new(store.clone(), &t.account);
+        tasks.spawn(async move {
+            for i in 0..25 {
+                let exec = format!("w{w}-e{i}");
+                let first = s.incr("split_it/x/counter", 1, &exec, None).await.unwrap();
+                // A redelivered execution gets its first answer back and adds nothing.
+                let again = s.incr("split_it/x/counter", 1, &exec, None).await.unwrap();
+                assert_eq!(first, again);
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let mine = DynamoState::new(store.clone(), &t.account);
+    assert_eq!(
+        mine.get("split_it/x/counter").await.unwrap(),
+        Some(json!(100))
+    );
+    // Another account sees none of it.
+    let other = DynamoState::new(store, "someone-else");
+    assert_eq!(other.get("split_it/x/counter").await.unwrap(), None);
+    assert!(other.list("split_it/").await.unwrap().is_empty());
+    let (_, created) = mine
+        .put_if_absent("snap/1", json!({"a": 1}), None)
+        .await
+        .unwrap();
+    let (v, again) = mine
+        .put_if_absent("snap/1", json!({"a": 2}), None)
+        .await
+        .unwrap();
+    assert!(created && !again && v == json!({"a": 1}));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_fires_its_execution_through_the_pipeline_once() {
+    use mfh_schemas::ExecutionRequested;
+    let t = TestStack::start().await;
+    let now = mfh_pipeline::now_millis();
+    let req = ExecutionRequested {
+        execution_id: uuid::Uuid::new_v4().to_string(),
+        account_id: t.account.clone(),
+        contact_id: "3".into(),
+        connection_id: "sandbox".into(),
+        helper: "tag_it".into(),
+        config_json: json!({"action": "apply", "tag_ids": ["102"]}).to_string(),
+        input_json: None,
+        requested_at: now,
+        source: "schedule".into(),
+        depth: 1,
+        parent_execution_id: Some("parent-1".into()),
+    };
+    let store = &t.stack.services.store;
+    store.put_timer(now + 1500, &req).await.unwrap();
+    // Written twice (a redelivered parent): still one timer, one execution.
+    store.put_timer(now + 1500, &req).await.unwrap();
+    let (status, _) = t
+        .get(&format!("/v1/executions/{}", req.execution_id), &t.key)
+        .await;
+    assert_eq!(status, 404, "must not run before its time");
+    let done = t.wait_done(&req.execution_id, &t.key).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert!(done["started_at"].as_str().is_some() || done["duration_ms"].is_number());
+    let mut left = 0;
+    for shard in 0..mfh_processors::store::timers::SHARDS {
+        left += store
+            .due_timers(shard, now + 60_000, 10)
+            .await
+            .unwrap()
+            .len();
+    }
+    assert_eq!(left, 0, "the fired timer is deleted");
+    t.stop().await;
+}

@@ -72,7 +72,8 @@ impl Store {
             .client
             .query()
             .table_name(&table)
-            .key_condition_expression("shard = :s AND #d <= :now")
+            .key_condition_expression("#s = :s AND #d <= :now")
+            .expression_attribute_names("#s", "shard")
             .expression_attribute_names("#d", "due")
             .expression_attribute_values(":s", AttributeValue::S(format!("s{shard}")))
             // '~' sorts after '#', so every id of the current millisecond is included.
