@@ -1,23 +1,15 @@
-//! Helper evaluations per second, per family of pure helpers, each helper with its
-//! registry example config against a realistic contact. Trade-off: this measures the
-//! helper logic alone (no CRM, no broker); the pipeline bench measures the whole path.
+//! Helper evaluations per second, per family of pure helpers: every registered helper
+//! whose example config builds a pure (synchronous) step, grouped by category, run
+//! against a realistic contact. Trade-off: this measures the helper logic alone (no
+//! CRM, no broker); the pipeline bench measures the whole path.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mfh_processors::connectors::CrmData;
-use mfh_processors::helpers::{Contact, Ctx, Runnable, Vendors, find};
+use mfh_processors::helpers::{Category, Contact, Ctx, HELPERS, Runnable, Vendors};
 use mfh_processors::http::HttpClient;
 use mfh_processors::state::MemoryState;
 use std::hint::black_box;
-
-const FAMILIES: &[(&str, &[&str])] = &[
-    ("tagging", &["tag_it", "clear_tags", "score_it"]),
-    ("contact", &["copy_it", "name_parse_it"]),
-    (
-        "data",
-        &["format_it", "math_it", "date_calc", "split_it_basic"],
-    ),
-];
 
 fn contact() -> Contact {
     let mut c = Contact {
@@ -34,6 +26,11 @@ fn contact() -> Contact {
         ("_Score", "17"),
         ("_Purchases", "3"),
         ("city", "london"),
+        ("State", "texas"),
+        ("lead_source", "google / cpc"),
+        ("_PromoCode", "SPRING"),
+        ("_Notes", "a quick brown fox jumps over the lazy dog"),
+        ("timezone", "America/Chicago"),
     ] {
         c.fields.insert(k.into(), v.into());
     }
@@ -66,15 +63,19 @@ fn bench(c: &mut Criterion) {
         files: &files,
         dry_run: false,
     };
-    for (family, names) in FAMILIES {
-        let steps: Vec<_> = names
+    for family in Category::ALL {
+        let steps: Vec<_> = HELPERS
             .iter()
-            .filter_map(|n| find(n))
+            .filter(|h| h.category() == family)
             .map(|h| {
                 h.build_json(&serde_json::from_str(h.example_config()).unwrap())
                     .unwrap()
             })
+            .filter(|s| matches!(s, Runnable::Sync(_)))
             .collect();
+        if steps.is_empty() {
+            continue;
+        }
         let mut g = c.benchmark_group(format!("helpers/{family}"));
         g.throughput(Throughput::Elements(steps.len() as u64));
         g.bench_function("evaluate_all", |b| {
