@@ -92,6 +92,47 @@ enum HelpersCmd {
     },
 }
 
+/// A config schema in one line: `name*: type` per property, `*` marking required ones.
+fn schema_line(schema: &serde_json::Value) -> String {
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let Some(props) = schema["properties"].as_object() else {
+        return "{}".into();
+    };
+    props
+        .iter()
+        .map(|(name, p)| {
+            let ty = p["type"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| {
+                    p["type"].as_array().map(|t| {
+                        t.iter()
+                            .filter_map(|v| v.as_str())
+                            .filter(|v| *v != "null")
+                            .collect::<Vec<_>>()
+                            .join("|")
+                    })
+                })
+                .or_else(|| {
+                    p["$ref"]
+                        .as_str()
+                        .map(|r| r.rsplit('/').next().unwrap_or(r).to_owned())
+                })
+                .unwrap_or_else(|| "value".into());
+            let star = if required.contains(&name.as_str()) {
+                "*"
+            } else {
+                ""
+            };
+            format!("{name}{star}: {ty}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn out(s: &str) {
     let mut o = std::io::stdout().lock();
     let _ = writeln!(o, "{s}");
@@ -171,10 +212,12 @@ async fn main() -> anyhow::Result<()> {
         } => {
             for h in HELPERS.iter() {
                 out(&format!(
-                    "{:<16} {:<13} {}",
+                    "{:<26} {:<13} {}\n{:<40} config: {}",
                     h.name(),
                     h.category().as_str(),
-                    h.summary()
+                    h.summary(),
+                    "",
+                    schema_line(&h.config_schema())
                 ));
             }
             Ok(())

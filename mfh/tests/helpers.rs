@@ -173,3 +173,30 @@ async fn a_timer_fires_its_execution_through_the_pipeline_once() {
     assert_eq!(left, 0, "the fired timer is deleted");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_lists_every_helper_with_its_config_schema() {
+    let t = TestStack::start_with(None).await;
+    let r = t
+        .http
+        .get(format!("{}/v1/helpers", t.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let list: Vec<Value> = r.json().await.unwrap();
+    assert_eq!(list.len(), 97);
+    let categories: std::collections::BTreeSet<&str> =
+        list.iter().filter_map(|h| h["category"].as_str()).collect();
+    assert_eq!(categories.len(), 8);
+    for h in &list {
+        assert_eq!(h["config_schema"]["type"], "object", "{h}");
+        assert!(h["summary"].as_str().unwrap().ends_with('.'), "{h}");
+        assert!(!h["outputs"].as_array().unwrap().is_empty(), "{h}");
+        assert!(h["example_config"].is_object(), "{h}");
+    }
+    let tag_it = list.iter().find(|h| h["name"] == "tag_it").unwrap();
+    assert!(tag_it["config_schema"]["properties"]["tag_ids"].is_object());
+    assert_eq!(tag_it["requires"], json!(["tags"]));
+    t.stop().await;
+}

@@ -139,7 +139,10 @@ mod tests {
         let Lookup::Found(l) = locate(&ctx, parse_ip("8.8.8.8").unwrap()).await.unwrap() else {
             panic!("found")
         };
-        assert_eq!((l.city.as_str(), l.region.as_str()), ("Mountain View", "CA"));
+        assert_eq!(
+            (l.city.as_str(), l.region.as_str()),
+            ("Mountain View", "CA")
+        );
         assert!(mock.single().query.contains("fields="));
         assert_eq!(
             locate(&ctx, parse_ip("10.1.2.3").unwrap()).await.unwrap(),

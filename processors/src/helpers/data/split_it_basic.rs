@@ -159,6 +159,7 @@ impl Helper for SplitItBasic {
         "Randomly splits contacts 50/50 (or 10/10/80) into groups marked by a tag or goal.";
     const EXAMPLE_CONFIG: &'static str =
         r#"{"split_type": "tag_split", "split_tag_a": "301", "split_tag_b": "302"}"#;
+    const REQUIRES: &'static [crate::connectors::Capability] = &[crate::connectors::Capability::Tags];
     const OUTPUTS: &'static [&'static str] = &["group", "sticky"];
     type Config = Config;
 
