@@ -200,3 +200,78 @@ async fn the_api_lists_every_helper_with_its_config_schema() {
     assert_eq!(tag_it["requires"], json!(["tags"]));
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_it_runs_its_steps_in_the_pipeline_and_a_loop_stops_at_the_depth_limit() {
+    use mfh_processors::connectors::sandbox::Sandbox;
+    use mfh_schemas::DeadLetter;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    let t = TestStack::start().await;
+    // One step now, one after a 2 s timer; both on contact 3 (which has no tags).
+    let parent = t
+        .execute(
+            "chain_it",
+            json!({"steps": [
+                {"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["102"]}},
+                {"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["105"]}, "delay_seconds": 2}
+            ]}),
+            "3",
+        )
+        .await;
+    let done = t.wait_done(&parent, &t.key).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let children: Vec<String> = done["output"]["follow_ups"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no follow-ups: {done}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(children.len(), 2, "{done}");
+    let first = t.wait_done(&children[0], &t.key).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    assert_eq!(first["source"], "chain", "{first}");
+    let second = t.wait_done(&children[1], &t.key).await;
+    assert_eq!(second["status"], "succeeded", "{second}");
+    assert_eq!(second["source"], "schedule", "{second}");
+    let sandbox = Sandbox::new(t.stack.services.store.clone(), &t.account, "sandbox");
+    let c = sandbox.contact_record("3").await.unwrap().unwrap();
+    assert!(
+        c.tags.contains_key("102") && c.tags.contains_key("105"),
+        "{c:?}"
+    );
+
+    // A chain nested deeper than the limit: every level up to the limit runs, the next
+    // one is dead-lettered as chain_too_deep and nothing runs past it.
+    let limit = t.cfg.processors.max_chain_depth;
+    let mut config = json!({"action": "apply", "tag_ids": ["101"]});
+    let mut helper = "tag_it";
+    for _ in 0..(limit + 2) {
+        config = json!({"steps": [{"helper": helper, "config": config}]});
+        helper = "chain_it";
+    }
+    let root = t.execute("chain_it", config, "4").await;
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &t.cfg.kafka.brokers)
+        .set("group.id", format!("{}dlq-chain", t.cfg.kafka.prefix))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer
+        .subscribe(&[&t.cfg.kafka.topics().dead_letter().name])
+        .unwrap();
+    let serde = mfh_pipeline::avro::AvroSerde::new(&t.registry_url);
+    let m = tokio::time::timeout(std::time::Duration::from_secs(60), consumer.recv())
+        .await
+        .expect("the over-deep request is dead-lettered")
+        .unwrap();
+    let dl: DeadLetter = serde.decode(m.payload().unwrap()).await.unwrap();
+    assert_eq!(dl.reason_kind, "chain_too_deep", "{dl:?}");
+    assert_eq!(t.wait_done(&root, &t.key).await["status"], "succeeded");
+    let c = sandbox.contact_record("4").await.unwrap().unwrap();
+    assert!(
+        !c.tags.contains_key("101"),
+        "the innermost step must not run"
+    );
+    t.stop().await;
+}
