@@ -29,7 +29,10 @@ impl Scope {
             state: DynamoState::new(store.clone(), &req.account_id),
             files: PrefixStore::new(files.clone(), format!("accounts/{}", req.account_id)),
             instance: helpers::instance_id(&req.helper, &config),
-            seed: helpers::seed_for(&req.execution_id),
+            // Fresh OS randomness: a seed derived from the execution id would let anyone
+            // who knows the id recompute password_it's password. Redelivery does not need
+            // the same draws, because the recorded outcome is reused, not re-drawn.
+            seed: rand::random(),
         }
     }
 

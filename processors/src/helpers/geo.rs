@@ -39,7 +39,7 @@ pub struct Location {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup {
     /// Located.
-    Found(Location),
+    Found(Box<Location>),
     /// A private, loopback or otherwise reserved address: nothing to look up.
     Reserved,
     /// The service could not locate a public address.
@@ -104,7 +104,7 @@ pub async fn locate(ctx: &Ctx<'_>, ip: IpAddr) -> Result<Lookup, StepError> {
     if a.status != "success" {
         return Ok(Lookup::Unknown(a.message));
     }
-    Ok(Lookup::Found(Location {
+    Ok(Lookup::Found(Box::new(Location {
         ip: ip.to_string(),
         country: a.country,
         country_code: a.country_code,
@@ -116,7 +116,7 @@ pub async fn locate(ctx: &Ctx<'_>, ip: IpAddr) -> Result<Lookup, StepError> {
         lon: a.lon,
         timezone: a.timezone,
         isp: a.isp,
-    }))
+    })))
 }
 
 #[cfg(test)]

@@ -80,8 +80,9 @@ impl Env {
         self
     }
 
-    /// The context borrowing this environment.
+    /// The context borrowing this environment; the state's expiry clock follows `now`.
     pub(crate) fn ctx(&self) -> Ctx<'_> {
+        self.state.set_now(self.now);
         Ctx {
             execution_id: &self.execution_id,
             account_id: &self.account_id,

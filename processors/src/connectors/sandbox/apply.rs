@@ -36,29 +36,29 @@ pub(super) fn extend_catalog(catalog: &mut Catalog, changes: &[Change], now_ms: 
     let mut changed = false;
     for ch in changes {
         match ch {
-            Change::ApplyTagNamed { name, category } if !name.trim().is_empty() => {
-                if tag_by_name(catalog, name).is_none() {
-                    let id = format!("t{}", short_hash(&name.trim().to_lowercase()));
-                    catalog.tags.insert(id.clone(), name.trim().to_owned());
-                    if let Some(c) = category {
-                        catalog.tag_categories.insert(id, c.clone());
-                    }
-                    changed = true;
+            Change::ApplyTagNamed { name, category }
+                if !name.trim().is_empty() && tag_by_name(catalog, name).is_none() =>
+            {
+                let id = format!("t{}", short_hash(&name.trim().to_lowercase()));
+                catalog.tags.insert(id.clone(), name.trim().to_owned());
+                if let Some(c) = category {
+                    catalog.tag_categories.insert(id, c.clone());
                 }
+                changed = true;
             }
             Change::LinkCompany {
                 company_id: None,
                 company_name,
-            } if !company_name.trim().is_empty() => {
-                if company_by_name(catalog, company_name).is_none() {
-                    catalog.companies.push(Company {
-                        id: format!("co{}", short_hash(&company_name.trim().to_lowercase())),
-                        name: company_name.trim().to_owned(),
-                        fields: BTreeMap::new(),
-                        created_at: now_ms,
-                    });
-                    changed = true;
-                }
+            } if !company_name.trim().is_empty()
+                && company_by_name(catalog, company_name).is_none() =>
+            {
+                catalog.companies.push(Company {
+                    id: format!("co{}", short_hash(&company_name.trim().to_lowercase())),
+                    name: company_name.trim().to_owned(),
+                    fields: BTreeMap::new(),
+                    created_at: now_ms,
+                });
+                changed = true;
             }
             _ => {}
         }

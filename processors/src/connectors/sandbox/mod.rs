@@ -127,8 +127,15 @@ pub struct SandboxContact {
 }
 
 impl SandboxContact {
+    /// Found by searches: neither deleted nor merged into another contact.
     fn live(&self) -> bool {
         !self.deleted && self.merged_into.is_none()
+    }
+
+    /// Readable and writable: a merged loser that was kept (tagged "merged into …")
+    /// is still a contact, only hidden from searches.
+    fn exists(&self) -> bool {
+        !self.deleted
     }
 
     fn to_contact(&self, id: &str) -> Contact {
@@ -328,7 +335,7 @@ impl Sandbox {
 
     async fn live_contact(&self, contact_id: &str) -> Result<SandboxContact, CrmError> {
         match self.read::<SandboxContact>(contact_id).await? {
-            Some((c, _)) if contact_id != CATALOG_ID && c.live() => Ok(c),
+            Some((c, _)) if contact_id != CATALOG_ID && c.exists() => Ok(c),
             _ => Err(not_found(contact_id)),
         }
     }
@@ -532,10 +539,10 @@ impl CrmConnector for Sandbox {
         };
         let mut losers = BTreeMap::new();
         for c in changes {
-            if let Change::MergeContact { loser_id, .. } = c {
-                if let Some((doc, _)) = self.read::<SandboxContact>(loser_id).await? {
-                    losers.insert(loser_id.clone(), doc);
-                }
+            if let Change::MergeContact { loser_id, .. } = c
+                && let Some((doc, _)) = self.read::<SandboxContact>(loser_id).await?
+            {
+                losers.insert(loser_id.clone(), doc);
             }
         }
         let inputs = apply::Inputs {
@@ -556,7 +563,7 @@ impl CrmConnector for Sandbox {
                 });
                 break;
             }
-            if !doc.live() {
+            if !doc.exists() {
                 return Err(not_found(contact_id));
             }
             let r = apply::apply_changes(&mut doc, changes, &inputs);
@@ -581,16 +588,16 @@ impl CrmConnector for Sandbox {
                 loser_id,
                 delete_loser,
             } = c
+                && losers.contains_key(loser_id)
+                && loser_id != contact_id
             {
-                if losers.contains_key(loser_id) && loser_id != contact_id {
-                    self.update::<SandboxContact, _>(loser_id, |d| {
-                        let before = (d.merged_into.clone(), d.deleted);
-                        d.merged_into = Some(contact_id.to_owned());
-                        d.deleted = *delete_loser;
-                        before != (d.merged_into.clone(), d.deleted)
-                    })
-                    .await?;
-                }
+                self.update::<SandboxContact, _>(loser_id, |d| {
+                    let before = (d.merged_into.clone(), d.deleted);
+                    d.merged_into = Some(contact_id.to_owned());
+                    d.deleted = *delete_loser;
+                    before != (d.merged_into.clone(), d.deleted)
+                })
+                .await?;
             }
         }
         Ok(report)

@@ -128,7 +128,8 @@ impl Helper for CopyIt {
         "Copies one or more fields into other fields on the same contact.";
     const EXAMPLE_CONFIG: &'static str =
         r#"{"source_field": "email", "target_field": "_BackupEmail", "overwrite": false}"#;
-    const REQUIRES: &'static [crate::connectors::Capability] = &[crate::connectors::Capability::Fields];
+    const REQUIRES: &'static [crate::connectors::Capability] =
+        &[crate::connectors::Capability::Fields];
     const OUTPUTS: &'static [&'static str] = &["copied", "skipped", "<target_field>"];
     type Config = Config;
 

@@ -115,7 +115,8 @@ impl Helper for NameParseIt {
         "Splits a full name into prefix, first, middle, last and suffix fields.";
     const EXAMPLE_CONFIG: &'static str =
         r#"{"source_field": "_FullName", "suffix_field": "suffix", "fix_case": true}"#;
-    const REQUIRES: &'static [crate::connectors::Capability] = &[crate::connectors::Capability::Fields];
+    const REQUIRES: &'static [crate::connectors::Capability] =
+        &[crate::connectors::Capability::Fields];
     const OUTPUTS: &'static [&'static str] =
         &["first", "middle", "last", "prefix", "suffix", "skipped"];
     type Config = Config;

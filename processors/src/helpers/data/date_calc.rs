@@ -193,7 +193,8 @@ impl Helper for DateCalc {
     const SUMMARY: &'static str =
         "Adds to, subtracts from, compares, stamps or re-formats a date field.";
     const EXAMPLE_CONFIG: &'static str = r#"{"operation": "add_days", "field": "_SignupDate", "amount": 30, "target_field": "_TrialEnds"}"#;
-    const REQUIRES: &'static [crate::connectors::Capability] = &[crate::connectors::Capability::Fields];
+    const REQUIRES: &'static [crate::connectors::Capability] =
+        &[crate::connectors::Capability::Fields];
     const OUTPUTS: &'static [&'static str] = &["result", "<target_field>"];
     type Config = Config;
 

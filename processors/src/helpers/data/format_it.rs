@@ -88,7 +88,8 @@ impl Helper for FormatIt {
     const CATEGORY: Category = Category::Data;
     const SUMMARY: &'static str = "Normalises a text field: case, whitespace, email, phone or ZIP.";
     const EXAMPLE_CONFIG: &'static str = r#"{"field": "first_name", "format": "name_case"}"#;
-    const REQUIRES: &'static [crate::connectors::Capability] = &[crate::connectors::Capability::Fields];
+    const REQUIRES: &'static [crate::connectors::Capability] =
+        &[crate::connectors::Capability::Fields];
     const OUTPUTS: &'static [&'static str] = &["changed", "<target>"];
     type Config = Config;
 

@@ -146,7 +146,8 @@ impl Helper for MathIt {
         "Applies basic arithmetic to a numeric field and writes the result.";
     const EXAMPLE_CONFIG: &'static str =
         r#"{"field": "_Visits", "operation": "add", "operand": 1}"#;
-    const REQUIRES: &'static [crate::connectors::Capability] = &[crate::connectors::Capability::Fields];
+    const REQUIRES: &'static [crate::connectors::Capability] =
+        &[crate::connectors::Capability::Fields];
     const OUTPUTS: &'static [&'static str] = &["result", "<target_field>"];
     type Config = Config;
 

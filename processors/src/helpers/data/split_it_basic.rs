@@ -2,8 +2,8 @@
 //! alternation on a static `last_group` sent everyone to the same group). Each contact is
 //! drawn at random into group A or B, 50/50; `pattern: 10_10_80` tests on 20% and holds the
 //! other 80% back in a `holdout` group, and `pattern: custom` takes `weights` [a, b,
-//! holdout] summing to 100. The draw uses the execution's seeded RNG, so a redelivered
-//! execution lands in the same group. The outcome is delivered as the group's tag and/or
+//! holdout] summing to 100. The draw uses the execution's seeded RNG; a redelivered
+//! execution reuses its recorded outcome, so it lands in the same group. The outcome is delivered as the group's tag and/or
 //! API goal: `split_type` says which must be configured, and any other configured output of
 //! the group is delivered too. With `sticky` (default) a contact that already holds one of
 //! the split tags keeps its group: the goal fires again and, with `retrigger`, the tag is
@@ -159,7 +159,8 @@ impl Helper for SplitItBasic {
         "Randomly splits contacts 50/50 (or 10/10/80) into groups marked by a tag or goal.";
     const EXAMPLE_CONFIG: &'static str =
         r#"{"split_type": "tag_split", "split_tag_a": "301", "split_tag_b": "302"}"#;
-    const REQUIRES: &'static [crate::connectors::Capability] = &[crate::connectors::Capability::Tags];
+    const REQUIRES: &'static [crate::connectors::Capability] =
+        &[crate::connectors::Capability::Tags];
     const OUTPUTS: &'static [&'static str] = &["group", "sticky"];
     type Config = Config;
 

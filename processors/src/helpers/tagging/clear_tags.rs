@@ -100,7 +100,8 @@ impl Helper for ClearTags {
         "Removes listed tags, all tags, or tags by name prefix or category.";
     const EXAMPLE_CONFIG: &'static str =
         r#"{"mode": "prefix", "prefix": "Webinar:", "exclude_tag_ids": ["9"]}"#;
-    const REQUIRES: &'static [crate::connectors::Capability] = &[crate::connectors::Capability::Tags];
+    const REQUIRES: &'static [crate::connectors::Capability] =
+        &[crate::connectors::Capability::Tags];
     const OUTPUTS: &'static [&'static str] = &["removed", "matched", "failed"];
     type Config = Config;
 

@@ -157,7 +157,8 @@ impl Helper for ScoreIt {
     const CATEGORY: Category = Category::Tagging;
     const SUMMARY: &'static str = "Sums points for tag and field rules into a score field.";
     const EXAMPLE_CONFIG: &'static str = r#"{"rules": [{"tag_id": "101", "points": 10}, {"tag_id": "102", "has_tag": false, "points": -5}], "field_rules": [{"field": "_Visits", "op": "gte", "value": "3", "points": 5}], "target_field": "_LeadScore"}"#;
-    const REQUIRES: &'static [crate::connectors::Capability] = &[crate::connectors::Capability::Fields];
+    const REQUIRES: &'static [crate::connectors::Capability] =
+        &[crate::connectors::Capability::Fields];
     const OUTPUTS: &'static [&'static str] = &["score", "rules_matched"];
     type Config = Config;
 

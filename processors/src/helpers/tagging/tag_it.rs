@@ -80,7 +80,8 @@ impl Helper for TagIt {
     const CATEGORY: Category = Category::Tagging;
     const SUMMARY: &'static str = "Applies and/or removes a set of tags on the contact.";
     const EXAMPLE_CONFIG: &'static str = r#"{"action": "apply", "tag_ids": ["101", "205"]}"#;
-    const REQUIRES: &'static [crate::connectors::Capability] = &[crate::connectors::Capability::Tags];
+    const REQUIRES: &'static [crate::connectors::Capability] =
+        &[crate::connectors::Capability::Tags];
     const OUTPUTS: &'static [&'static str] = &["applied", "removed", "failed"];
     type Config = Config;
 
