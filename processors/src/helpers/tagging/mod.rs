@@ -5,6 +5,9 @@
 use super::DynHelper;
 
 pub mod clear_tags;
+pub mod count_it_tags;
+pub mod count_tags;
+pub mod group_it;
 pub mod score_it;
 pub mod tag_it;
 
@@ -13,5 +16,8 @@ pub mod tag_it;
 pub(super) static HELPERS: &[&dyn DynHelper] = &[
     &tag_it::TagIt,
     &clear_tags::ClearTags,
+    &count_it_tags::CountItTags,
+    &count_tags::CountTags,
+    &group_it::GroupIt,
     &score_it::ScoreIt,
 ];
