@@ -4,7 +4,12 @@
 
 use super::DynHelper;
 
+pub mod email_engagement;
+pub mod notify_me;
+
 /// The notification helpers, in listing order.
 #[rustfmt::skip]
 pub(super) static HELPERS: &[&dyn DynHelper] = &[
+    &email_engagement::EmailEngagement,
+    &notify_me::NotifyMe,
 ];

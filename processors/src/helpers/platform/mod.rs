@@ -4,7 +4,10 @@
 
 use super::DynHelper;
 
+pub mod keap_backup;
+
 /// The platform helpers, in listing order.
 #[rustfmt::skip]
 pub(super) static HELPERS: &[&dyn DynHelper] = &[
+    &keap_backup::KeapBackup,
 ];
