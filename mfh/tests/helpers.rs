@@ -16,7 +16,16 @@ use support::TestStack;
 fn input_for(helper: &str) -> Option<Value> {
     match helper {
         "ip_notifications" | "ip_redirects" | "route_it_geo" => Some(json!({"ip": "8.8.8.8"})),
-        "video_trigger_it" => Some(json!({"percent_watched": 80, "video_id": "v1"})),
+        "video_trigger_it" => Some(json!({"video_id": "wistia-abc123", "percent": 80})),
+        "hook_it_v2" => Some(json!({"event": "order.created"})),
+        "hook_it_v3" => Some(json!({"order": {"total": "49.00"}, "items": [{"sku": "SKU-1"}]})),
+        "facebook_lead_ads" => Some(json!({"leadgen_id": "4401", "form_id": "1234567890"})),
+        "stripe_hooks" => Some(json!({
+            "id": "evt_1", "object": "event", "type": "invoice.paid", "created": 1_777_593_600,
+            "data": {"object": {"id": "in_1", "object": "invoice", "customer": "cus_1",
+                                "customer_email": "ada@example.com", "amount_paid": 4900,
+                                "currency": "usd", "status": "paid"}}
+        })),
         _ => None,
     }
 }
@@ -40,7 +49,12 @@ async fn every_helper_runs_through_the_pipeline() {
     .await;
     let mut ids = BTreeMap::new();
     for h in HELPERS.iter() {
-        let config: Value = serde_json::from_str(h.example_config()).unwrap();
+        // Example hosts of customer-configured URLs point at the local stub instead.
+        let example = h
+            .example_config()
+            .replace("https://hooks.example.invalid", &vendor)
+            .replace("https://alerts.example.invalid", &vendor);
+        let config: Value = serde_json::from_str(&example).unwrap();
         let mut body = json!({"helper": h.name(), "config": config, "connection_id": "sandbox", "contact_id": "1"});
         if let Some(input) = input_for(h.name()) {
             body["input"] = input;
@@ -68,8 +82,8 @@ async fn every_helper_runs_through_the_pipeline() {
         );
         succeeded += usize::from(status == "succeeded");
         report.push(format!(
-            "{name:<26} {status:<9} {kind:<10} {}",
-            done["message"]
+            "{name:<26} {status:<9} {kind:<10} {} {}",
+            done["message"], done["output"]["failed_changes"]
         ));
     }
     eprintln!("{}", report.join("\n"));
