@@ -10,11 +10,14 @@
 //! - [`wire`] — Confluent wire-format framing (magic byte, schema id) and datum codec.
 //! - [`execution`] — `ExecutionRequested`, `ExecutionCompleted`.
 //! - [`dead_letter`] — `DeadLetter`.
+//! - [`billing`] — `StripeEvent`, `Notification`.
 
+pub mod billing;
 pub mod dead_letter;
 pub mod execution;
 pub mod wire;
 
+pub use billing::{Notification, StripeEvent};
 pub use dead_letter::DeadLetter;
 pub use execution::{ContactChange, ExecutionCompleted, ExecutionRequested, ExecutionStatus};
 pub use wire::{DecodeError, EncodeError};
@@ -63,6 +66,8 @@ pub fn all_schemas() -> Vec<(&'static str, &'static str)> {
         ("ExecutionRequested", ExecutionRequested::SCHEMA_JSON),
         ("ExecutionCompleted", ExecutionCompleted::SCHEMA_JSON),
         ("DeadLetter", DeadLetter::SCHEMA_JSON),
+        ("StripeEvent", StripeEvent::SCHEMA_JSON),
+        ("Notification", Notification::SCHEMA_JSON),
     ]
 }
 
@@ -88,6 +93,16 @@ mod evolution_tests {
                 "DeadLetter",
                 DeadLetter::schema(),
                 vec![include_str!("../avro/history/dead_letter.v1.avsc")],
+            ),
+            (
+                "StripeEvent",
+                StripeEvent::schema(),
+                vec![include_str!("../avro/history/stripe_event.v1.avsc")],
+            ),
+            (
+                "Notification",
+                Notification::schema(),
+                vec![include_str!("../avro/history/notification.v1.avsc")],
             ),
         ]
     }

@@ -22,6 +22,10 @@ pub const EXECUTIONS_ROUTED_PREFIX: &str = "mfh.execution.routed.";
 pub const EXECUTIONS_COMPLETED: &str = "mfh.execution.completed";
 /// Records a processor could not handle, with the reason.
 pub const EXECUTIONS_DEAD_LETTER: &str = "mfh.execution.deadletter";
+/// Verified Stripe webhook events, keyed by account.
+pub const BILLING_STRIPE_EVENTS: &str = "mfh.billing.stripe_event";
+/// Emails to send (billing events and alerts), keyed by account.
+pub const NOTIFICATIONS_REQUESTED: &str = "mfh.notification.requested";
 
 /// The helper categories whose routed topics exist; kept here (not in `processors`)
 /// because topics own names and must not depend on business logic.
@@ -142,12 +146,38 @@ impl Topics {
         }
     }
 
+    /// Verified Stripe events, keyed by account so one account's events apply in order.
+    #[must_use]
+    pub fn stripe_events(&self) -> Topic {
+        Topic {
+            name: self.named(BILLING_STRIPE_EVENTS),
+            key: "account",
+            value_schema: "io.mfh.billing.StripeEvent",
+            partitions: self.partitions,
+            cleanup: Cleanup::Delete,
+            retention_ms: 4 * WEEK_MS,
+            dead_letter: Some(self.dead_letter().name),
+        }
+    }
+
+    /// Notification requests, keyed by account.
+    #[must_use]
+    pub fn notifications(&self) -> Topic {
+        Topic {
+            name: self.named(NOTIFICATIONS_REQUESTED),
+            value_schema: "io.mfh.notification.Notification",
+            ..self.stripe_events()
+        }
+    }
+
     /// Every topic, in provisioning order.
     #[must_use]
     pub fn all(&self) -> Vec<Topic> {
         let mut v = vec![self.dead_letter(), self.requested()];
         v.extend(CATEGORIES.iter().map(|c| self.routed(c)));
         v.push(self.completed());
+        v.push(self.stripe_events());
+        v.push(self.notifications());
         v
     }
 }
