@@ -1,10 +1,15 @@
 //! mfh's stream processors and the business logic they run.
 //!
 //! # Layout
-//! - [`router`] — validates requests and sends each to its helper category's topic.
+//! - [`router`] — validates requests, enforces plan limits ([`admission`]) and sends each
+//!   to its helper category's topic.
 //! - [`worker`] — one consumer group per category; runs helpers against the CRM.
 //! - [`scheduler`] — fires follow-up executions whose time has come.
 //! - [`sink`] — writes results to DynamoDB and the Parquet lake, each exactly once.
+//! - [`billing_processor`] — applies verified Stripe events to accounts' billing state.
+//! - [`notifier`] — sends billing emails (SMTP, or an outbox directory), each once.
+//! - [`trial_expiry`] — the scheduled job that expires ended trials.
+//! - [`billing`] — plans, limits, Stripe event parsing and the billing state machine.
 //! - [`helpers`] — the helpers, by category, and their registry.
 //! - [`connectors`] — the CRM connector trait and the sandbox CRM.
 //! - [`store`] — the DynamoDB tables.
@@ -13,23 +18,28 @@
 //! - [`state`] — platform-side helper state (rotations, counters, the effect journal).
 //! - [`context`] — builds a helper's context for one execution.
 
+pub mod admission;
+pub mod billing;
+pub mod billing_processor;
 pub mod connectors;
 pub mod context;
 pub mod helpers;
 pub mod http;
 pub mod lake;
+pub mod notifier;
 pub mod router;
 pub mod scheduler;
 pub mod sink;
 pub mod state;
 pub mod store;
+pub mod trial_expiry;
 pub mod worker;
 
 use mfh_pipeline::avro::AvroSerde;
 use mfh_pipeline::kafka::KafkaConfig;
 use mfh_pipeline::metrics::Metrics;
-use mfh_pipeline::runner::{RunnerConfig, RunnerDeps};
-use rdkafka::producer::FutureProducer;
+use mfh_pipeline::runner::{Failure, RunnerConfig, RunnerDeps};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -129,6 +139,8 @@ pub struct Services {
     pub files: std::sync::Arc<dyn object_store::ObjectStore>,
     /// Metrics.
     pub metrics: Metrics,
+    /// Billing: Stripe prices, the trial job, email delivery.
+    pub billing: billing::BillingConfig,
 }
 
 impl std::fmt::Debug for Services {
@@ -141,6 +153,35 @@ impl std::fmt::Debug for Services {
 }
 
 impl Services {
+    /// Produces `value` to `topic` under `key`, retrying while the registry or broker is
+    /// away.
+    ///
+    /// # Errors
+    /// [`Failure::Fatal`] when retries run out.
+    pub async fn produce<T: mfh_schemas::AvroRecord + Sync>(
+        &self,
+        topic: &mfh_topics::Topic,
+        key: &str,
+        value: &T,
+    ) -> Result<(), Failure> {
+        let subject = topic.value_subject();
+        let bytes = with_retries("encode", || self.avro.encode(&subject, value))
+            .await
+            .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))?;
+        with_retries("produce", || async {
+            self.producer
+                .send(
+                    FutureRecord::to(&topic.name).key(key).payload(&bytes),
+                    Duration::from_secs(30),
+                )
+                .await
+                .map_err(|(e, _)| e)
+        })
+        .await
+        .map_err(|e| Failure::Fatal(format!("produce to {}: {e}", topic.name)))?;
+        Ok(())
+    }
+
     pub(crate) fn runner(
         &self,
         stage: &str,

@@ -1,12 +1,15 @@
 //! The router: reads execution requests from every producer (the API and direct
 //! producers alike), validates them, and forwards each to its category's topic under the
 //! contact key. A record that is not valid Avro, names an unknown helper, carries an
-//! invalid config or chains too deep goes to the dead-letter topic with the reason.
+//! invalid config or chains too deep goes to the dead-letter topic with the reason. A
+//! request its account's plan does not allow ([`crate::admission`]) is answered with a
+//! failed result naming the limit; admitted requests are metered here, once each.
 
+use crate::admission::{self, Refusal};
 use crate::{Services, helpers, with_retries};
 use async_trait::async_trait;
 use mfh_pipeline::runner::{Failure, Handler, Record};
-use mfh_schemas::ExecutionRequested;
+use mfh_schemas::{ExecutionCompleted, ExecutionRequested, ExecutionStatus};
 use rdkafka::producer::FutureRecord;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +106,68 @@ pub struct Router {
     svc: Services,
 }
 
+impl Router {
+    /// Checks the request against its account's plan and meters it.
+    async fn admit(&self, req: &ExecutionRequested) -> Result<Result<(), Refusal>, Failure> {
+        let config: serde_json::Value = serde_json::from_str(&req.config_json).unwrap_or_default();
+        let instance = helpers::instance_id(&req.helper, &config);
+        let now = chrono::DateTime::from_timestamp_millis(req.requested_at)
+            .unwrap_or_else(chrono::Utc::now);
+        with_retries("admission", || {
+            admission::admit(
+                &self.svc.store,
+                admission::Request {
+                    account_id: &req.account_id,
+                    execution_id: &req.execution_id,
+                    helper: &req.helper,
+                    instance: &instance,
+                    now,
+                },
+                true,
+            )
+        })
+        .await
+        .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))
+    }
+
+    /// A refused request still gets a result, failed with the reason, so the caller
+    /// sees why (the API answered 403 already; a direct producer learns it here).
+    async fn refuse(
+        &self,
+        req: &ExecutionRequested,
+        helper: &dyn helpers::DynHelper,
+        refusal: &Refusal,
+    ) -> Result<(), Failure> {
+        let now = mfh_pipeline::now_millis();
+        let result = ExecutionCompleted {
+            execution_id: req.execution_id.clone(),
+            account_id: req.account_id.clone(),
+            contact_id: req.contact_id.clone(),
+            connection_id: req.connection_id.clone(),
+            helper: req.helper.clone(),
+            category: helper.category().as_str().to_owned(),
+            status: ExecutionStatus::Failed,
+            message: refusal.to_string(),
+            requested_at: req.requested_at,
+            started_at: now,
+            completed_at: now,
+            output_json: "{}".into(),
+            changes: Vec::new(),
+            error_kind: Some(refusal.kind().to_owned()),
+            error_message: Some(refusal.to_string()),
+            source: req.source.clone(),
+        };
+        tracing::info!(
+            execution_id = %req.execution_id,
+            account = %req.account_id,
+            reason = refusal.kind(),
+            "Execution refused."
+        );
+        let topic = self.svc.kafka.topics().completed();
+        self.svc.produce(&topic, &result.key(), &result).await
+    }
+}
+
 /// Runs the router until `cancel` fires.
 ///
 /// # Errors
@@ -147,6 +212,9 @@ impl Handler for Router {
         let helper = validate(&req, self.svc.cfg.max_chain_depth)
             .map_err(|r| Failure::dead_letter(r.kind(), r.to_string()))?
             .helper;
+        if let Err(refusal) = self.admit(&req).await? {
+            return self.refuse(&req, helper, &refusal).await;
+        }
         let topic = self
             .svc
             .kafka

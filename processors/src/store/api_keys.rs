@@ -34,28 +34,14 @@ pub enum Idempotency {
 }
 
 impl Store {
-    /// Stores a new API key for `account_id`; returns the plain key (shown once).
+    /// Stores a new admin API key for `account_id`; returns the plain key (shown once).
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
     pub async fn create_api_key(&self, account_id: &str, name: &str) -> Result<String, StoreError> {
-        let key = generate_key();
-        let table = self.table(API_KEYS);
-        self.client
-            .put_item()
-            .table_name(&table)
-            .item("key_hash", AttributeValue::S(hash_key(&key)))
-            .item("account_id", AttributeValue::S(account_id.to_owned()))
-            .item("name", AttributeValue::S(name.to_owned()))
-            .item(
-                "created_at",
-                AttributeValue::N(mfh_pipeline::now_millis().to_string()),
-            )
-            .condition_expression("attribute_not_exists(key_hash)")
-            .send()
+        self.issue_api_key(account_id, name, super::team::Role::Admin)
             .await
-            .map_err(|e| StoreError::dynamo("PutItem", &table, e))?;
-        Ok(key)
+            .map(|k| k.key)
     }
 
     /// The account an API key belongs to, unless unknown or revoked.

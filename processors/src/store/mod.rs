@@ -1,14 +1,19 @@
 //! The DynamoDB tables mfh keeps: executions (the API's read model), idempotency keys,
-//! API keys, helper outcomes (the effect ledger) and the sandbox CRM.
+//! API keys, helper outcomes (the effect ledger), the sandbox CRM, and the accounts side:
+//! accounts with their billing state, team members, metered usage, Stripe customers and
+//! event ids, and sent notifications.
 //!
 //! Every table is created at start-up if absent. Every write is keyed by an id the
 //! pipeline already has, so repeating it changes nothing.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod executions;
 pub mod outcomes;
 pub mod state;
+pub mod team;
 pub mod timers;
+pub mod usage;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
@@ -117,6 +122,20 @@ pub const SANDBOX_CONTACTS: &str = "sandbox_contacts";
 pub const HELPER_STATE: &str = "helper_state";
 /// Follow-up executions waiting for their time.
 pub const TIMERS: &str = "timers";
+/// Accounts: profile and billing state.
+pub const ACCOUNTS: &str = "accounts";
+/// Team members by account and email.
+pub const MEMBERS: &str = "members";
+/// Metered usage by account: monthly executions, helper instances.
+pub const USAGE: &str = "usage";
+/// Executions already counted, by execution id.
+pub const USAGE_MARKS: &str = "usage_marks";
+/// Stripe customer → account.
+pub const STRIPE_CUSTOMERS: &str = "stripe_customers";
+/// Stripe event ids already received.
+pub const STRIPE_EVENTS: &str = "stripe_events";
+/// Notifications claimed or sent, by account and notification id.
+pub const NOTIFICATIONS_SENT: &str = "notifications_sent";
 
 const TABLES: &[TableDef] = &[
     TableDef {
@@ -138,7 +157,8 @@ const TABLES: &[TableDef] = &[
         name: API_KEYS,
         hash: "key_hash",
         range: None,
-        gsis: &[],
+        // Keys of an account, newest first: `created_at_s` is the zero-padded millis.
+        gsis: &[(GSI_BY_ACCOUNT, "account_id", "created_at_s")],
     },
     TableDef {
         name: OUTCOMES,
@@ -156,6 +176,48 @@ const TABLES: &[TableDef] = &[
         name: TIMERS,
         hash: "shard",
         range: Some("due"),
+        gsis: &[],
+    },
+    TableDef {
+        name: ACCOUNTS,
+        hash: "account_id",
+        range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: MEMBERS,
+        hash: "account_id",
+        range: Some("email"),
+        gsis: &[],
+    },
+    TableDef {
+        name: USAGE,
+        hash: "account_id",
+        range: Some("item"),
+        gsis: &[],
+    },
+    TableDef {
+        name: USAGE_MARKS,
+        hash: "execution_id",
+        range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: STRIPE_CUSTOMERS,
+        hash: "customer_id",
+        range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: STRIPE_EVENTS,
+        hash: "event_id",
+        range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: NOTIFICATIONS_SENT,
+        hash: "scope",
+        range: None,
         gsis: &[],
     },
     TableDef {

@@ -1,0 +1,129 @@
+//! Plan enforcement for executions, shared by every creation path: the API checks before
+//! it accepts a request (and answers 403), the router checks again and meters, because
+//! direct producers reach the topic without the API.
+//!
+//! An execution is admitted when its account exists, may run executions (no ended
+//! trial, no ended or suspended subscription), stays within its plan's helper-instance
+//! limit and within its monthly execution limit. The router then counts it, once per
+//! execution id.
+
+use crate::billing::{Blocked, LimitExceeded, LimitKind, check_limit, executions_allowed};
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Datelike, Utc};
+
+/// Why an execution is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No such account.
+    #[error("account {0} does not exist")]
+    UnknownAccount(String),
+    /// The account may not run executions now.
+    #[error("{0}")]
+    Blocked(Blocked),
+    /// A plan limit is reached.
+    #[error("{0}")]
+    Limit(LimitExceeded),
+}
+
+impl Refusal {
+    /// A machine-readable class, used as the execution's `error_kind`.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnknownAccount(_) => "unknown_account",
+            Self::Blocked(_) => "account_blocked",
+            Self::Limit(_) => "limit_exceeded",
+        }
+    }
+}
+
+/// The month an execution is metered in, `YYYY-MM` (UTC).
+#[must_use]
+pub fn month_of(t: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}", t.year(), t.month())
+}
+
+/// What one admission decision is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The account.
+    pub account_id: &'a str,
+    /// The execution id, counted once.
+    pub execution_id: &'a str,
+    /// The helper.
+    pub helper: &'a str,
+    /// The helper instance ([`crate::helpers::instance_id`]).
+    pub instance: &'a str,
+    /// The clock.
+    pub now: DateTime<Utc>,
+}
+
+/// Checks a request against its account's plan; with `meter`, also counts it and
+/// registers its helper instance. A request already counted (a redelivery) is admitted
+/// as it was the first time, without counting again.
+///
+/// # Errors
+/// [`StoreError`] when DynamoDB fails; the decision is the `Ok` value.
+pub async fn admit(
+    store: &Store,
+    req: Request<'_>,
+    meter: bool,
+) -> Result<Result<(), Refusal>, StoreError> {
+    let Some(account) = store.account(req.account_id).await? else {
+        return Ok(Err(Refusal::UnknownAccount(req.account_id.to_owned())));
+    };
+    if meter && store.execution_counted(req.execution_id).await? {
+        return Ok(Ok(()));
+    }
+    let billing = &account.billing;
+    if let Err(b) = executions_allowed(billing, req.now.timestamp()) {
+        return Ok(Err(Refusal::Blocked(b)));
+    }
+    let limits = billing.limits();
+    if !store.knows_instance(req.account_id, req.instance).await? {
+        let used = store.helper_instances(req.account_id).await?;
+        if let Err(e) = check_limit(billing.plan, &limits, LimitKind::Helpers, used) {
+            return Ok(Err(Refusal::Limit(e)));
+        }
+        if meter {
+            store
+                .register_instance(req.account_id, req.instance, req.helper)
+                .await?;
+        }
+    }
+    let month = month_of(req.now);
+    let used = store.executions_in_month(req.account_id, &month).await?;
+    if let Err(e) = check_limit(billing.plan, &limits, LimitKind::ExecutionsPerMonth, used) {
+        return Ok(Err(Refusal::Limit(e)));
+    }
+    if meter {
+        store
+            .count_execution(req.account_id, &month, req.execution_id)
+            .await?;
+    }
+    Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_are_zero_padded_utc() {
+        let t = DateTime::parse_from_rfc3339("2026-03-31T23:59:59-02:00")
+            .map(|t| t.with_timezone(&Utc));
+        assert_eq!(t.map(month_of).ok().as_deref(), Some("2026-04"));
+    }
+
+    #[test]
+    fn refusals_have_stable_kinds() {
+        assert_eq!(
+            Refusal::UnknownAccount("a".into()).kind(),
+            "unknown_account"
+        );
+        assert_eq!(
+            Refusal::Blocked(Blocked::Suspended).kind(),
+            "account_blocked"
+        );
+    }
+}

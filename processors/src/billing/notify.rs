@@ -1,0 +1,137 @@
+//! The notifications billing asks for. They become records on the notifications topic; the
+//! notifier renders them with [`crate::billing::templates::render`] and sends each
+//! [`NotificationIntent::dedup_key`] at most once per account.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a notification is about. The serde name is [`NotificationKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// A subscription started (checkout or `customer.subscription.created`).
+    SubscriptionCreated,
+    /// The subscription moved to a higher-ranked plan.
+    PlanUpgraded,
+    /// The subscription moved to a lower-ranked plan.
+    PlanDowngraded,
+    /// The subscription ended; the account is back on an expired trial.
+    SubscriptionCancelled,
+    /// A payment failed; the data carries the hosted invoice link.
+    PaymentFailed,
+    /// A past-due account paid and is active again.
+    PaymentRecovered,
+    /// An invoice was paid.
+    PaymentReceipt,
+    /// The Stripe trial ends in a few days.
+    TrialEnding,
+    /// The 14-day trial ended without a plan.
+    TrialExpired,
+    /// A saved card expires at the end of the month.
+    CardExpiring,
+    /// A charge was refunded, in part or in full.
+    RefundProcessed,
+    /// A new account was created.
+    Welcome,
+    /// Someone was invited to an account's team.
+    TeamInvite,
+    /// The account is close to a plan limit.
+    UsageAlert,
+    /// A helper execution failed and the account asked to hear about it.
+    ExecutionAlert,
+}
+
+impl NotificationKind {
+    /// Every kind.
+    pub const ALL: [Self; 15] = [
+        Self::SubscriptionCreated,
+        Self::PlanUpgraded,
+        Self::PlanDowngraded,
+        Self::SubscriptionCancelled,
+        Self::PaymentFailed,
+        Self::PaymentRecovered,
+        Self::PaymentReceipt,
+        Self::TrialEnding,
+        Self::TrialExpired,
+        Self::CardExpiring,
+        Self::RefundProcessed,
+        Self::Welcome,
+        Self::TeamInvite,
+        Self::UsageAlert,
+        Self::ExecutionAlert,
+    ];
+
+    /// The snake_case name used in records and dedup keys: `subscription_created`, ….
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SubscriptionCreated => "subscription_created",
+            Self::PlanUpgraded => "plan_upgraded",
+            Self::PlanDowngraded => "plan_downgraded",
+            Self::SubscriptionCancelled => "subscription_cancelled",
+            Self::PaymentFailed => "payment_failed",
+            Self::PaymentRecovered => "payment_recovered",
+            Self::PaymentReceipt => "payment_receipt",
+            Self::TrialEnding => "trial_ending",
+            Self::TrialExpired => "trial_expired",
+            Self::CardExpiring => "card_expiring",
+            Self::RefundProcessed => "refund_processed",
+            Self::Welcome => "welcome",
+            Self::TeamInvite => "team_invite",
+            Self::UsageAlert => "usage_alert",
+            Self::ExecutionAlert => "execution_alert",
+        }
+    }
+
+    /// The kind named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// A notification to send, once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationIntent {
+    /// What it is about; picks the template.
+    pub kind: NotificationKind,
+    /// Deterministic for the fact it reports (`subscription_created:{subscription_id}`,
+    /// `payment_receipt:{invoice_id}`, …), unique within one account. Two events that
+    /// report the same fact give the same key, so a notifier that records keys sends once.
+    pub dedup_key: String,
+    /// The values the template interpolates. Missing or null values leave out the
+    /// sentence that needs them.
+    pub data: Value,
+}
+
+impl NotificationIntent {
+    /// A notification of `kind`.
+    pub fn new(kind: NotificationKind, dedup_key: impl Into<String>, data: Value) -> Self {
+        Self {
+            kind,
+            dedup_key: dedup_key.into(),
+            data,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_snake_case_and_match_serde() {
+        let mut seen = HashSet::new();
+        for kind in NotificationKind::ALL {
+            let name = kind.as_str();
+            assert!(seen.insert(name), "duplicate {name}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+            assert_eq!(NotificationKind::parse(name), Some(kind));
+        }
+        assert_eq!(NotificationKind::parse("nope"), None);
+    }
+}
