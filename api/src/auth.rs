@@ -1,6 +1,7 @@
 //! API-key authentication. The key comes as `X-Api-Key: <key>` or
 //! `Authorization: Bearer <key>`; it is hashed and looked up, and the caller's account id
-//! is put in the request's extensions.
+//! and role are put in the request's extensions; the key's last use is recorded (at most
+//! once a minute).
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -35,11 +36,23 @@ pub async fn require_api_key(
         .filter(|k| !k.is_empty() && k.len() <= 256)
         .ok_or(ApiError::Unauthorized)?
         .to_owned();
-    let account = state
+    let p = state
         .store
-        .account_for_key(&key)
+        .principal_for_key(&key)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    req.extensions_mut().insert(Account(account));
+    let now = mfh_pipeline::now_millis();
+    // At most one write per key per minute; a failure must not fail the request.
+    if p.needs_touch(now)
+        && let Err(e) = state.store.touch_api_key(&p.key_hash, now).await
+    {
+        tracing::warn!(error = ?e, "Could not record the API key's last use.");
+    }
+    req.extensions_mut().insert(Account(p.account_id.clone()));
+    req.extensions_mut().insert(crate::routes::account::Caller {
+        account_id: p.account_id,
+        role: p.role,
+        principal: p.key_id.unwrap_or_else(|| "api_key".into()),
+    });
     Ok(next.run(req).await)
 }

@@ -36,6 +36,10 @@ pub enum ApiError {
     /// The path exists but not with this method.
     #[error("method not allowed on this path")]
     MethodNotAllowed,
+    /// The caller may not do this: its role, its account's state or a plan limit (the
+    /// message names it).
+    #[error("{0}")]
+    Forbidden(String),
     /// Not found (or not the caller's).
     #[error("{0} not found")]
     NotFound(String),
@@ -68,6 +72,7 @@ impl ApiError {
             Self::Rejected { status, .. } => *status,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,

@@ -7,14 +7,16 @@
 //! - [`auth`] — API-key authentication (keys are looked up by their hash).
 //! - [`routes`] — executions, helpers, explorer, health and metrics.
 //! - [`explorer`] — DuckDB over the caller's own part of the lake.
+//! - [`produce`] — producing records from handlers.
 
 pub mod auth;
 pub mod error;
 pub mod explorer;
+pub mod produce;
 pub mod routes;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use mfh_pipeline::avro::AvroSerde;
 use mfh_pipeline::kafka::KafkaConfig;
 use mfh_pipeline::metrics::Metrics;
@@ -103,6 +105,8 @@ pub struct AppState {
     pub vendors: mfh_processors::helpers::Vendors,
     /// Platform file storage.
     pub files: std::sync::Arc<dyn object_store::ObjectStore>,
+    /// Billing settings: Stripe webhook secrets.
+    pub billing: Arc<mfh_processors::billing::BillingConfig>,
 }
 
 /// The API's router.
@@ -115,11 +119,29 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/executions/{id}", get(routes::executions::get_one))
         .route("/explorer/query", post(routes::explorer::query))
+        .route(
+            "/account",
+            get(routes::account::get_account).patch(routes::account::patch_account),
+        )
+        .route(
+            "/api-keys",
+            post(routes::account::create_key).get(routes::account::list_keys),
+        )
+        .route("/api-keys/{key_id}", delete(routes::account::revoke_key))
+        .route("/team", get(routes::account::list_team))
+        .route("/team/invites", post(routes::account::invite))
+        .route(
+            "/team/{email}",
+            axum::routing::patch(routes::account::set_member_role)
+                .delete(routes::account::remove_member),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,
         ))
-        .route("/helpers", get(routes::helpers::list));
+        .route("/helpers", get(routes::helpers::list))
+        // Stripe signs its deliveries; they carry no API key.
+        .route("/webhooks/stripe", post(routes::stripe::receive));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(routes::health::healthz))

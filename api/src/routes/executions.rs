@@ -7,16 +7,16 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use mfh_processors::admission;
 use mfh_processors::context::Scope;
 use mfh_processors::helpers::FieldError;
+use mfh_processors::helpers::instance_id;
 use mfh_processors::router::{Rejection, Validated, validate};
 use mfh_processors::store::api_keys::Idempotency;
 use mfh_processors::store::executions::{ExecutionPage, ExecutionView};
 use mfh_schemas::ExecutionRequested;
-use rdkafka::producer::FutureRecord;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 
 /// The body of `POST /v1/executions`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -137,6 +137,24 @@ pub async fn create(
     if q.dry_run {
         return dry_run(&state, &req, valid).await;
     }
+    // Checked here for a clear 403; the router checks again and meters, since direct
+    // producers never pass through here.
+    let instance = instance_id(&req.helper, &body.config);
+    let decision = admission::admit(
+        &state.store,
+        admission::Request {
+            account_id: &account,
+            execution_id: &req.execution_id,
+            helper: &req.helper,
+            instance: &instance,
+            now: chrono::Utc::now(),
+        },
+        false,
+    )
+    .await?;
+    if let Err(refusal) = decision {
+        return Err(ApiError::Forbidden(refusal.to_string()));
+    }
     if let Some(key) = headers.get("idempotency-key") {
         let key = key
             .to_str()
@@ -183,21 +201,7 @@ pub async fn create(
 
 async fn produce(state: &AppState, req: &ExecutionRequested) -> Result<(), ApiError> {
     let topic = state.kafka.topics().requested();
-    let bytes = state
-        .avro
-        .encode(&topic.value_subject(), req)
-        .await
-        .map_err(|e| ApiError::Unavailable(mfh_pipeline::report(&e)))?;
-    let key = req.key();
-    state
-        .producer
-        .send(
-            FutureRecord::to(&topic.name).key(&key).payload(&bytes),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| ApiError::Unavailable(format!("produce to {}: {e}", topic.name)))?;
-    Ok(())
+    crate::produce::record(state, &topic, &req.key(), req).await
 }
 
 async fn dry_run(

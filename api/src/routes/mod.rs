@@ -1,9 +1,11 @@
 //! Route handlers, one module per resource.
 
+pub mod account;
 pub mod executions;
 pub mod explorer;
 pub mod health;
 pub mod helpers;
+pub mod stripe;
 
 use crate::error::ApiError;
 
