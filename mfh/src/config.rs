@@ -3,6 +3,7 @@
 use mfh_api::ApiConfig;
 use mfh_pipeline::kafka::KafkaConfig;
 use mfh_processors::ProcessorsConfig;
+use mfh_processors::billing::BillingConfig;
 use mfh_processors::http::HttpConfig;
 use mfh_processors::lake::LakeConfig;
 use mfh_processors::store::DynamoConfig;
@@ -30,6 +31,13 @@ pub struct EmbeddedConfig {
     pub seed_file: PathBuf,
     /// The demo account that gets the bootstrap API key.
     pub account_id: String,
+    /// Where the demo account's billing emails go (the outbox, by default).
+    #[serde(default = "default_billing_email")]
+    pub billing_email: String,
+}
+
+fn default_billing_email() -> String {
+    "owner@demo.mfh.localhost".into()
 }
 
 /// Everything.
@@ -48,6 +56,9 @@ pub struct Config {
     pub processors: ProcessorsConfig,
     /// Outbound HTTP.
     pub http: HttpConfig,
+    /// Billing: Stripe webhook secrets and prices, the trial job, email delivery.
+    #[serde(default)]
+    pub billing: BillingConfig,
     /// Embedded stack.
     pub embedded: EmbeddedConfig,
 }
@@ -105,6 +116,15 @@ impl Config {
         }
         if self.processors.lake_max_batch == 0 {
             errs.push("processors.lake_max_batch: must be at least 1".to_owned());
+        }
+        if self.billing.trial_check_interval.is_zero() {
+            errs.push("billing.trial_check_interval: must be positive".to_owned());
+        }
+        if !self.billing.email.smtp_url.is_empty()
+            && !self.billing.email.smtp_url.starts_with("smtp://")
+            && !self.billing.email.smtp_url.starts_with("smtps://")
+        {
+            errs.push("billing.email.smtp_url: must be an smtp:// or smtps:// URL".to_owned());
         }
         if self.http.max_attempts == 0 {
             errs.push("http.max_attempts: must be at least 1".to_owned());

@@ -8,6 +8,7 @@ use mfh_pipeline::CancellationToken;
 use mfh_pipeline::metrics::Metrics;
 use mfh_processors::connectors::sandbox::{Sandbox, SeedFile};
 use mfh_processors::helpers::{Category, HELPERS};
+use mfh_processors::store::team::{Member, Role, TeamError};
 use std::io::Write;
 use std::path::PathBuf;
 use tokio::task::JoinSet;
@@ -35,7 +36,7 @@ enum Cmd {
     Up,
     /// Run the API only.
     Api,
-    /// Run processors: `router`, `sink`, `all` or a helper category.
+    /// Run processors: `router`, `sink`, `billing`, `all` or a helper category.
     Process {
         /// Which processor.
         #[arg(long, default_value = "all")]
@@ -254,8 +255,9 @@ async fn main() -> anyhow::Result<()> {
                 "all" => Processors::All,
                 "router" => Processors::Router,
                 "sink" => Processors::Sink,
+                "billing" => Processors::Billing,
                 c => Processors::Category(Category::parse(c).with_context(|| {
-                    format!("unknown category {c:?}; use router, sink, all or one of tagging, contact, data, automation, integration, notification, analytics, platform")
+                    format!("unknown category {c:?}; use router, sink, billing, all or one of tagging, contact, data, automation, integration, notification, analytics, platform")
                 })?),
             };
             run(&cfg, Some(which), false, cancel).await
@@ -300,8 +302,23 @@ async fn run(
     supervise(tasks, cancel).await
 }
 
-/// Seeds the account's sandbox CRM and creates an API key; returns both results.
+/// Creates the account (a new 14-day trial) unless it exists, seeds its sandbox CRM and
+/// creates an owner API key; returns the contacts seeded and the key.
 async fn bootstrap(cfg: &Config, stack: &Stack, account: &str) -> anyhow::Result<(usize, String)> {
+    let store = &stack.services.store;
+    let trial = mfh_processors::billing::BillingState::new_trial(chrono_now());
+    store
+        .create_account(account, account, Some(&cfg.embedded.billing_email), &trial)
+        .await?;
+    let owner = Member::active(
+        cfg.embedded.billing_email.as_str(),
+        Role::Owner,
+        mfh_pipeline::now_millis(),
+    );
+    match store.add_member(account, &owner).await {
+        Ok(()) | Err(TeamError::AlreadyMember { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
     let bytes = std::fs::read(&cfg.embedded.seed_file)
         .with_context(|| format!("reading the seed file {}", cfg.embedded.seed_file.display()))?;
     let seed: SeedFile = serde_json::from_slice(&bytes)
@@ -309,12 +326,15 @@ async fn bootstrap(cfg: &Config, stack: &Stack, account: &str) -> anyhow::Result
     let seeded = Sandbox::new(stack.services.store.clone(), account, "sandbox")
         .seed(&seed)
         .await?;
-    let key = stack
-        .services
-        .store
-        .create_api_key(account, "bootstrap")
-        .await?;
+    let key = store
+        .issue_api_key(account, "bootstrap", Role::Owner)
+        .await?
+        .key;
     Ok((seeded, key))
+}
+
+fn chrono_now() -> i64 {
+    mfh_pipeline::now_millis() / 1000
 }
 
 async fn up(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<()> {

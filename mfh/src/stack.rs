@@ -12,7 +12,9 @@ use mfh_processors::helpers::Category;
 use mfh_processors::http::HttpClient;
 use mfh_processors::lake::Lake;
 use mfh_processors::store::Store;
-use mfh_schemas::{AvroRecord, DeadLetter, ExecutionCompleted, ExecutionRequested};
+use mfh_schemas::{
+    AvroRecord, DeadLetter, ExecutionCompleted, ExecutionRequested, Notification, StripeEvent,
+};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
@@ -27,6 +29,8 @@ pub enum Processors {
     Category(Category),
     /// The sink only.
     Sink,
+    /// Billing: the Stripe event processor, the notifier and the trial-expiry job.
+    Billing,
 }
 
 /// The connected services.
@@ -55,6 +59,12 @@ pub async fn register_schemas(svc: &Services) -> anyhow::Result<Vec<(String, u32
                 svc.avro.register::<ExecutionCompleted>(&subject).await?
             }
             s if s == DeadLetter::full_name() => svc.avro.register::<DeadLetter>(&subject).await?,
+            s if s == StripeEvent::full_name() => {
+                svc.avro.register::<StripeEvent>(&subject).await?
+            }
+            s if s == Notification::full_name() => {
+                svc.avro.register::<Notification>(&subject).await?
+            }
             other => anyhow::bail!("no Rust type for schema {other}"),
         };
         out.push((subject, id));
@@ -88,6 +98,7 @@ impl Stack {
             store,
             http: HttpClient::new(cfg.http.clone()).context("creating the HTTP client")?,
             metrics,
+            billing: cfg.billing.clone(),
         };
         register_schemas(&services)
             .await
@@ -112,6 +123,7 @@ impl Stack {
             max_chain_depth: s.cfg.max_chain_depth,
             vendors: s.cfg.vendors.clone(),
             files: s.files.clone(),
+            billing: Arc::new(s.billing.clone()),
         }
     }
 
@@ -137,6 +149,17 @@ impl Stack {
             Processors::All | Processors::Category(Category::Automation)
         ) {
             tasks.spawn(mfh_processors::scheduler::run(svc.clone(), cancel.clone()));
+        }
+        if matches!(which, Processors::All | Processors::Billing) {
+            tasks.spawn(mfh_processors::billing_processor::run(
+                svc.clone(),
+                cancel.clone(),
+            ));
+            tasks.spawn(mfh_processors::notifier::run(svc.clone(), cancel.clone()));
+            tasks.spawn(mfh_processors::trial_expiry::run(
+                svc.clone(),
+                cancel.clone(),
+            ));
         }
         if matches!(which, Processors::All | Processors::Sink) {
             tasks.spawn(mfh_processors::sink::run(

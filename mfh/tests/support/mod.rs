@@ -4,10 +4,13 @@
 //! its own topic, group and table prefix, so tests run side by side on one broker.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod smtp;
+
 use mfh::config::Config;
 use mfh::stack::{Processors, Stack};
 use mfh_pipeline::CancellationToken;
 use mfh_pipeline::metrics::Metrics;
+use mfh_processors::billing::{AccountStatus, BillingState, Plan};
 use mfh_processors::connectors::sandbox::{Sandbox, SeedFile};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -28,6 +31,20 @@ pub struct TestStack {
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test, which starts the broker and the store"))
+}
+
+/// Creates `account` on the Deliver plan (unlimited helpers), so tests that are not about
+/// limits run any number of helpers.
+pub async fn create_account(store: &mfh_processors::store::Store, account: &str) {
+    let billing = BillingState {
+        plan: Plan::Deliver,
+        status: AccountStatus::Active,
+        ..BillingState::default()
+    };
+    store
+        .create_account(account, "Test account", Some("owner@example.com"), &billing)
+        .await
+        .unwrap();
 }
 
 pub fn seed() -> SeedFile {
@@ -96,6 +113,7 @@ impl TestStack {
         tweak(&mut cfg);
         let stack = Stack::connect(&cfg, Metrics::new()).await.unwrap();
         let account = format!("acct_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        create_account(&stack.services.store, &account).await;
         Sandbox::new(stack.services.store.clone(), &account, "sandbox")
             .seed(&seed())
             .await
@@ -134,6 +152,7 @@ impl TestStack {
     /// A second account with its own key and sandbox.
     pub async fn add_account(&self) -> (String, String) {
         let account = format!("acct_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        create_account(&self.stack.services.store, &account).await;
         Sandbox::new(self.stack.services.store.clone(), &account, "sandbox")
             .seed(&seed())
             .await
