@@ -5,12 +5,12 @@
 //! processor and the trial-expiry job) never overwrite each other's transition.
 
 use super::{
-    ACCOUNTS, NOTIFICATIONS_SENT, STRIPE_CUSTOMERS, STRIPE_EVENTS, Store, StoreError,
+    ACCOUNTS, Item, NOTIFICATIONS_SENT, STRIPE_CUSTOMERS, STRIPE_EVENTS, Store, StoreError,
+    attr_s as s,
     executions::{is_conditional_failure, is_conditional_update_failure},
 };
 use crate::billing::BillingState;
 use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::HashMap;
 
 /// One account as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -39,17 +39,8 @@ pub enum NotificationClaim {
     AlreadySent,
 }
 
-type Item = HashMap<String, AttributeValue>;
-
-fn s(item: &Item, k: &str) -> Option<String> {
-    item.get(k).and_then(|v| v.as_s().ok()).cloned()
-}
-
 fn n(item: &Item, k: &str) -> i64 {
-    item.get(k)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    super::attr_n(item, k).unwrap_or(0)
 }
 
 impl AccountRecord {
@@ -318,17 +309,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
     pub async fn stripe_event_seen(&self, event_id: &str) -> Result<bool, StoreError> {
-        let table = self.table(STRIPE_EVENTS);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&table)
-            .key("event_id", AttributeValue::S(event_id.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", &table, e))?;
-        Ok(out.item.is_some())
+        self.exists(STRIPE_EVENTS, &[("event_id", event_id)]).await
     }
 
     /// Claims a notification before sending it. A claim left by a sender that crashed

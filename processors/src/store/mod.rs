@@ -18,8 +18,8 @@ pub mod usage;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -333,6 +333,49 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// A DynamoDB item.
+pub(crate) type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// The string attribute `k` of an item.
+pub(crate) fn attr_s(item: &Item, k: &str) -> Option<String> {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+
+/// The number attribute `k` of an item.
+pub(crate) fn attr_n(item: &Item, k: &str) -> Option<i64> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+impl Store {
+    /// Whether the item with string key attributes `key` exists in `table` (a consistent
+    /// read).
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub(crate) async fn exists(
+        &self,
+        table: &str,
+        key: &[(&str, &str)],
+    ) -> Result<bool, StoreError> {
+        let table = self.table(table);
+        let mut req = self
+            .client
+            .get_item()
+            .table_name(&table)
+            .consistent_read(true);
+        for (k, v) in key {
+            req = req.key(*k, AttributeValue::S((*v).to_owned()));
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", &table, e))?;
+        Ok(out.item.is_some())
     }
 }
 

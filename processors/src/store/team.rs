@@ -12,7 +12,7 @@
 
 use super::api_keys::{generate_key, hash_key};
 use super::executions::{is_conditional_failure, is_conditional_update_failure};
-use super::{API_KEYS, GSI_BY_ACCOUNT, MEMBERS, Store, StoreError};
+use super::{API_KEYS, GSI_BY_ACCOUNT, Item, MEMBERS, Store, StoreError, attr_n as n, attr_s as s};
 use aws_sdk_dynamodb::error::{BuildError, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -20,10 +20,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Select, TransactWriteItem, Update,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fmt;
-
-type Item = HashMap<String, AttributeValue>;
 
 /// `last_used_at` is written at most once per this many milliseconds per key.
 pub const TOUCH_INTERVAL_MS: i64 = 60_000;
@@ -297,16 +294,6 @@ fn nv(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn s(item: &Item, k: &str) -> Option<String> {
-    item.get(k).and_then(|v| v.as_s().ok()).cloned()
-}
-
-fn n(item: &Item, k: &str) -> Option<i64> {
-    item.get(k)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-}
-
 fn corrupt(table: &str, message: String) -> StoreError {
     StoreError::Corrupt {
         table: table.to_owned(),
@@ -378,7 +365,7 @@ async fn all_pages(
         count += u64::try_from(page.count).unwrap_or(0);
         items.extend(page.items.unwrap_or_default());
         match page.last_evaluated_key {
-            Some(k) if !k.is_empty() && !(first_hit && !items.is_empty()) => start = Some(k),
+            Some(k) if !k.is_empty() && (!first_hit || items.is_empty()) => start = Some(k),
             _ => return Ok((items, count)),
         }
     }

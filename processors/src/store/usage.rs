@@ -72,17 +72,8 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
     pub async fn execution_counted(&self, execution_id: &str) -> Result<bool, StoreError> {
-        let table = self.table(USAGE_MARKS);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&table)
-            .key("execution_id", AttributeValue::S(execution_id.to_owned()))
-            .consistent_read(true)
-            .send()
+        self.exists(USAGE_MARKS, &[("execution_id", execution_id)])
             .await
-            .map_err(|e| StoreError::dynamo("GetItem", &table, e))?;
-        Ok(out.item.is_some())
     }
 
     /// Counts an execution against its account's month, once per execution id.
@@ -130,18 +121,9 @@ impl Store {
         account_id: &str,
         instance: &str,
     ) -> Result<bool, StoreError> {
-        let table = self.table(USAGE);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&table)
-            .key("account_id", AttributeValue::S(account_id.to_owned()))
-            .key("item", AttributeValue::S(format!("instance#{instance}")))
-            .consistent_read(true)
-            .send()
+        let item = format!("instance#{instance}");
+        self.exists(USAGE, &[("account_id", account_id), ("item", &item)])
             .await
-            .map_err(|e| StoreError::dynamo("GetItem", &table, e))?;
-        Ok(out.item.is_some())
     }
 
     /// Registers a helper instance of the account, counting it once.

@@ -93,7 +93,7 @@ fn an_older_update_after_a_newer_one_does_nothing() {
 #[test]
 fn equal_timestamps_prefer_the_more_advanced_status() {
     let past_due = subscription(UPDATED, "past_due", PRICE_GROW, T0, true);
-    let (state, _) = run_all(&[past_due.clone()]);
+    let (state, _) = run_all(std::slice::from_ref(&past_due));
     let tie = run(&state, &active(PRICE_GROW, T0, true));
     assert_eq!(tie.ignored_reason, Some("stale"));
     let (state, _) = run_all(&[active(PRICE_GROW, T0, true), past_due]);
