@@ -46,6 +46,9 @@ pub enum ApiError {
     /// The request conflicts with an earlier one (e.g. an idempotency key reused).
     #[error("{0}")]
     Conflict(String),
+    /// A third party (Stripe) refused what mfh sent it; the detail is its message.
+    #[error("{0}")]
+    BadGateway(String),
     /// A dependency is down; the client may retry.
     #[error("service unavailable")]
     Unavailable(String),
@@ -76,6 +79,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

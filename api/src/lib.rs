@@ -107,6 +107,9 @@ pub struct AppState {
     pub files: std::sync::Arc<dyn object_store::ObjectStore>,
     /// Billing settings: Stripe webhook secrets.
     pub billing: Arc<mfh_processors::billing::BillingConfig>,
+    /// Stripe Checkout and Billing Portal; `None` when `billing.stripe_secret_key` is
+    /// empty (both routes answer 503).
+    pub stripe: Option<Arc<mfh_processors::billing::checkout::StripeBilling>>,
 }
 
 /// The API's router.
@@ -135,6 +138,8 @@ pub fn app(state: AppState) -> Router {
             axum::routing::patch(routes::account::set_member_role)
                 .delete(routes::account::remove_member),
         )
+        .route("/billing/checkout", post(routes::billing::checkout))
+        .route("/billing/portal", post(routes::billing::portal))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,

@@ -126,6 +126,10 @@ impl Config {
         {
             errs.push("billing.email.smtp_url: must be an smtp:// or smtps:// URL".to_owned());
         }
+        if let Err(e) = mfh_processors::billing::checkout::StripeBilling::from_config(&self.billing)
+        {
+            errs.push(mfh_pipeline::report(&e));
+        }
         if self.http.max_attempts == 0 {
             errs.push("http.max_attempts: must be at least 1".to_owned());
         }

@@ -124,6 +124,14 @@ impl Stack {
             vendors: s.cfg.vendors.clone(),
             files: s.files.clone(),
             billing: Arc::new(s.billing.clone()),
+            stripe: match mfh_processors::billing::checkout::StripeBilling::from_config(&s.billing)
+            {
+                Ok(stripe) => stripe.map(Arc::new),
+                Err(e) => {
+                    tracing::error!(error = ?e, "Stripe checkout is off: its settings are invalid.");
+                    None
+                }
+            },
         }
     }
 

@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource.
 
 pub mod account;
+pub mod billing;
 pub mod executions;
 pub mod explorer;
 pub mod health;

@@ -1,5 +1,5 @@
-//! Billing settings: Stripe webhook secrets and prices, the trial-expiry job and how
-//! notifications are delivered.
+//! Billing settings: Stripe webhook secrets and prices, the trial-expiry job, how
+//! notifications are delivered, and the Stripe API used for Checkout and the Billing Portal.
 
 use super::plans::PriceMap;
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,25 @@ pub struct BillingConfig {
     /// Notification delivery.
     #[serde(default)]
     pub email: EmailConfig,
+    /// Stripe secret API key (`sk_live_…`, `sk_test_…`, or a restricted `rk_…`) used to
+    /// create Checkout and Billing Portal sessions. Empty disables `POST
+    /// /v1/billing/checkout` and `POST /v1/billing/portal` (they answer 503).
+    #[serde(default)]
+    pub stripe_secret_key: String,
+    /// Base URL of the Stripe API. Tests point it at a local server; plain `http://` is
+    /// accepted for that.
+    #[serde(default = "default_stripe_api_base")]
+    pub stripe_api_base: String,
+    /// Where Checkout sends the customer after paying. Stripe replaces
+    /// `{CHECKOUT_SESSION_ID}` with the session's id.
+    #[serde(default = "default_checkout_success_url")]
+    pub checkout_success_url: String,
+    /// Where Checkout's back link goes when the customer gives up.
+    #[serde(default = "default_checkout_cancel_url")]
+    pub checkout_cancel_url: String,
+    /// Where the Billing Portal's return link goes.
+    #[serde(default = "default_portal_return_url")]
+    pub portal_return_url: String,
 }
 
 /// Where notification emails go.
@@ -50,6 +69,18 @@ pub struct EmailConfig {
     pub smtp_timeout: Duration,
 }
 
+fn default_stripe_api_base() -> String {
+    "https://api.stripe.com".into()
+}
+fn default_checkout_success_url() -> String {
+    "http://localhost:8080/billing/success?session_id={CHECKOUT_SESSION_ID}".into()
+}
+fn default_checkout_cancel_url() -> String {
+    "http://localhost:8080/billing/cancel".into()
+}
+fn default_portal_return_url() -> String {
+    "http://localhost:8080/billing".into()
+}
 fn default_trial_check() -> Duration {
     Duration::from_secs(60)
 }
@@ -83,6 +114,11 @@ impl Default for BillingConfig {
             prices: PriceMap::default(),
             trial_check_interval: default_trial_check(),
             email: EmailConfig::default(),
+            stripe_secret_key: String::new(),
+            stripe_api_base: default_stripe_api_base(),
+            checkout_success_url: default_checkout_success_url(),
+            checkout_cancel_url: default_checkout_cancel_url(),
+            portal_return_url: default_portal_return_url(),
         }
     }
 }

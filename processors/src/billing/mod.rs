@@ -18,9 +18,12 @@
 //! - [`notify`]: [`NotificationKind`] and [`NotificationIntent`].
 //! - [`templates`]: subject, text and HTML for each kind.
 //! - [`config`]: webhook secrets, prices, the trial job, email delivery.
+//! - [`checkout`]: Checkout and Billing Portal sessions through async-stripe; how a
+//!   trial carries into the subscription.
 
 pub mod access;
 pub mod account;
+pub mod checkout;
 pub mod config;
 pub mod notify;
 pub mod plans;
