@@ -6,6 +6,7 @@ use mfh::config::Config;
 use mfh::stack::{Processors, Stack};
 use mfh_pipeline::CancellationToken;
 use mfh_pipeline::metrics::Metrics;
+use mfh_processors::billing::{NotificationIntent, NotificationKind, TRIAL_DAYS};
 use mfh_processors::connectors::sandbox::{Sandbox, SeedFile};
 use mfh_processors::helpers::{Category, HELPERS};
 use mfh_processors::store::team::{Member, Role, TeamError};
@@ -319,6 +320,15 @@ async fn bootstrap(cfg: &Config, stack: &Stack, account: &str) -> anyhow::Result
         Ok(()) | Err(TeamError::AlreadyMember { .. }) => {}
         Err(e) => return Err(e.into()),
     }
+    // Asked for on every bootstrap; its fixed id sends it once per account.
+    let welcome = NotificationIntent::new(
+        NotificationKind::Welcome,
+        format!("welcome:{account}"),
+        serde_json::json!({ "name": account, "trial_days": TRIAL_DAYS }),
+    );
+    mfh_processors::billing_processor::request_notifications(&stack.services, account, &[welcome])
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let bytes = std::fs::read(&cfg.embedded.seed_file)
         .with_context(|| format!("reading the seed file {}", cfg.embedded.seed_file.display()))?;
     let seed: SeedFile = serde_json::from_slice(&bytes)

@@ -7,7 +7,10 @@
 //! limit and within its monthly execution limit. The router then counts it, once per
 //! execution id.
 
-use crate::billing::{Blocked, LimitExceeded, LimitKind, check_limit, executions_allowed};
+use crate::billing::{
+    Blocked, LimitExceeded, LimitKind, NotificationIntent, NotificationKind, Plan, check_limit,
+    executions_allowed,
+};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Datelike, Utc};
 
@@ -58,6 +61,39 @@ pub struct Request<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// Usage shares of the monthly execution limit that send a `usage_alert`, in percent.
+pub const USAGE_ALERTS: [u64; 2] = [80, 100];
+
+/// An admitted request, with the usage alert its count crossed, if any.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Admitted {
+    /// A `usage_alert` to send: this execution took the month's count across 80% or 100%
+    /// of the plan's limit. Its id names the month and the share, so it is sent once.
+    pub usage_alert: Option<NotificationIntent>,
+}
+
+/// The alert for the count going from `used` to `used + 1` of `limit`, if that crosses
+/// one of [`USAGE_ALERTS`].
+#[must_use]
+pub fn usage_alert(plan: Plan, month: &str, used: u64, limit: u64) -> Option<NotificationIntent> {
+    let crossed = USAGE_ALERTS.into_iter().rev().find(|pct| {
+        let threshold = (limit * pct).div_ceil(100).max(1);
+        used < threshold && used + 1 >= threshold
+    })?;
+    Some(NotificationIntent::new(
+        NotificationKind::UsageAlert,
+        format!("usage_alert:{month}:{crossed}"),
+        serde_json::json!({
+            "percent": crossed,
+            "used": used + 1,
+            "limit": limit,
+            "limit_name": LimitKind::ExecutionsPerMonth.noun(),
+            "plan_name": plan.as_str(),
+            "month": month,
+        }),
+    ))
+}
+
 /// Checks a request against its account's plan; with `meter`, also counts it and
 /// registers its helper instance. A request already counted (a redelivery) is admitted
 /// as it was the first time, without counting again.
@@ -68,12 +104,12 @@ pub async fn admit(
     store: &Store,
     req: Request<'_>,
     meter: bool,
-) -> Result<Result<(), Refusal>, StoreError> {
+) -> Result<Result<Admitted, Refusal>, StoreError> {
     let Some(account) = store.account(req.account_id).await? else {
         return Ok(Err(Refusal::UnknownAccount(req.account_id.to_owned())));
     };
     if meter && store.execution_counted(req.execution_id).await? {
-        return Ok(Ok(()));
+        return Ok(Ok(Admitted::default()));
     }
     let billing = &account.billing;
     if let Err(b) = executions_allowed(billing, req.now.timestamp()) {
@@ -96,12 +132,16 @@ pub async fn admit(
     if let Err(e) = check_limit(billing.plan, &limits, LimitKind::ExecutionsPerMonth, used) {
         return Ok(Err(Refusal::Limit(e)));
     }
+    let mut admitted = Admitted::default();
     if meter {
         store
             .count_execution(req.account_id, &month, req.execution_id)
             .await?;
+        if let Some(limit) = limits.executions_per_month {
+            admitted.usage_alert = usage_alert(billing.plan, &month, used, limit);
+        }
     }
-    Ok(Ok(()))
+    Ok(Ok(admitted))
 }
 
 #[cfg(test)]
@@ -113,6 +153,25 @@ mod tests {
         let t = DateTime::parse_from_rfc3339("2026-03-31T23:59:59-02:00")
             .map(|t| t.with_timezone(&Utc));
         assert_eq!(t.map(month_of).ok().as_deref(), Some("2026-04"));
+    }
+
+    #[test]
+    fn usage_alerts_fire_once_at_80_and_100_percent() {
+        let fired: Vec<(u64, String)> = (0..10)
+            .filter_map(|used| {
+                usage_alert(Plan::Start, "2026-12", used, 10).map(|a| (used + 1, a.dedup_key))
+            })
+            .collect();
+        assert_eq!(
+            fired,
+            vec![
+                (8, "usage_alert:2026-12:80".to_owned()),
+                (10, "usage_alert:2026-12:100".to_owned())
+            ]
+        );
+        // A tiny limit crosses both at once; the higher share is the one sent.
+        let one = usage_alert(Plan::Free, "2026-12", 0, 1).map(|a| a.dedup_key);
+        assert_eq!(one.as_deref(), Some("usage_alert:2026-12:100"));
     }
 
     #[test]

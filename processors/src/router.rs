@@ -108,7 +108,10 @@ pub struct Router {
 
 impl Router {
     /// Checks the request against its account's plan and meters it.
-    async fn admit(&self, req: &ExecutionRequested) -> Result<Result<(), Refusal>, Failure> {
+    async fn admit(
+        &self,
+        req: &ExecutionRequested,
+    ) -> Result<Result<admission::Admitted, Refusal>, Failure> {
         let config: serde_json::Value = serde_json::from_str(&req.config_json).unwrap_or_default();
         let instance = helpers::instance_id(&req.helper, &config);
         let now = chrono::DateTime::from_timestamp_millis(req.requested_at)
@@ -212,8 +215,18 @@ impl Handler for Router {
         let helper = validate(&req, self.svc.cfg.max_chain_depth)
             .map_err(|r| Failure::dead_letter(r.kind(), r.to_string()))?
             .helper;
-        if let Err(refusal) = self.admit(&req).await? {
-            return self.refuse(&req, helper, &refusal).await;
+        match self.admit(&req).await? {
+            Err(refusal) => return self.refuse(&req, helper, &refusal).await,
+            Ok(admitted) => {
+                if let Some(alert) = admitted.usage_alert {
+                    crate::billing_processor::request_notifications(
+                        &self.svc,
+                        &req.account_id,
+                        &[alert],
+                    )
+                    .await?;
+                }
+            }
         }
         let topic = self
             .svc
