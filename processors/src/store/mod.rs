@@ -17,6 +17,7 @@ pub mod usage;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, ScalarAttributeType,
@@ -349,6 +350,48 @@ pub(crate) fn attr_n(item: &Item, k: &str) -> Option<i64> {
     item.get(k)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
+}
+
+/// A string attribute.
+pub(crate) fn sv(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A number attribute.
+pub(crate) fn nv(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// A corrupt-item error for `table`.
+pub(crate) fn corrupt(table: &str, message: String) -> StoreError {
+    StoreError::Corrupt {
+        table: table.to_owned(),
+        message,
+    }
+}
+
+/// Runs `q` over every page (with `first_hit`, until a page has an item); returns the
+/// items and the count, which is all a `Select::Count` query returns.
+pub(crate) async fn all_pages(
+    table: &str,
+    q: QueryFluentBuilder,
+    first_hit: bool,
+) -> Result<(Vec<Item>, u64), StoreError> {
+    let (mut items, mut count, mut start) = (Vec::new(), 0_u64, None);
+    loop {
+        let page = q
+            .clone()
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", table, e))?;
+        count += u64::try_from(page.count).unwrap_or(0);
+        items.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() && (!first_hit || items.is_empty()) => start = Some(k),
+            _ => return Ok((items, count)),
+        }
+    }
 }
 
 impl Store {
