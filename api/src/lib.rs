@@ -4,7 +4,8 @@
 //! - [`app`] — the router over an [`AppState`]; the test seam.
 //! - [`error`] — `ApiError`, answered as `application/problem+json`, and `AppJson`, whose
 //!   rejections use the same format.
-//! - [`auth`] — API-key authentication (keys are looked up by their hash).
+//! - [`auth`] — API-key authentication (keys are looked up by their hash), or a
+//!   dashboard user's JWT ([`jwt`]).
 //! - [`routes`] — executions, helpers, explorer, health and metrics.
 //! - [`explorer`] — DuckDB over the caller's own part of the lake.
 //! - [`produce`] — producing records from handlers.
@@ -12,6 +13,7 @@
 pub mod auth;
 pub mod error;
 pub mod explorer;
+pub mod jwt;
 pub mod produce;
 pub mod routes;
 
@@ -48,6 +50,30 @@ pub struct ApiConfig {
     /// Largest request body accepted.
     #[serde(default = "default_body")]
     pub max_body_bytes: usize,
+    /// Dashboard sign-in: the identity provider's JWKS URL (Cognito:
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/jwks.json`); empty
+    /// accepts API keys only.
+    #[serde(default)]
+    pub jwks_url: String,
+    /// The `iss` a token must carry; empty skips the check.
+    #[serde(default)]
+    pub jwt_issuer: String,
+    /// Accepted audiences (`aud`, or a Cognito access token's `client_id`); empty skips.
+    #[serde(default)]
+    pub jwt_audiences: Vec<String>,
+    /// The claim naming the account.
+    #[serde(default = "default_account_claim")]
+    pub jwt_account_claim: String,
+    /// How long fetched keys are used before they are fetched again.
+    #[serde(with = "humantime_serde", default = "default_jwks_ttl")]
+    pub jwks_ttl: Duration,
+}
+
+fn default_account_claim() -> String {
+    "custom:account_id".into()
+}
+fn default_jwks_ttl() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_listen() -> String {
@@ -74,6 +100,11 @@ impl Default for ApiConfig {
             explorer_timeout: default_timeout(),
             explorer_memory_limit: default_memory(),
             max_body_bytes: default_body(),
+            jwks_url: String::new(),
+            jwt_issuer: String::new(),
+            jwt_audiences: Vec::new(),
+            jwt_account_claim: default_account_claim(),
+            jwks_ttl: default_jwks_ttl(),
         }
     }
 }
@@ -107,6 +138,8 @@ pub struct AppState {
     pub files: std::sync::Arc<dyn object_store::ObjectStore>,
     /// Billing settings: Stripe webhook secrets.
     pub billing: Arc<mfh_processors::billing::BillingConfig>,
+    /// Dashboard JWT verification; `None` when `api.jwks_url` is empty.
+    pub jwks: Option<Arc<jwt::Jwks>>,
     /// Stripe Checkout and Billing Portal; `None` when `billing.stripe_secret_key` is
     /// empty (both routes answer 503).
     pub stripe: Option<Arc<mfh_processors::billing::checkout::StripeBilling>>,

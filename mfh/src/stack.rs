@@ -124,6 +124,7 @@ impl Stack {
             vendors: s.cfg.vendors.clone(),
             files: s.files.clone(),
             billing: Arc::new(s.billing.clone()),
+            jwks: mfh_api::jwt::Jwks::new(&cfg.api, s.http.clone()).map(Arc::new),
             stripe: match mfh_processors::billing::checkout::StripeBilling::from_config(&s.billing)
             {
                 Ok(stripe) => stripe.map(Arc::new),
