@@ -383,7 +383,7 @@ async fn payment_failure_and_recovery_cancellation_and_the_other_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_limits_hold_on_the_api_and_on_direct_producers() {
-    let (t, _inbox) = billing_stack().await;
+    let (t, inbox) = billing_stack().await;
     let account = format!("acct_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let store = &t.stack.services.store;
     let free = BillingState {
@@ -392,7 +392,7 @@ async fn plan_limits_hold_on_the_api_and_on_direct_producers() {
         ..BillingState::default()
     };
     store
-        .create_account(&account, "Free", None, &free)
+        .create_account(&account, "Free", Some("free@example.com"), &free)
         .await
         .unwrap();
     mfh_processors::connectors::sandbox::Sandbox::new(store.clone(), &account, "sandbox")
@@ -433,6 +433,9 @@ async fn plan_limits_hold_on_the_api_and_on_direct_producers() {
     let done = t.wait_done(&req.execution_id, &key).await;
     assert_eq!(done["status"], "failed", "{done}");
     assert_eq!(done["error_kind"], "limit_exceeded", "{done}");
+    // The failure asks for the day's execution alert for the helper, sent once.
+    let alert = wait_mail(&inbox, &format!("{account}.execution_alert_tag_it_"), 1).await;
+    assert!(alert[0].contains("free@example.com"));
     // The monthly execution limit: fill the month's meter to the limit, then one more.
     let month = mfh_processors::admission::month_of(chrono::Utc::now());
     let cap = Plan::Free.limits().executions_per_month.unwrap();

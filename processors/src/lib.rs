@@ -7,6 +7,7 @@
 //! - [`scheduler`] — fires follow-up executions whose time has come.
 //! - [`sink`] — writes results to DynamoDB and the Parquet lake, each exactly once.
 //! - [`billing_processor`] — applies verified Stripe events to accounts' billing state.
+//! - [`alerts`] — the daily `execution_alert` a failed execution asks for.
 //! - [`notifier`] — sends billing emails (SMTP, or an outbox directory), each once.
 //! - [`trial_expiry`] — the scheduled job that expires ended trials.
 //! - [`billing`] — plans, limits, Stripe event parsing and the billing state machine.
@@ -19,6 +20,7 @@
 //! - [`context`] — builds a helper's context for one execution.
 
 pub mod admission;
+pub mod alerts;
 pub mod billing;
 pub mod billing_processor;
 pub mod connectors;

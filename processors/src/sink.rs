@@ -5,8 +5,11 @@
 //!
 //! DynamoDB decides which copy of a result is the one: the first copy written records its
 //! topic position and later copies lose the conditional write. Only the winning copy's row
-//! goes to the lake, and the lake's manifest skips offsets it already published.
+//! goes to the lake, and the lake's manifest skips offsets it already published. A failed
+//! result asks for the day's `execution_alert` ([`crate::alerts`]) before it is written,
+//! so a crash in between cannot drop the alert.
 
+use crate::alerts::{self, AlertMemory};
 use crate::lake::compact::{LakeWriter, WriterConfig};
 use crate::lake::{ExecutionRow, Lake};
 use crate::router::decode;
@@ -20,6 +23,7 @@ use std::sync::Arc;
 pub struct Sink {
     svc: Services,
     lake: LakeWriter,
+    alerts: AlertMemory,
 }
 
 /// Runs the sink until `cancel` fires.
@@ -44,7 +48,17 @@ pub async fn run(
     // Rows wait for a lake flush; let enough run at once to fill a flush.
     cfg.max_in_flight = svc.cfg.lake_max_batch.max(cfg.max_in_flight);
     cfg.max_buffered = cfg.max_buffered.max(cfg.max_in_flight * 2);
-    mfh_pipeline::runner::run(cfg, deps, Arc::new(Sink { svc, lake: writer }), cancel).await
+    mfh_pipeline::runner::run(
+        cfg,
+        deps,
+        Arc::new(Sink {
+            svc,
+            lake: writer,
+            alerts: AlertMemory::default(),
+        }),
+        cancel,
+    )
+    .await
 }
 
 #[async_trait]
@@ -66,6 +80,16 @@ impl Handler for Sink {
                 return Err(f);
             }
         };
+        if let Some(alert) = alerts::alert_for(&result)
+            && self.alerts.first(&result.account_id, &alert.dedup_key)
+        {
+            crate::billing_processor::request_notifications(
+                &self.svc,
+                &result.account_id,
+                &[alert],
+            )
+            .await?;
+        }
         let store = &self.svc.store;
         let won = with_retries("write execution", || {
             store.put_completed(&result, rec.partition, rec.offset)

@@ -79,6 +79,8 @@ pub fn test_config(registry_url: &str, lake: &std::path::Path) -> Config {
     cfg.dynamo.endpoint = env("MFH_TEST_DYNAMO");
     cfg.dynamo.table_prefix = format!("t{}_", &id[..10]);
     cfg.lake.root = lake.display().to_string();
+    // Emails of tests without an SMTP server stay in the test's own directory.
+    cfg.billing.email.outbox_dir = lake.join("outbox");
     cfg.processors.lake_max_wait = Duration::from_millis(50);
     cfg.processors.lake_compact_min_files = 4;
     cfg.processors.lake_delete_grace = Duration::from_secs(60);
