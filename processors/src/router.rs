@@ -61,6 +61,8 @@ pub struct Validated {
     pub step: helpers::Runnable,
     /// The parsed trigger payload.
     pub input: Option<serde_json::Value>,
+    /// The helper instance ([`helpers::instance_id`]) plan limits count.
+    pub instance: String,
 }
 
 /// Validates a request; returns its helper, built.
@@ -88,6 +90,7 @@ pub fn validate(req: &ExecutionRequested, max_depth: i32) -> Result<Validated, R
     let step = helper
         .build_json(&config)
         .map_err(Rejection::InvalidConfig)?;
+    let instance = helpers::instance_id(&req.helper, &config);
     if req.depth > max_depth {
         return Err(Rejection::TooDeep {
             depth: req.depth,
@@ -98,6 +101,7 @@ pub fn validate(req: &ExecutionRequested, max_depth: i32) -> Result<Validated, R
         helper,
         step,
         input,
+        instance,
     })
 }
 
@@ -111,9 +115,8 @@ impl Router {
     async fn admit(
         &self,
         req: &ExecutionRequested,
+        instance: &str,
     ) -> Result<Result<admission::Admitted, Refusal>, Failure> {
-        let config: serde_json::Value = serde_json::from_str(&req.config_json).unwrap_or_default();
-        let instance = helpers::instance_id(&req.helper, &config);
         let now = chrono::DateTime::from_timestamp_millis(req.requested_at)
             .unwrap_or_else(chrono::Utc::now);
         with_retries("admission", || {
@@ -123,7 +126,7 @@ impl Router {
                     account_id: &req.account_id,
                     execution_id: &req.execution_id,
                     helper: &req.helper,
-                    instance: &instance,
+                    instance,
                     now,
                 },
                 true,
@@ -212,10 +215,10 @@ impl Handler for Router {
             return Err(Failure::dead_letter("invalid_avro", "record has no value"));
         };
         let req: ExecutionRequested = decode(&self.svc, payload).await?;
-        let helper = validate(&req, self.svc.cfg.max_chain_depth)
-            .map_err(|r| Failure::dead_letter(r.kind(), r.to_string()))?
-            .helper;
-        match self.admit(&req).await? {
+        let valid = validate(&req, self.svc.cfg.max_chain_depth)
+            .map_err(|r| Failure::dead_letter(r.kind(), r.to_string()))?;
+        let helper = valid.helper;
+        match self.admit(&req, &valid.instance).await? {
             Err(refusal) => return self.refuse(&req, helper, &refusal).await,
             Ok(admitted) => {
                 if let Some(alert) = admitted.usage_alert {

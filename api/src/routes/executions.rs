@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use mfh_processors::admission;
 use mfh_processors::context::Scope;
 use mfh_processors::helpers::FieldError;
-use mfh_processors::helpers::instance_id;
 use mfh_processors::router::{Rejection, Validated, validate};
 use mfh_processors::store::api_keys::Idempotency;
 use mfh_processors::store::executions::{ExecutionPage, ExecutionView};
@@ -139,14 +138,13 @@ pub async fn create(
     }
     // Checked here for a clear 403; the router checks again and meters, since direct
     // producers never pass through here.
-    let instance = instance_id(&req.helper, &body.config);
     let decision = admission::admit(
         &state.store,
         admission::Request {
             account_id: &account,
             execution_id: &req.execution_id,
             helper: &req.helper,
-            instance: &instance,
+            instance: &valid.instance,
             now: chrono::Utc::now(),
         },
         false,
