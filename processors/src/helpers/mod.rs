@@ -12,6 +12,7 @@ pub mod analytics;
 pub mod automation;
 pub mod contact;
 pub mod data;
+pub(crate) mod defaults;
 pub mod geo;
 pub mod integration;
 pub mod model;

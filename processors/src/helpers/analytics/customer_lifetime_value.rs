@@ -11,6 +11,7 @@
 
 use crate::connectors::{Capability, RecordKind, RelatedRecord};
 use crate::helpers::data::math_it::{parse_number, round_decimal};
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, finish,
@@ -51,10 +52,6 @@ pub struct Config {
     /// Leave refunded invoices out; default true.
     #[serde(default = "default_true")]
     pub exclude_refunded: bool,
-}
-
-const fn default_true() -> bool {
-    true
 }
 
 /// Which invoices count.

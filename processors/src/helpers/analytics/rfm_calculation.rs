@@ -19,6 +19,7 @@
 
 use super::customer_lifetime_value::{InvoiceFilter, money, summarize};
 use crate::connectors::{Capability, RecordKind};
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     AsyncStep, Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError,
     Validate, check, finish,
@@ -201,10 +202,6 @@ pub struct Config {
     pub fire_goals: bool,
     /// Prefix of the goal names; default the helper instance id.
     pub goal_prefix: Option<String>,
-}
-
-const fn default_true() -> bool {
-    true
 }
 
 fn check_thresholds(errors: &mut Vec<FieldError>, name: &str, t: &Thresholds, descending: bool) {

@@ -6,6 +6,7 @@
 //! optional tag; the redirect itself is served elsewhere. Idempotent.
 
 use super::route_it::{check_opt_name, check_url, deliver};
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, Step, StepError, Validate,
     check, finish,
@@ -30,10 +31,6 @@ pub struct Config {
     pub save_to_field: Option<String>,
     /// Tag applied when a URL is chosen.
     pub apply_tag: Option<String>,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 impl Config {

@@ -7,6 +7,7 @@
 //! Idempotent.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, Step, StepError,
     Validate, check, finish,
@@ -63,10 +64,6 @@ pub struct Config {
     pub opt_in: bool,
     /// The consent reason recorded by the CRM; a default is used when absent.
     pub reason: Option<String>,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 impl Validate for Config {

@@ -9,6 +9,7 @@
 //! repeated and rapid events are deduplicated; the old rebuild fired on every call
 //! whatever event arrived. Events for another video, or below the milestone, do nothing.
 
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, finish,
@@ -60,10 +61,6 @@ pub struct Config {
     /// Fire once per contact; default true.
     #[serde(default = "default_true")]
     pub once_per_contact: bool,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 impl Config {

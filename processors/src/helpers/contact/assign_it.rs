@@ -11,6 +11,7 @@
 
 use super::own_it::current_owner;
 use crate::connectors::Capability;
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     AsyncStep, Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError,
     Validate, check, finish,
@@ -52,10 +53,6 @@ pub struct Config {
     pub skip_if_owned: bool,
     /// Write the user id into this field instead of the native owner (legacy).
     pub owner_field: Option<String>,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 impl Validate for Config {

@@ -6,6 +6,7 @@
 //! duplicate contacts.)
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, Step, StepError, Validate,
     check, finish,
@@ -31,10 +32,6 @@ pub struct Config {
 fn default_separator() -> String {
     " ".into()
 }
-fn default_true() -> bool {
-    true
-}
-
 impl Validate for Config {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();

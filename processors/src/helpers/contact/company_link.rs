@@ -9,6 +9,7 @@
 //! not rewritten.
 
 use crate::connectors::{Capability, Company};
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     AsyncStep, Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError,
     Validate, check, finish,
@@ -43,10 +44,6 @@ pub struct Config {
     /// Company field (or `name`) → contact field, copied from a found company.
     #[serde(default)]
     pub copy_fields: BTreeMap<String, String>,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 /// Legal-form words ignored at the end of a normalised name.

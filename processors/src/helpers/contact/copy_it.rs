@@ -5,6 +5,7 @@
 //! empty source is skipped and never clears its target; with `overwrite: false` a non-empty
 //! target is kept. Copies are exact (no trimming). Idempotent.
 
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, Step, StepError, Validate,
     check, finish,
@@ -36,10 +37,6 @@ pub struct Config {
     /// Replace a non-empty target; default true.
     #[serde(default = "default_true")]
     pub overwrite: bool,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 impl Config {

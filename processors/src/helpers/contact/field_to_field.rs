@@ -5,6 +5,7 @@
 //! exact (no trimming). Idempotent.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, Step, StepError, Validate,
     check, finish,
@@ -31,10 +32,6 @@ pub struct Config {
     /// Replace non-empty targets; default true.
     #[serde(default = "default_true")]
     pub overwrite: bool,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 impl Validate for Config {

@@ -8,6 +8,7 @@
 //! parts that are absent are cleared, except that a single word only clears the last name
 //! when `clear_last_on_single` is on (default, as REB). Idempotent.
 
+use crate::helpers::defaults::{default_first, default_last, default_true};
 use crate::helpers::{
     Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, Step, StepError,
     Validate, check, finish,
@@ -57,16 +58,6 @@ pub struct Config {
     /// Clear the last name when the name is a single word; default true.
     #[serde(default = "default_true")]
     pub clear_last_on_single: bool,
-}
-
-fn default_first() -> String {
-    "first_name".into()
-}
-fn default_last() -> String {
-    "last_name".into()
-}
-fn default_true() -> bool {
-    true
 }
 
 impl Validate for Config {

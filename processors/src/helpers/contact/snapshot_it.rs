@@ -9,6 +9,7 @@
 //! adds the compact JSON as a note (cut at 10 000 characters). Not idempotent across
 //! executions: each one makes a new snapshot.
 
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     AsyncStep, Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError,
     Validate, check, finish,
@@ -36,10 +37,6 @@ pub struct Config {
     /// Also add the snapshot as a note; default false.
     #[serde(default)]
     pub also_write_note: bool,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 impl Validate for Config {

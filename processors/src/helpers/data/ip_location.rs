@@ -9,6 +9,7 @@
 //! Idempotent (the answer may drift slowly).
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::default_true;
 use crate::helpers::geo::{self, Location, Lookup};
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
@@ -40,10 +41,6 @@ pub struct Config {
     /// Replace values the contact already has; default true.
     #[serde(default = "default_true")]
     pub overwrite: bool,
-}
-
-const fn default_true() -> bool {
-    true
 }
 
 impl Config {

@@ -8,6 +8,7 @@
 //! RNG, so a redelivery draws the same number. In place, `add` is not idempotent: that is
 //! what counters want.
 
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, Step, StepError, Validate,
     check, finish,
@@ -79,10 +80,6 @@ pub struct Config {
 const fn default_places() -> u32 {
     2
 }
-const fn default_true() -> bool {
-    true
-}
-
 impl Validate for Config {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();

@@ -10,6 +10,7 @@
 //! or the outputs (which show it masked); only the field change carries it.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, Step, StepError, Validate,
     check, finish,
@@ -44,10 +45,6 @@ pub struct Config {
 const fn default_length() -> usize {
     12
 }
-const fn default_true() -> bool {
-    true
-}
-
 const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
 const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const DIGITS: &str = "0123456789";

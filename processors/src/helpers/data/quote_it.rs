@@ -7,6 +7,7 @@
 //! source is a success without a write. Idempotent with `skip_if_quoted`.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, Step, StepError, Validate,
     check, finish,
@@ -55,10 +56,6 @@ pub struct Config {
     /// Copy text that is already wrapped unchanged; default true.
     #[serde(default = "default_true")]
     pub skip_if_quoted: bool,
-}
-
-const fn default_true() -> bool {
-    true
 }
 
 impl Config {

@@ -13,6 +13,7 @@
 //! both pinned to the execution). Non-idempotent unless sticky.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     AsyncStep, Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError,
     Validate, check, finish,
@@ -77,10 +78,6 @@ pub struct Config {
 const fn default_count() -> usize {
     2
 }
-const fn default_true() -> bool {
-    true
-}
-
 const LETTERS: [&str; 5] = ["A", "B", "C", "D", "E"];
 
 impl Config {

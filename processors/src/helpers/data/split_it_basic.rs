@@ -10,6 +10,7 @@
 //! removed and re-applied so tag-applied triggers fire again. A contact re-drawn into
 //! another group loses the other groups' tags, so it is only ever in one group.
 
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, Step, StepError,
     Validate, check, finish,
@@ -71,10 +72,6 @@ pub struct Config {
     /// Remove and re-apply a tag the contact already holds; default false.
     #[serde(default)]
     pub retrigger: bool,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 impl Config {

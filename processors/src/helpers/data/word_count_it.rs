@@ -5,6 +5,7 @@
 //! An empty field counts as 0. Idempotent.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, Step, StepError, Validate,
     check, finish,
@@ -39,10 +40,6 @@ pub struct Config {
     /// Strip HTML tags and decode entities first; default true.
     #[serde(default = "default_true")]
     pub strip_html: bool,
-}
-
-const fn default_true() -> bool {
-    true
 }
 
 impl Validate for Config {

@@ -16,6 +16,7 @@
 //! signature is checked by the inbound endpoint, which sees the request headers.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::{default_email, default_true, given};
 use crate::helpers::{
     AsyncStep, Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError,
     Validate, check, finish, once,
@@ -88,17 +89,6 @@ pub struct Config {
     pub save_duration_to: Option<String>,
     /// Field for the event type's name.
     pub save_event_type_to: Option<String>,
-}
-
-fn default_true() -> bool {
-    true
-}
-fn default_email() -> String {
-    "email".into()
-}
-
-fn given(o: &Option<String>) -> Option<&str> {
-    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl Validate for Config {

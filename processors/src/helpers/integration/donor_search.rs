@@ -8,6 +8,9 @@
 //! fails without a lookup. The raw response and the API key never reach the logs.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::{
+    default_email, default_first, default_last, default_phone, default_true, given,
+};
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, error_chain, finish, once,
@@ -45,26 +48,6 @@ pub struct Config {
     /// Phone field; default `phone`.
     #[serde(default = "default_phone")]
     pub phone_field: String,
-}
-
-fn default_true() -> bool {
-    true
-}
-fn default_first() -> String {
-    "first_name".into()
-}
-fn default_last() -> String {
-    "last_name".into()
-}
-fn default_email() -> String {
-    "email".into()
-}
-fn default_phone() -> String {
-    "phone".into()
-}
-
-fn given(o: &Option<String>) -> Option<&str> {
-    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl Validate for Config {

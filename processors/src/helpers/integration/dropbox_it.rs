@@ -9,6 +9,7 @@
 //! does not upload again; idempotent across executions only with `overwrite`.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::given;
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, finish, once, template,
@@ -34,10 +35,6 @@ pub struct Config {
     pub apply_tag: Option<String>,
     /// Field that receives a shared link to the file.
     pub create_shared_link_to: Option<String>,
-}
-
-fn given(o: &Option<String>) -> Option<&str> {
-    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl Validate for Config {

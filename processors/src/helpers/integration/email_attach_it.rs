@@ -9,6 +9,7 @@
 //! goal mark success. Messages name only the host: a URL may carry a token.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::{default_true, given};
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, finish, once, template,
@@ -47,9 +48,6 @@ pub struct Config {
 const fn default_max() -> u32 {
     10
 }
-fn default_true() -> bool {
-    true
-}
 fn default_extensions() -> Vec<String> {
     [
         "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "csv", "txt", "rtf", "png", "jpg",
@@ -57,10 +55,6 @@ fn default_extensions() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
-}
-
-fn given(o: &Option<String>) -> Option<&str> {
-    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl Validate for Config {

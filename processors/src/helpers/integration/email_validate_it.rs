@@ -10,6 +10,7 @@
 //! also runs in a dry run; the API key never reaches messages or errors.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::{default_email, default_true, given};
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, error_chain, finish,
@@ -52,17 +53,6 @@ pub struct Config {
     /// Reuse a provider verdict for three days; default true.
     #[serde(default = "default_true")]
     pub cache_results: bool,
-}
-
-fn default_email() -> String {
-    "email".into()
-}
-fn default_true() -> bool {
-    true
-}
-
-fn given(o: &Option<String>) -> Option<&str> {
-    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl Validate for Config {

@@ -9,6 +9,7 @@
 //! returns the existing registrant for a repeated email anyway).
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::{default_email, default_first, default_last, given};
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, finish, once,
@@ -48,21 +49,8 @@ pub struct Config {
     pub save_session_date_to: Option<String>,
 }
 
-fn default_email() -> String {
-    "email".into()
-}
-fn default_first() -> String {
-    "first_name".into()
-}
-fn default_last() -> String {
-    "last_name".into()
-}
 fn default_friend() -> String {
     "Friend".into()
-}
-
-fn given(o: &Option<String>) -> Option<&str> {
-    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Whether `tz` looks like `GMT-5`, `GMT+2` or `GMT+4:30`.

@@ -8,6 +8,7 @@
 //! second row; every new execution appends another (non-idempotent by design).
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::{default_true, given};
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, finish, once,
@@ -34,14 +35,6 @@ pub struct Config {
     pub escape_formulas: bool,
     /// Tag applied after the row is added.
     pub apply_tag: Option<String>,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-fn given(o: &Option<String>) -> Option<&str> {
-    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl Validate for Config {

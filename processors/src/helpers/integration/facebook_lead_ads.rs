@@ -12,6 +12,7 @@
 //! `form_tags` are applied. A read plus idempotent writes, so re-runs are harmless.
 
 use crate::connectors::{Capability, ContactQuery, search_all};
+use crate::helpers::defaults::{default_email, given};
 use crate::helpers::{
     AsyncStep, Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError,
     Validate, check, error_chain, finish,
@@ -49,14 +50,6 @@ pub struct Config {
 fn default_version() -> String {
     "v19.0".into()
 }
-fn default_email() -> String {
-    "email".into()
-}
-
-fn given(o: &Option<String>) -> Option<&str> {
-    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
 impl Validate for Config {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();

@@ -11,6 +11,7 @@
 
 use super::excel_it::literal_cell;
 use crate::connectors::Capability;
+use crate::helpers::defaults::{default_true, given};
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, finish, once,
@@ -60,14 +61,6 @@ pub struct Config {
 fn default_sheet() -> String {
     "Sheet1".into()
 }
-fn default_true() -> bool {
-    true
-}
-
-fn given(o: &Option<String>) -> Option<&str> {
-    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
 impl Validate for Config {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();

@@ -8,6 +8,7 @@
 //! again.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::{default_email, default_first, default_last, given};
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, finish, once,
@@ -49,24 +50,11 @@ pub struct Config {
     pub save_registrant_key_to: Option<String>,
 }
 
-fn default_email() -> String {
-    "email".into()
-}
-fn default_first() -> String {
-    "first_name".into()
-}
-fn default_last() -> String {
-    "last_name".into()
-}
 fn default_friend() -> String {
     "Friend".into()
 }
 fn default_dash() -> String {
     "-".into()
-}
-
-fn given(o: &Option<String>) -> Option<&str> {
-    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl Validate for Config {

@@ -8,6 +8,7 @@
 //! survives them becomes a retryable or final external error. Non-idempotent for
 //! receivers that ignore the key.
 
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, finish,
@@ -32,10 +33,6 @@ pub struct Config {
     /// Extra request headers, e.g. `Authorization`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 /// Headers the helper sets itself.

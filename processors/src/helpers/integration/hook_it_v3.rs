@@ -10,6 +10,7 @@
 //! (hook_it_by_tag, hook_it_v2, hook_it_v3, hook_it_v4).
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     AsyncStep, Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError,
     Validate, check, finish,
@@ -34,10 +35,6 @@ pub struct Config {
 fn default_separator() -> String {
     ".".into()
 }
-fn default_true() -> bool {
-    true
-}
-
 impl Validate for Config {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();

@@ -8,6 +8,7 @@
 //! field, and `found_goal`/`none_goal` branch on it. Idempotent.
 
 use crate::connectors::{Capability, ContactQuery};
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, finish, template,
@@ -82,10 +83,6 @@ fn default_email_field() -> String {
 const fn default_limit() -> usize {
     100
 }
-const fn default_true() -> bool {
-    true
-}
-
 /// Most pages read when the CRM reports no total (a guard against runaway scans).
 pub(crate) const MAX_PAGES: usize = 10_000;
 

@@ -8,6 +8,7 @@
 //! final error. The registration runs once per execution; a dry run registers nobody.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::{default_email, default_first, default_last};
 use crate::helpers::integration::mail_it::{is_email, parse_answer, vendor_error, with_form};
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
@@ -66,16 +67,6 @@ pub struct Config {
     pub save_live_room_url_to: Option<String>,
     /// Field that receives the session date.
     pub save_session_date_to: Option<String>,
-}
-
-fn default_first() -> String {
-    "first_name".into()
-}
-fn default_last() -> String {
-    "last_name".into()
-}
-fn default_email() -> String {
-    "email".into()
 }
 
 /// Problems with the fields shared by the WebinarJam-family configs.

@@ -11,6 +11,7 @@
 //! nothing. The shared Zoom plumbing here also serves zoom_webinar.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::{default_email, default_first, default_last};
 use crate::helpers::integration::mail_it::{is_email, parse_answer, vendor_error};
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
@@ -508,16 +509,6 @@ fn default_recording() -> AutoRecording {
 pub(crate) const fn default_registration_type() -> u8 {
     1
 }
-pub(crate) fn default_first() -> String {
-    "first_name".into()
-}
-pub(crate) fn default_last() -> String {
-    "last_name".into()
-}
-pub(crate) fn default_email() -> String {
-    "email".into()
-}
-
 impl Config {
     fn plan(&self) -> Plan {
         Plan {

@@ -8,9 +8,10 @@
 //! yet. Once per execution; a dry run calls nothing. The plumbing lives in zoom_meeting.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::{default_email, default_first, default_last};
 use crate::helpers::integration::zoom_meeting::{
-    Action, AutoRecording, Kind, Plan, default_duration, default_email, default_first,
-    default_last, default_registration_type, default_timezone, default_user, run_plan,
+    Action, AutoRecording, Kind, Plan, default_duration, default_registration_type,
+    default_timezone, default_user, run_plan,
 };
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,

@@ -13,6 +13,7 @@
 //! `exclude_emails`. Nothing is sent anywhere, so a dry run reads and reports the same.
 
 use crate::connectors::{Capability, ContactQuery, Tag};
+use crate::helpers::defaults::{default_email, default_true};
 use crate::helpers::integration::zoom_meeting::{vendor_url, zoom_call};
 use crate::helpers::{
     AsyncStep, Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError,
@@ -190,13 +191,6 @@ pub struct Config {
 pub(crate) fn default_prefix() -> String {
     "Webinar".into()
 }
-pub(crate) const fn default_true() -> bool {
-    true
-}
-pub(crate) fn default_email() -> String {
-    "email".into()
-}
-
 /// Problems shared by the two Zoom report configs.
 pub(crate) fn check_report_config(
     errors: &mut Vec<FieldError>,

@@ -13,10 +13,11 @@
 //! Idempotent; a dry run reads and reports the same.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::{default_email, default_true};
 use crate::helpers::integration::zoom_meeting::{vendor_url, zoom_call};
 use crate::helpers::integration::zoom_webinar_absentee::{
-    addressed, check_report_config, default_email, default_prefix, default_true, email_of,
-    find_by_email, held_tag, tag_changes, webinar_segment, zoom_list,
+    addressed, check_report_config, default_prefix, email_of, find_by_email, held_tag, tag_changes,
+    webinar_segment, zoom_list,
 };
 use crate::helpers::{
     AsyncStep, Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError,

@@ -12,6 +12,7 @@
 //! statistics means a score of 0: disengaged and cold. The result depends on "now".
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::default_email;
 use crate::helpers::{
     AsyncStep, Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError,
     Validate, check, finish,
@@ -198,10 +199,6 @@ pub struct Config {
     /// Field with the address whose statistics are read; default `email`.
     #[serde(default = "default_email")]
     pub email_field: String,
-}
-
-fn default_email() -> String {
-    "email".into()
 }
 
 impl Validate for Config {

@@ -14,6 +14,7 @@
 //! has none of them is missed.
 
 use crate::connectors::{Capability, ContactQuery};
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     AsyncStep, Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError, Validate,
     check, finish,
@@ -66,10 +67,6 @@ pub struct Config {
 fn default_types() -> Vec<DataType> {
     vec![DataType::Contacts, DataType::Companies, DataType::Tags]
 }
-const fn default_true() -> bool {
-    true
-}
-
 impl Validate for Config {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();

@@ -10,6 +10,7 @@
 //! Idempotent.
 
 use crate::connectors::Capability;
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     AsyncStep, Category, Change, Contact, Ctx, FieldError, Helper, Outcome, Runnable, StepError,
     Validate, check, finish,
@@ -80,10 +81,6 @@ pub struct Config {
     /// `none`, `trim` (default), `title`, `upper` or `lower`.
     #[serde(default)]
     pub normalize: Normalize,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 impl Validate for Config {

@@ -6,6 +6,7 @@
 //! is written to `target_field`; in `add` mode it is added to the current score, where an
 //! empty or non-numeric value counts as 0 (logged). `add` is not idempotent by design.
 
+use crate::helpers::defaults::default_true;
 use crate::helpers::{
     Category, Contact, Ctx, FieldError, Helper, Outcome, Runnable, Step, StepError, Validate,
     check, finish,
@@ -23,10 +24,6 @@ pub struct TagRule {
     pub has_tag: bool,
     /// Points awarded; may be negative.
     pub points: i64,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 /// A field comparison.
