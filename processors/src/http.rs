@@ -92,6 +92,8 @@ pub enum HttpError {
         status: u16,
         /// The final body, cut to 1 KiB.
         body: String,
+        /// The server's `Retry-After` on the final answer.
+        retry_after: Option<Duration>,
     },
     /// The request never got a response after all attempts.
     #[error("request to {url} failed: {source}")]
@@ -250,6 +252,7 @@ impl HttpClient {
                             url: url.to_owned(),
                             status,
                             body,
+                            retry_after,
                         },
                         retry_after,
                     )

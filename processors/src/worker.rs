@@ -133,7 +133,11 @@ impl Worker {
             source: req.source.clone(),
         };
         let applied = async {
-            let conn = self.svc.connectors.resolve(&req.account_id, &req.connection_id)?;
+            let conn = self
+                .svc
+                .connectors
+                .resolve(&req.account_id, &req.connection_id)
+                .await?;
             check_capabilities(valid, conn.as_ref())?;
             let mut outcome = self.decide(req, valid, conn.as_ref()).await?;
             let report = apply_all(conn.as_ref(), req, &outcome.changes).await?;

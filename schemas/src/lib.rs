@@ -11,13 +11,16 @@
 //! - [`execution`] — `ExecutionRequested`, `ExecutionCompleted`.
 //! - [`dead_letter`] — `DeadLetter`.
 //! - [`billing`] — `StripeEvent`, `Notification`.
+//! - [`crm`] — `CrmEvent`, `ContactSnapshot`.
 
 pub mod billing;
+pub mod crm;
 pub mod dead_letter;
 pub mod execution;
 pub mod wire;
 
 pub use billing::{Notification, StripeEvent};
+pub use crm::{ContactSnapshot, CrmEvent, CrmEventKind};
 pub use dead_letter::DeadLetter;
 pub use execution::{ContactChange, ExecutionCompleted, ExecutionRequested, ExecutionStatus};
 pub use wire::{DecodeError, EncodeError};
@@ -68,6 +71,8 @@ pub fn all_schemas() -> Vec<(&'static str, &'static str)> {
         ("DeadLetter", DeadLetter::SCHEMA_JSON),
         ("StripeEvent", StripeEvent::SCHEMA_JSON),
         ("Notification", Notification::SCHEMA_JSON),
+        ("CrmEvent", CrmEvent::SCHEMA_JSON),
+        ("ContactSnapshot", ContactSnapshot::SCHEMA_JSON),
     ]
 }
 
@@ -103,6 +108,16 @@ mod evolution_tests {
                 "Notification",
                 Notification::schema(),
                 vec![include_str!("../avro/history/notification.v1.avsc")],
+            ),
+            (
+                "CrmEvent",
+                CrmEvent::schema(),
+                vec![include_str!("../avro/history/crm_event.v1.avsc")],
+            ),
+            (
+                "ContactSnapshot",
+                ContactSnapshot::schema(),
+                vec![include_str!("../avro/history/contact_snapshot.v1.avsc")],
             ),
         ]
     }

@@ -26,6 +26,10 @@ pub const EXECUTIONS_DEAD_LETTER: &str = "mfh.execution.deadletter";
 pub const BILLING_STRIPE_EVENTS: &str = "mfh.billing.stripe_event";
 /// Emails to send (billing events and alerts), keyed by account.
 pub const NOTIFICATIONS_REQUESTED: &str = "mfh.notification.requested";
+/// Verified, normalised CRM webhook events, keyed `account:contact`.
+pub const CRM_EVENTS: &str = "mfh.crm.event";
+/// The latest state of each CRM contact, compacted, keyed `account:connection:contact`.
+pub const CRM_CONTACT_SNAPSHOTS: &str = "mfh.crm.contact_snapshot";
 
 /// The helper categories whose routed topics exist; kept here (not in `processors`)
 /// because topics own names and must not depend on business logic.
@@ -170,6 +174,32 @@ impl Topics {
         }
     }
 
+    /// Verified CRM webhook events, keyed by account and contact so a contact's events
+    /// (and the executions their triggers start) stay in order.
+    #[must_use]
+    pub fn crm_events(&self) -> Topic {
+        Topic {
+            name: self.named(CRM_EVENTS),
+            value_schema: "io.mfh.crm.CrmEvent",
+            ..self.requested()
+        }
+    }
+
+    /// Contact snapshots: compacted, so the topic itself keeps the latest state of every
+    /// contact (a deletion is a snapshot with `deleted = true`).
+    #[must_use]
+    pub fn contact_snapshots(&self) -> Topic {
+        Topic {
+            name: self.named(CRM_CONTACT_SNAPSHOTS),
+            key: "account_id:connection_id:contact_id",
+            value_schema: "io.mfh.crm.ContactSnapshot",
+            partitions: self.partitions,
+            cleanup: Cleanup::Compact,
+            retention_ms: -1,
+            dead_letter: Some(self.dead_letter().name),
+        }
+    }
+
     /// Every topic, in provisioning order.
     #[must_use]
     pub fn all(&self) -> Vec<Topic> {
@@ -178,6 +208,8 @@ impl Topics {
         v.push(self.completed());
         v.push(self.stripe_events());
         v.push(self.notifications());
+        v.push(self.crm_events());
+        v.push(self.contact_snapshots());
         v
     }
 }

@@ -210,7 +210,11 @@ async fn dry_run(
     let conn = state
         .connectors
         .resolve(&req.account_id, &req.connection_id)
-        .map_err(|e| ApiError::NotFound(e.to_string()))?;
+        .await
+        .map_err(|e| match e {
+            mfh_processors::connectors::CrmError::NotFound { object } => ApiError::NotFound(object),
+            other => ApiError::Unavailable(other.to_string()),
+        })?;
     let contact = conn
         .get_contact(&req.contact_id)
         .await

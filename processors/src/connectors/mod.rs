@@ -1,9 +1,21 @@
 //! CRM connectors: the trait every CRM implements, the resolver from a connection id to a
-//! connector, and the sandbox CRM. Vendor connectors (Keap, GoHighLevel, ActiveCampaign,
-//! Ontraport, HubSpot) add one file each and one line in [`Connectors::resolve`].
+//! connector, the sandbox CRM and the five vendor connectors (Keap, GoHighLevel,
+//! ActiveCampaign, Ontraport, HubSpot), each one file registered with one line in
+//! [`registry::build`]. What they share (credentials, OAuth refresh, rate limiting,
+//! status mapping) is in [`vendor`].
 
+pub mod activecampaign;
+pub mod config;
+pub mod gohighlevel;
+pub mod hubspot;
+mod journal;
+pub mod keap;
+pub mod ontraport;
 pub mod read;
+pub mod registry;
 pub mod sandbox;
+pub mod secrets;
+pub mod vendor;
 
 pub use read::{
     Company, ContactPage, ContactQuery, CrmData, CrmRead, EmailStats, Opportunity, RecordKind,
@@ -174,20 +186,75 @@ pub trait CrmConnector: CrmRead {
 #[derive(Clone, Debug)]
 pub struct Connectors {
     store: Store,
+    vendors: Option<Arc<VendorSetup>>,
+}
+
+/// What vendor connectors are built with.
+#[derive(Debug)]
+struct VendorSetup {
+    crm: config::CrmConfig,
+    cipher: secrets::Cipher,
+    http: crate::http::HttpClient,
+    limiters: vendor::Limiters,
 }
 
 impl Connectors {
-    /// A resolver backed by `store`.
+    /// A resolver backed by `store` that knows only the sandbox CRM.
     #[must_use]
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            vendors: None,
+        }
+    }
+
+    /// Adds the vendor CRMs: stored connections, their sealed credentials and the
+    /// vendors' endpoints and limits.
+    #[must_use]
+    pub fn with_vendors(
+        mut self,
+        crm: config::CrmConfig,
+        cipher: secrets::Cipher,
+        http: crate::http::HttpClient,
+    ) -> Self {
+        self.vendors = Some(Arc::new(VendorSetup {
+            crm,
+            cipher,
+            http,
+            limiters: vendor::Limiters::default(),
+        }));
+        self
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The vendor settings, when vendors are enabled.
+    #[must_use]
+    pub fn crm_config(&self) -> Option<&config::CrmConfig> {
+        self.vendors.as_ref().map(|v| &v.crm)
+    }
+
+    /// The credentials cipher, when vendors are enabled.
+    #[must_use]
+    pub fn cipher(&self) -> Option<&secrets::Cipher> {
+        self.vendors.as_ref().map(|v| &v.cipher)
+    }
+
+    /// The outbound HTTP client of vendor calls, when vendors are enabled.
+    #[must_use]
+    pub fn http(&self) -> Option<&crate::http::HttpClient> {
+        self.vendors.as_ref().map(|v| &v.http)
     }
 
     /// The connector of `connection_id` in `account_id`.
     ///
     /// # Errors
-    /// [`CrmError::NotFound`] for an unknown connection.
-    pub fn resolve(
+    /// [`CrmError::NotFound`] for an unknown connection (or one of another account).
+    pub async fn resolve(
         &self,
         account_id: &str,
         connection_id: &str,
@@ -199,8 +266,58 @@ impl Connectors {
                 connection_id,
             )));
         }
-        Err(CrmError::NotFound {
+        let not_found = || CrmError::NotFound {
             object: format!("connection {connection_id}"),
-        })
+        };
+        if self.vendors.is_none() {
+            return Err(not_found());
+        }
+        let conn = self
+            .store
+            .account_connection(account_id, connection_id)
+            .await
+            .map_err(|e| CrmError::Unavailable {
+                message: mfh_pipeline::report(&e),
+            })?
+            .ok_or_else(not_found)?;
+        self.connector_for(conn)
+    }
+
+    /// The connector of a stored vendor connection, with the apply journal that keeps a
+    /// redelivered execution from writing twice.
+    ///
+    /// # Errors
+    /// [`CrmError::Invalid`] when its settings do not suit the vendor,
+    /// [`CrmError::Unsupported`] when vendors are not enabled.
+    pub fn connector_for(
+        &self,
+        conn: registry::Connection,
+    ) -> Result<Arc<dyn CrmConnector>, CrmError> {
+        let Some(v) = &self.vendors else {
+            return Err(CrmError::Unsupported {
+                what: "vendor CRMs in this deployment".into(),
+            });
+        };
+        let vendor_cfg = v.crm.vendor(conn.platform).clone();
+        let base = registry::api_base(&conn, &vendor_cfg)?;
+        let creds = crate::store::connections::DynamoCredentials::new(
+            self.store.clone(),
+            v.cipher.clone(),
+            conn.clone(),
+        );
+        let auth = Arc::new(vendor::Auth::new(Arc::new(creds), vendor_cfg.oauth()));
+        let limiter = v.limiters.get(&conn.connection_id, vendor_cfg.rate_limit);
+        let http = vendor::VendorHttp::new(v.http.clone(), &base, auth, limiter);
+        let connection_id = conn.connection_id.clone();
+        let inner = registry::build(registry::VendorContext {
+            http,
+            connection: conn,
+            vendor: vendor_cfg,
+        })?;
+        Ok(Arc::new(journal::Journaled::new(
+            inner,
+            self.store.clone(),
+            connection_id,
+        )))
     }
 }

@@ -322,6 +322,18 @@ pub(crate) fn is_conditional_update_failure<R>(
     )
 }
 
+/// Whether a `DeleteItem` failed only on its condition.
+pub(crate) fn is_conditional_delete_failure<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::delete_item::DeleteItemError,
+        R,
+    >,
+) -> bool {
+    e.as_service_error().is_some_and(
+        aws_sdk_dynamodb::operation::delete_item::DeleteItemError::is_conditional_check_failed_exception,
+    )
+}
+
 fn view(table: &str, item: &HashMap<String, AttributeValue>) -> Result<ExecutionView, StoreError> {
     let gs = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
     let gn = |k: &str| {

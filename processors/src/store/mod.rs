@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod connections;
 pub mod executions;
 pub mod outcomes;
 pub mod state;
@@ -137,6 +138,18 @@ pub const STRIPE_CUSTOMERS: &str = "stripe_customers";
 pub const STRIPE_EVENTS: &str = "stripe_events";
 /// Notifications claimed or sent, by account and notification id.
 pub const NOTIFICATIONS_SENT: &str = "notifications_sent";
+/// CRM connections by id, indexed by account.
+pub const CONNECTIONS: &str = "connections";
+/// One-time OAuth states (hashed) awaiting their callback.
+pub const OAUTH_STATES: &str = "oauth_states";
+/// What each execution applied to each vendor CRM contact: the apply journal.
+pub const CRM_APPLIES: &str = "crm_applies";
+/// CRM webhook event ids already received.
+pub const CRM_EVENT_IDS: &str = "crm_event_ids";
+/// Contact sync progress per connection.
+pub const CONTACT_SYNCS: &str = "contact_syncs";
+/// CRM event triggers by account.
+pub const TRIGGERS: &str = "triggers";
 
 const TABLES: &[TableDef] = &[
     TableDef {
@@ -219,6 +232,42 @@ const TABLES: &[TableDef] = &[
         name: NOTIFICATIONS_SENT,
         hash: "scope",
         range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: CONNECTIONS,
+        hash: "connection_id",
+        range: None,
+        gsis: &[(GSI_BY_ACCOUNT, "account_id", "created_at_s")],
+    },
+    TableDef {
+        name: OAUTH_STATES,
+        hash: "state",
+        range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: CRM_APPLIES,
+        hash: "execution_id",
+        range: Some("target"),
+        gsis: &[],
+    },
+    TableDef {
+        name: CRM_EVENT_IDS,
+        hash: "event_id",
+        range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: CONTACT_SYNCS,
+        hash: "connection_id",
+        range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: TRIGGERS,
+        hash: "account_id",
+        range: Some("trigger_id"),
         gsis: &[],
     },
     TableDef {

@@ -10,7 +10,16 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// Attempts at a version-checked write before reporting contention.
-const ATTEMPTS: usize = 16;
+const ATTEMPTS: u32 = 16;
+
+/// Losing a version race means another writer just won; waiting a random, growing
+/// while before re-reading keeps a few busy writers from colliding forever.
+async fn contention_pause(attempt: u32) {
+    use rand::Rng;
+    let cap_ms = (1u64 << attempt.min(7)).min(100);
+    let ms = rand::rng().random_range(0..=cap_ms);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
 
 /// One account's helper state.
 #[derive(Debug, Clone)]
@@ -147,7 +156,10 @@ impl StateStore for DynamoState {
         value: Value,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<(), StateError> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                contention_pause(attempt).await;
+            }
             let version = self.read(key).await?.map(|i| i.version);
             if self.write(key, &value, expires_at, &[], version).await? {
                 return Ok(());
@@ -162,7 +174,10 @@ impl StateStore for DynamoState {
         value: Value,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<(Value, bool), StateError> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                contention_pause(attempt).await;
+            }
             let now = Utc::now().timestamp_millis();
             let current = self.read(key).await?;
             match current {
@@ -185,7 +200,10 @@ impl StateStore for DynamoState {
         execution_id: &str,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<i64, StateError> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                contention_pause(attempt).await;
+            }
             let now = Utc::now().timestamp_millis();
             let current = self.read(key).await?;
             let version = current.as_ref().map(|i| i.version);

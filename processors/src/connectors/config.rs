@@ -1,0 +1,260 @@
+//! Operator settings of the five CRM vendors: API and OAuth endpoints (overridable so
+//! tests and staging point at local servers), the OAuth app's client, published rate
+//! limits, and what verifies their webhooks.
+
+use super::vendor::{OAuthClient, RateLimit};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A CRM platform mfh connects to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// Keap (Infusionsoft).
+    Keap,
+    /// GoHighLevel (LeadConnector).
+    Gohighlevel,
+    /// ActiveCampaign.
+    Activecampaign,
+    /// Ontraport.
+    Ontraport,
+    /// HubSpot.
+    Hubspot,
+}
+
+impl Platform {
+    /// Every platform.
+    pub const ALL: [Self; 5] = [
+        Self::Keap,
+        Self::Gohighlevel,
+        Self::Activecampaign,
+        Self::Ontraport,
+        Self::Hubspot,
+    ];
+
+    /// The lower-case name used in URLs and records.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keap => "keap",
+            Self::Gohighlevel => "gohighlevel",
+            Self::Activecampaign => "activecampaign",
+            Self::Ontraport => "ontraport",
+            Self::Hubspot => "hubspot",
+        }
+    }
+
+    /// Parses [`Self::as_str`]'s names.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Whether the vendor offers the OAuth authorization-code flow for its REST API.
+    #[must_use]
+    pub fn supports_oauth(self) -> bool {
+        matches!(self, Self::Keap | Self::Gohighlevel | Self::Hubspot)
+    }
+
+    /// Whether the vendor signs webhook deliveries (otherwise a per-connection token in
+    /// the URL authenticates them).
+    #[must_use]
+    pub fn signs_webhooks(self) -> bool {
+        matches!(self, Self::Gohighlevel | Self::Hubspot)
+    }
+}
+
+/// One vendor's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorConfig {
+    /// The REST API's base URL. ActiveCampaign's is per customer and comes from the
+    /// connection; this one is then unused.
+    #[serde(default)]
+    pub api_base: String,
+    /// The OAuth authorization page.
+    #[serde(default)]
+    pub authorize_url: String,
+    /// The OAuth token endpoint.
+    #[serde(default)]
+    pub token_url: String,
+    /// The OAuth app's client id (empty: OAuth not offered by this deployment).
+    #[serde(default)]
+    pub client_id: String,
+    /// The OAuth app's client secret; HubSpot and GoHighLevel marketplace apps also sign
+    /// webhooks with it.
+    #[serde(default)]
+    pub client_secret: String,
+    /// OAuth scopes requested.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The vendor's published limit per connection.
+    pub rate_limit: RateLimit,
+    /// GoHighLevel: the public key (PEM or base64 of the raw 32 bytes) that verifies
+    /// `X-GHL-Signature` (Ed25519).
+    #[serde(default)]
+    pub webhook_public_key: String,
+}
+
+impl VendorConfig {
+    /// The OAuth client, when one is configured.
+    #[must_use]
+    pub fn oauth(&self) -> Option<OAuthClient> {
+        (!self.client_id.is_empty() && !self.token_url.is_empty()).then(|| OAuthClient {
+            token_url: self.token_url.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+        })
+    }
+}
+
+/// Settings of every vendor plus the connection machinery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrmConfig {
+    /// Keap.
+    #[serde(default = "keap")]
+    pub keap: VendorConfig,
+    /// GoHighLevel.
+    #[serde(default = "gohighlevel")]
+    pub gohighlevel: VendorConfig,
+    /// ActiveCampaign.
+    #[serde(default = "activecampaign")]
+    pub activecampaign: VendorConfig,
+    /// Ontraport.
+    #[serde(default = "ontraport")]
+    pub ontraport: VendorConfig,
+    /// HubSpot.
+    #[serde(default = "hubspot")]
+    pub hubspot: VendorConfig,
+    /// The key that encrypts stored credentials: base64 of 32 bytes. Empty in the
+    /// embedded default, which then keeps a generated key in its data directory.
+    #[serde(default)]
+    pub encryption_key: String,
+    /// Where vendors send the user back after authorising: mfh's `/v1/oauth/callback`.
+    #[serde(default = "default_redirect")]
+    pub oauth_redirect_url: String,
+    /// How long an OAuth `state` stays usable.
+    #[serde(with = "humantime_serde", default = "default_state_ttl")]
+    pub oauth_state_ttl: Duration,
+    /// How old a signed webhook's timestamp may be.
+    #[serde(with = "humantime_serde", default = "default_replay_window")]
+    pub webhook_replay_window: Duration,
+    /// How often each connection's contacts are synced in full; zero disables it.
+    #[serde(with = "humantime_serde", default = "default_sync_interval")]
+    pub sync_interval: Duration,
+}
+
+fn default_redirect() -> String {
+    "http://127.0.0.1:8080/v1/oauth/callback".into()
+}
+fn default_state_ttl() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_replay_window() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_sync_interval() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+fn vendor(api_base: &str, authorize: &str, token: &str, limit: RateLimit) -> VendorConfig {
+    VendorConfig {
+        api_base: api_base.into(),
+        authorize_url: authorize.into(),
+        token_url: token.into(),
+        client_id: String::new(),
+        client_secret: String::new(),
+        scopes: Vec::new(),
+        rate_limit: limit,
+        webhook_public_key: String::new(),
+    }
+}
+
+// Published limits (reference/crm-apis.md §0), each the tightest that applies to one
+// connection.
+fn keap() -> VendorConfig {
+    vendor(
+        "https://api.infusionsoft.com/crm/rest",
+        "https://accounts.infusionsoft.com/app/oauth/authorize",
+        "https://api.infusionsoft.com/token",
+        RateLimit::new(10, Duration::from_secs(1)),
+    )
+}
+fn gohighlevel() -> VendorConfig {
+    vendor(
+        "https://services.leadconnectorhq.com",
+        "https://marketplace.gohighlevel.com/oauth/chooselocation",
+        "https://services.leadconnectorhq.com/oauth/token",
+        RateLimit::new(100, Duration::from_secs(10)),
+    )
+}
+fn activecampaign() -> VendorConfig {
+    vendor("", "", "", RateLimit::new(5, Duration::from_secs(1)))
+}
+fn ontraport() -> VendorConfig {
+    vendor(
+        "https://api.ontraport.com/1",
+        "",
+        "",
+        RateLimit::new(180, Duration::from_secs(60)),
+    )
+}
+fn hubspot() -> VendorConfig {
+    vendor(
+        "https://api.hubapi.com",
+        "https://app.hubspot.com/oauth/authorize",
+        "https://api.hubapi.com/oauth/v1/token",
+        RateLimit::new(100, Duration::from_secs(10)),
+    )
+}
+
+impl Default for CrmConfig {
+    fn default() -> Self {
+        Self {
+            keap: keap(),
+            gohighlevel: gohighlevel(),
+            activecampaign: activecampaign(),
+            ontraport: ontraport(),
+            hubspot: hubspot(),
+            encryption_key: String::new(),
+            oauth_redirect_url: default_redirect(),
+            oauth_state_ttl: default_state_ttl(),
+            webhook_replay_window: default_replay_window(),
+            sync_interval: default_sync_interval(),
+        }
+    }
+}
+
+impl CrmConfig {
+    /// The settings of `platform`.
+    #[must_use]
+    pub fn vendor(&self, platform: Platform) -> &VendorConfig {
+        match platform {
+            Platform::Keap => &self.keap,
+            Platform::Gohighlevel => &self.gohighlevel,
+            Platform::Activecampaign => &self.activecampaign,
+            Platform::Ontraport => &self.ontraport,
+            Platform::Hubspot => &self.hubspot,
+        }
+    }
+
+    /// Points every vendor's API and token endpoints at `base` (a local test server):
+    /// `base/<platform>` for the API and `base/<platform>/oauth/token` for tokens.
+    #[must_use]
+    pub fn all_at(mut self, base: &str) -> Self {
+        for p in Platform::ALL {
+            let v = match p {
+                Platform::Keap => &mut self.keap,
+                Platform::Gohighlevel => &mut self.gohighlevel,
+                Platform::Activecampaign => &mut self.activecampaign,
+                Platform::Ontraport => &mut self.ontraport,
+                Platform::Hubspot => &mut self.hubspot,
+            };
+            v.api_base = format!("{base}/{}", p.as_str());
+            v.token_url = format!("{base}/{}/oauth/token", p.as_str());
+            v.authorize_url = format!("{base}/{}/oauth/authorize", p.as_str());
+        }
+        self
+    }
+}
