@@ -1,0 +1,338 @@
+//! The fake Keap's routes, below its REST prefix.
+
+use super::fake::{CLIENT_ID, CLIENT_SECRET, FakeState, project};
+use super::fake_http::{Request, Response};
+use crate::connectors::vendor::text;
+use serde_json::{Value, json};
+
+fn error(status: u16, message: &str) -> Response {
+    let kind = if status == 404 {
+        "NOT_FOUND"
+    } else {
+        "INVALID_ARGUMENT"
+    };
+    Response::json(
+        status,
+        &json!({"code": status, "message": message, "status": kind, "details": []}),
+    )
+}
+
+/// `POST /oauth/token`: refresh_token or authorization_code grants, client in the body.
+pub(super) fn token(s: &mut FakeState, req: &Request) -> Response {
+    let form = req.form();
+    let get = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    if get("client_id") != CLIENT_ID || get("client_secret") != CLIENT_SECRET {
+        return Response::json(401, &json!({"error": "invalid_client"}));
+    }
+    match get("grant_type") {
+        "refresh_token" if s.take_refresh(get("refresh_token")) => {
+            Response::json(200, &s.issue(true))
+        }
+        "authorization_code" if !get("code").is_empty() => Response::json(200, &s.issue(false)),
+        _ => Response::json(400, &json!({"error": "invalid_grant"})),
+    }
+}
+
+/// Pages `items` (sorted by id) after `page_token`, Keap v2 style.
+fn page(items: Vec<(u64, Value)>, req: &Request, key: &str) -> Response {
+    let size: usize = req
+        .param("page_size")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(50)
+        .clamp(1, 1000);
+    let after: u64 = req
+        .param("page_token")
+        .and_then(|t| t.strip_prefix('p').and_then(|n| n.parse().ok()))
+        .unwrap_or(0);
+    let rest: Vec<(u64, Value)> = items.into_iter().filter(|(i, _)| *i > after).collect();
+    let more = rest.len() > size;
+    let shown: Vec<(u64, Value)> = rest.into_iter().take(size).collect();
+    let next = match shown.last() {
+        Some((last, _)) if more => format!("p{last}"),
+        _ => String::new(),
+    };
+    let list: Vec<Value> = shown.into_iter().map(|(_, v)| v).collect();
+    Response::json(200, &json!({ key: list, "next_page_token": next }))
+}
+
+/// Whether a contact passes a v2 `filter` (`k==v;k==v`, `*` suffix wildcard).
+fn passes(c: &Value, filter: &str) -> Result<bool, String> {
+    for clause in filter.split(';').filter(|c| !c.is_empty()) {
+        let Some((k, v)) = clause.split_once("==") else {
+            return Err(format!("invalid filter {clause}"));
+        };
+        let have: Vec<String> = match k {
+            "email" => c["email_addresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["email"].as_str().map(str::to_lowercase))
+                .collect(),
+            "given_name" | "family_name" => {
+                c[k].as_str().map(str::to_lowercase).into_iter().collect()
+            }
+            other => return Err(format!("filter field {other} is not supported")),
+        };
+        let v = v.to_lowercase();
+        let ok = match v.strip_suffix('*') {
+            Some(prefix) => have.iter().any(|h| h.starts_with(prefix)),
+            None => have.contains(&v),
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Everything below the prefix except the token endpoint; the caller checked auth.
+pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
+    let seg = req.segments();
+    let seg: Vec<&str> = seg.iter().skip(2).map(String::as_str).collect();
+    match (req.method.as_str(), seg.as_slice()) {
+        ("GET", ["v2", "contacts"]) => {
+            let filter = req.param("filter").unwrap_or_default();
+            let fields = req.param("fields");
+            let mut out = Vec::new();
+            for (id, c) in &s.contacts {
+                match passes(c, &filter) {
+                    Ok(true) => out.push((*id, project(c, fields.as_deref()))),
+                    Ok(false) => {}
+                    Err(e) => return error(400, &e),
+                }
+            }
+            page(out, req, "contacts")
+        }
+        ("GET", ["v2", "contacts", "model"]) => Response::json(
+            200,
+            &json!({"custom_fields": s.custom_fields, "optional_properties": []}),
+        ),
+        ("GET", ["v2", "contacts", id]) => match contact(s, id) {
+            Some(c) => Response::json(200, &project(&c, req.param("fields").as_deref())),
+            None => error(404, "Contact not found"),
+        },
+        ("PATCH", ["v2", "contacts", id]) => patch_contact(s, id, req),
+        ("POST", ["v2", "contacts", id, "notes"]) => add_note(s, id, &req.json()),
+        ("GET", ["v2", "tags"]) => {
+            let items = s.tags.iter().map(|(i, t)| (*i, t.clone())).collect();
+            page(items, req, "tags")
+        }
+        ("POST", ["v2", "tags"]) => {
+            let body = req.json();
+            let Some(name) = body["name"].as_str().filter(|n| !n.trim().is_empty()) else {
+                return error(400, "name is required");
+            };
+            let id = s.new_id();
+            let tag = json!({"id": id.to_string(), "name": name, "description": "",
+                "category": body["category"].clone()});
+            s.tags.insert(id, tag.clone());
+            Response::json(201, &tag)
+        }
+        ("POST", ["v2", "tags", tag, verb]) => tag_contacts(s, tag, verb, &req.json()),
+        ("GET", ["v2", "users"]) => {
+            let items = s
+                .users
+                .iter()
+                .filter_map(|u| Some((text(&u["id"])?.parse().ok()?, u.clone())))
+                .collect();
+            page(items, req, "users")
+        }
+        (m @ ("GET" | "PATCH"), ["v2", "emailAddresses", email, "status"]) => {
+            email_status(s, email, m == "PATCH", &req.json())
+        }
+        ("POST", ["v1", "campaigns", "goals", integration, call]) => {
+            let cid = text(&req.json()["contact_id"]).unwrap_or_default();
+            if contact(s, &cid).is_none() {
+                return error(404, "Contact not found");
+            }
+            s.goals
+                .push(((*integration).to_owned(), (*call).to_owned(), cid));
+            Response::json(
+                200,
+                &json!([{"campaign_id": 1, "success": true, "message": ""}]),
+            )
+        }
+        _ => error(404, "no such operation"),
+    }
+}
+
+fn contact(s: &FakeState, id: &str) -> Option<Value> {
+    s.contacts.get(&id.parse().ok()?).cloned()
+}
+
+const WRITABLE: &[&str] = &[
+    "given_name",
+    "family_name",
+    "middle_name",
+    "job_title",
+    "website",
+    "time_zone",
+    "birth_date",
+    "email_addresses",
+    "phone_numbers",
+    "addresses",
+    "owner_id",
+    "custom_fields",
+    "company",
+    "leadsource_id",
+];
+
+fn patch_contact(s: &mut FakeState, id: &str, req: &Request) -> Response {
+    let body = req.json();
+    let Some(props) = body.as_object() else {
+        return error(400, "a JSON object is required");
+    };
+    let mask = req.param("update_mask");
+    let masked = |k: &str| mask.as_deref().is_none_or(|m| m.split(',').any(|x| x == k));
+    for (k, v) in props {
+        if !WRITABLE.contains(&k.as_str()) {
+            return error(400, &format!("Invalid field: {k}"));
+        }
+        let bad_email = k == "email_addresses"
+            && v.as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| !e["email"].as_str().is_some_and(|a| a.contains('@')));
+        if bad_email {
+            return error(400, "Invalid email address");
+        }
+        let unknown_cf = k == "custom_fields"
+            && v.as_array().into_iter().flatten().any(|cf| {
+                !s.custom_fields
+                    .iter()
+                    .any(|m| text(&m["id"]) == text(&cf["id"]))
+            });
+        if unknown_cf {
+            return error(400, "Invalid custom field id");
+        }
+        let bad_owner = k == "owner_id" && !s.users.iter().any(|u| text(&u["id"]) == text(v));
+        if bad_owner {
+            return error(400, "Invalid owner_id");
+        }
+    }
+    let Some(c) = id.parse().ok().and_then(|i| s.contacts.get_mut(&i)) else {
+        return error(404, "Contact not found");
+    };
+    for (k, v) in props.iter().filter(|(k, _)| masked(k)) {
+        if k == "custom_fields" {
+            let mut list = c[k].as_array().cloned().unwrap_or_default();
+            for cf in v.as_array().into_iter().flatten() {
+                list.retain(|e| text(&e["id"]) != text(&cf["id"]));
+                list.push(cf.clone());
+            }
+            c[k] = Value::Array(list);
+        } else {
+            c[k.as_str()] = v.clone();
+        }
+    }
+    c["update_time"] = json!(chrono::Utc::now().to_rfc3339());
+    Response::json(200, &project(c, None))
+}
+
+fn add_note(s: &mut FakeState, id: &str, body: &Value) -> Response {
+    if contact(s, id).is_none() {
+        return error(404, "Contact not found");
+    }
+    let user = text(&body["user_id"]).unwrap_or_default();
+    if !s
+        .users
+        .iter()
+        .any(|u| text(&u["id"]).as_deref() == Some(&user))
+    {
+        return error(400, "user_id is required");
+    }
+    if body["title"].as_str().is_none() && body["type"].as_str().is_none() {
+        return error(400, "title or type is required");
+    }
+    let n = s.new_id();
+    let note = json!({"id": n.to_string(), "contact_id": id, "user_id": user,
+        "title": body["title"], "text": body["text"], "create_time": chrono::Utc::now().to_rfc3339()});
+    s.notes.push(note.clone());
+    Response::json(201, &note)
+}
+
+fn tag_contacts(s: &mut FakeState, tag: &str, verb: &str, body: &Value) -> Response {
+    let on = match verb {
+        "contacts:applyTags" => true,
+        "contacts:removeTags" => false,
+        _ => return error(404, "no such operation"),
+    };
+    if !tag.parse().is_ok_and(|t| s.tags.contains_key(&t)) {
+        return error(404, "Tag not found");
+    }
+    let mut results = serde_json::Map::new();
+    for cid in body["contact_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(text)
+    {
+        let Some(c) = cid.parse().ok().and_then(|i| s.contacts.get_mut(&i)) else {
+            results.insert(cid, json!("NOT_FOUND"));
+            continue;
+        };
+        let mut ids: Vec<Value> = c["tag_ids"].as_array().cloned().unwrap_or_default();
+        ids.retain(|v| text(v).as_deref() != Some(tag));
+        if on {
+            ids.push(json!(tag));
+        }
+        c["tag_ids"] = Value::Array(ids);
+        results.insert(cid, json!("SUCCESS"));
+    }
+    Response::json(200, &json!({"results": results}))
+}
+
+/// Statuses that an API opt-in lifts to UNCONFIRMED; Keap keeps the others.
+const REOPTABLE: &[&str] = &[
+    "UNENGAGED_MARKETABLE",
+    "UNENGAGED_NON_MARKETABLE",
+    "NON_MARKETABLE",
+    "MANUAL",
+    "UNCONFIRMED",
+];
+
+fn email_status(s: &mut FakeState, email: &str, update: bool, body: &Value) -> Response {
+    let lower = email.to_lowercase();
+    let entry = s
+        .contacts
+        .values_mut()
+        .flat_map(|c| c["email_addresses"].as_array_mut().into_iter().flatten())
+        .find(|e| e["email"].as_str().map(str::to_lowercase) == Some(lower.clone()));
+    let Some(e) = entry else {
+        return error(404, "Email address not found");
+    };
+    if update {
+        let (Some(opt), Some(_)) = (body["opted_in"].as_bool(), body["reason"].as_str()) else {
+            return error(400, "opted_in and reason are required");
+        };
+        let status = e["email_opt_status"].as_str().unwrap_or("NON_MARKETABLE");
+        let new = match (opt, REOPTABLE.contains(&status)) {
+            (false, _) => "MANUAL",
+            (true, true) => "UNCONFIRMED",
+            (true, false) => status,
+        }
+        .to_owned();
+        e["is_opt_in"] = json!(new == "UNCONFIRMED");
+        e["email_opt_status"] = json!(new);
+    }
+    let status = e["email_opt_status"].clone();
+    let opted = matches!(
+        status.as_str(),
+        Some(
+            "UNCONFIRMED"
+                | "UNENGAGED_MARKETABLE"
+                | "SINGLE_OPT_IN"
+                | "DOUBLE_OPT_IN"
+                | "CONFIRMED"
+        )
+    );
+    Response::json(
+        200,
+        &json!({"email": email, "opted_in": opted, "status": status}),
+    )
+}

@@ -1,0 +1,395 @@
+//! Contract tests of the Keap connector against the fake Keap.
+
+use super::Keap;
+use super::fake::{self, FakeServer};
+use crate::connectors::config::{CrmConfig, Platform};
+use crate::connectors::registry::{Connection, VendorContext};
+use crate::connectors::vendor::{
+    Auth, Credentials, Limiter, MemoryCredentials, RateLimit, VendorHttp,
+};
+use crate::connectors::{ContactQuery, CrmConnector, CrmError, CrmRead, search_all};
+use crate::helpers::Change;
+use crate::http::HttpClient;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn connector(fake: &FakeServer, creds: Credentials) -> Keap {
+    let mut vendor = CrmConfig::default().keap;
+    vendor.api_base.clone_from(&fake.base);
+    vendor.token_url = fake.oauth().token_url;
+    vendor.client_id = fake::CLIENT_ID.into();
+    vendor.client_secret = fake::CLIENT_SECRET.into();
+    let auth = Arc::new(Auth::new(
+        Arc::new(MemoryCredentials::new(creds)),
+        vendor.oauth(),
+    ));
+    let limiter = Arc::new(Limiter::new(RateLimit::new(1000, Duration::from_secs(1))));
+    let http = VendorHttp::new(HttpClient::for_tests(), &fake.base, auth, limiter);
+    let connection = Connection {
+        account_id: "acct".into(),
+        connection_id: "conn_keap".into(),
+        platform: Platform::Keap,
+        name: "Keap".into(),
+        settings: serde_json::Map::new(),
+        status: "active".into(),
+        created_at: 0,
+    };
+    Keap::new(VendorContext {
+        http,
+        connection,
+        vendor,
+    })
+    .unwrap()
+}
+
+async fn setup(contacts: usize) -> (FakeServer, Keap) {
+    let fake = fake::start(contacts).await;
+    let keap = connector(&fake, FakeServer::credentials());
+    (fake, keap)
+}
+
+fn set(field: &str, value: &str) -> Change {
+    Change::SetField {
+        field: field.into(),
+        value: Some(value.into()),
+    }
+}
+
+#[tokio::test]
+async fn get_reads_standard_and_custom_fields_and_tags() {
+    let (fake, keap) = setup(3).await;
+    fake.set_field("2", "_LeadScore", "17");
+    fake.set_field("2", "phone", "555-0101");
+    keap.healthcheck().await.unwrap();
+    keap.apply(
+        "2",
+        "e1",
+        &[Change::ApplyTag {
+            tag_id: "10".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    let c = keap.get_contact("2").await.unwrap();
+    assert_eq!(c.id, "2");
+    assert_eq!(c.field("email"), Some("contact1@example.com"));
+    assert_eq!(c.field("first_name"), Some("First1"));
+    assert_eq!(c.field("last_name"), Some("Last1"));
+    assert_eq!(c.field("phone"), Some("555-0101"));
+    assert_eq!(c.field("_LeadScore"), Some("17"));
+    assert_eq!(c.tags.get("10").map(String::as_str), Some("VIP"));
+    assert_eq!(c.marketable, Some(true));
+    assert!(c.created_at.is_some() && c.updated_at.is_some());
+    // Custom fields and tag ids are asked for explicitly.
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.contains("/v2/contacts/2?fields=")
+                && r.contains("custom_fields")
+                && r.contains("tag_ids"))
+    );
+}
+
+#[tokio::test]
+async fn search_by_email_is_server_side() {
+    let (fake, keap) = setup(20).await;
+    let q = ContactQuery::FieldEquals {
+        field: "email".into(),
+        value: "contact7@example.com".into(),
+    };
+    let page = keap.search_contacts(&q, None).await.unwrap();
+    assert_eq!(page.contacts.len(), 1);
+    assert_eq!(page.contacts[0].id, "8");
+    assert!(page.next.is_none());
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.contains("filter=email%3D%3Dcontact7%40example.com"))
+    );
+}
+
+#[tokio::test]
+async fn listing_all_visits_every_contact_exactly_once() {
+    let (fake, keap) = setup(250).await;
+    let all = search_all(&keap, &ContactQuery::All, 10_000).await.unwrap();
+    assert_eq!(all.len(), 250);
+    let ids: HashSet<String> = all.iter().map(|c| c.id.clone()).collect();
+    assert_eq!(ids, fake.contact_ids().into_iter().collect());
+    let pages = fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("GET /crm/rest/v2/contacts?"))
+        .count();
+    assert_eq!(pages, 3);
+    // A client-side query pages the same way and keeps only matches.
+    let q = ContactQuery::FieldContains {
+        field: "first_name".into(),
+        value: "First24".into(),
+    };
+    let found = search_all(&keap, &q, 10_000).await.unwrap();
+    assert_eq!(found.len(), 11); // First24, First240..=First249
+}
+
+#[tokio::test]
+async fn sets_standard_and_custom_fields_and_skips_no_ops() {
+    let (fake, keap) = setup(2).await;
+    let r = keap
+        .apply(
+            "1",
+            "e1",
+            &[
+                set("first_name", "Zed"),
+                set("_LeadScore", "42"),
+                set("email", "zed@example.com"),
+                set("city", "Austin"),
+                set("last_name", "Last0"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert_eq!(r.applied.len(), 4);
+    assert_eq!(r.applied[0].kind, "field_updated");
+    assert_eq!(r.applied[0].old_value.as_deref(), Some("First0"));
+    assert_eq!(r.applied[0].new_value.as_deref(), Some("Zed"));
+    assert_eq!(r.applied[1].old_value, None);
+    let c = keap.get_contact("1").await.unwrap();
+    assert_eq!(c.field("first_name"), Some("Zed"));
+    assert_eq!(c.field("_LeadScore"), Some("42"));
+    assert_eq!(c.field("email"), Some("zed@example.com"));
+    assert_eq!(c.field("city"), Some("Austin"));
+    let raw = fake.contact("1").unwrap();
+    assert_eq!(raw["custom_fields"][0]["content"], "42");
+    // Labels resolve too.
+    let r = keap
+        .apply("1", "e2", &[set("Lead Score", "43")])
+        .await
+        .unwrap();
+    assert_eq!(r.applied.len(), 1);
+    assert_eq!(r.applied[0].old_value.as_deref(), Some("42"));
+}
+
+#[tokio::test]
+async fn applies_removes_and_creates_tags() {
+    let (fake, keap) = setup(2).await;
+    let r = keap
+        .apply(
+            "1",
+            "e1",
+            &[
+                Change::ApplyTag {
+                    tag_id: "10".into(),
+                },
+                Change::ApplyTag {
+                    tag_id: "10".into(),
+                },
+                Change::ApplyTag {
+                    tag_id: "11".into(),
+                },
+                Change::RemoveTag {
+                    tag_id: "11".into(),
+                },
+                Change::RemoveTag {
+                    tag_id: "12".into(),
+                },
+                Change::ApplyTag {
+                    tag_id: "404".into(),
+                },
+                Change::ApplyTagNamed {
+                    name: "Brand New".into(),
+                    category: None,
+                },
+                Change::ApplyTagNamed {
+                    name: "vip".into(),
+                    category: None,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.failed.len(), 1, "{:?}", r.failed);
+    assert!(r.failed[0].1.contains("unknown tag 404"));
+    let kinds: Vec<&str> = r.applied.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["tag_applied", "tag_applied", "tag_removed", "tag_applied"]
+    );
+    assert_eq!(r.applied[0].new_value.as_deref(), Some("VIP"));
+    let tags = keap.list_tags().await.unwrap();
+    let created = tags.iter().find(|t| t.name == "Brand New").unwrap();
+    assert_eq!(r.applied[3].new_value.as_deref(), Some(created.id.as_str()));
+    let c = keap.get_contact("1").await.unwrap();
+    let mut ids: Vec<&str> = c.tags.keys().map(String::as_str).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["10", created.id.as_str()]);
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.starts_with("POST /crm/rest/v2/tags ") || *r == "POST /crm/rest/v2/tags")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn notes_goals_owner_and_opt_out() {
+    let (fake, keap) = setup(2).await;
+    let r = keap
+        .apply(
+            "1",
+            "e1",
+            &[
+                Change::AddNote {
+                    title: "Call".into(),
+                    body: "Said hi".into(),
+                },
+                Change::AchieveGoal {
+                    call_name: "welcome".into(),
+                },
+                Change::SetOwner {
+                    user_id: "1".into(),
+                },
+                Change::SetOwner {
+                    user_id: "2".into(),
+                },
+                Change::SetOwner {
+                    user_id: "99".into(),
+                },
+                Change::SetOptIn {
+                    email: "CONTACT0@example.com".into(),
+                    opted_in: false,
+                    reason: "asked".into(),
+                },
+                Change::SetOptIn {
+                    email: "other@example.com".into(),
+                    opted_in: false,
+                    reason: "asked".into(),
+                },
+                Change::LinkCompany {
+                    company_id: None,
+                    company_name: "Acme".into(),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = r.applied.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["note_added", "goal_achieved", "owner_set", "opt_in_changed"]
+    );
+    assert_eq!(r.failed.len(), 4, "{:?}", r.failed);
+    {
+        let s = fake.state.lock().unwrap();
+        assert_eq!(s.notes.len(), 1);
+        assert_eq!(s.notes[0]["user_id"], "1");
+        assert_eq!(s.goals, [("mfh".into(), "welcome".into(), "1".into())]);
+    }
+    let c = keap.get_contact("1").await.unwrap();
+    assert_eq!(c.owner_id.as_deref(), Some("1"));
+    assert_eq!(c.marketable, Some(false));
+    // An opt-out by hand can be lifted again.
+    let r = keap
+        .apply(
+            "1",
+            "e2",
+            &[Change::SetOptIn {
+                email: "contact0@example.com".into(),
+                opted_in: true,
+                reason: "form".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.applied.len(), 1, "{:?}", r.failed);
+    assert_eq!(keap.get_contact("1").await.unwrap().marketable, Some(true));
+}
+
+#[tokio::test]
+async fn refusals_fail_one_change_and_the_rest_go_on() {
+    let (_fake, keap) = setup(1).await;
+    let r = keap
+        .apply(
+            "1",
+            "e1",
+            &[
+                set("_NoSuchField", "x"),
+                set("email", "not-an-email"),
+                set("first_name", "Ok"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.failed.len(), 2);
+    assert!(r.failed[0].1.contains("unknown field"));
+    assert!(r.failed[1].1.contains("400"), "{}", r.failed[1].1);
+    assert_eq!(r.applied.len(), 1);
+    assert_eq!(
+        keap.get_contact("1").await.unwrap().field("first_name"),
+        Some("Ok")
+    );
+}
+
+#[tokio::test]
+async fn missing_contacts_are_not_found() {
+    let (fake, keap) = setup(2).await;
+    assert!(matches!(
+        keap.get_contact("999").await,
+        Err(CrmError::NotFound { .. })
+    ));
+    fake.delete_contact("2");
+    assert!(matches!(
+        keap.apply("2", "e1", &[set("first_name", "x")]).await,
+        Err(CrmError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_once() {
+    let (fake, keap) = setup(1).await;
+    keap.get_contact("1").await.unwrap();
+    fake.expire_tokens();
+    keap.get_contact("1").await.unwrap();
+    assert_eq!(fake.refreshes(), 1);
+    keap.get_contact("1").await.unwrap();
+    assert_eq!(fake.refreshes(), 1);
+}
+
+#[tokio::test]
+async fn a_bad_static_token_is_an_auth_error() {
+    let fake = fake::start(1).await;
+    let keap = connector(
+        &fake,
+        Credentials::Bearer {
+            token: "wrong".into(),
+        },
+    );
+    assert!(matches!(
+        keap.get_contact("1").await,
+        Err(CrmError::Auth(_))
+    ));
+    assert_eq!(fake.refreshes(), 0);
+}
+
+#[tokio::test]
+async fn rate_limits_and_outages_map_to_retryable_errors() {
+    let (fake, keap) = setup(1).await;
+    for _ in 0..3 {
+        fake.fail_next(429, Some(1));
+    }
+    match keap.get_contact("1").await {
+        Err(CrmError::RateLimited { retry_after }) => {
+            assert_eq!(retry_after, Some(Duration::from_secs(1)));
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    for _ in 0..3 {
+        fake.fail_next(503, None);
+    }
+    assert!(matches!(
+        keap.get_contact("1").await,
+        Err(CrmError::Unavailable { .. })
+    ));
+    keap.get_contact("1").await.unwrap();
+}
