@@ -1,8 +1,9 @@
 //! The explorer: DuckDB over one account's part of the lake.
 //!
 //! Each query gets a fresh in-memory database. The caller's visible files (from the
-//! partition manifests, never a directory listing) are loaded into a table `executions`;
-//! then external access is switched off and the configuration locked, and only then does
+//! partition manifests, never a directory listing) are loaded into a table `executions`,
+//! and their contact snapshots into a table `contacts` holding each contact's latest
+//! state (see [`CONTACTS_LATEST`]); then external access is switched off and the configuration locked, and only then does
 //! the caller's SQL run. So `read_parquet`, `COPY`, `ATTACH`, `INSTALL` and `SET` cannot
 //! reach any file or setting: the only data in reach is the caller's own.
 
@@ -41,16 +42,47 @@ const EMPTY_TABLE: &str = "CREATE TABLE executions (execution_id VARCHAR, accoun
     requested_at TIMESTAMPTZ, started_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, duration_ms BIGINT, \
     output_json VARCHAR, changes_json VARCHAR, error_kind VARCHAR, error_message VARCHAR, source VARCHAR)";
 
+/// The columns of `contacts`: a snapshot's, without the deletion marker (a deleted
+/// contact is absent) and the topic position (only a tie-break).
+const CONTACT_COLUMNS: &str = "account_id, connection_id, platform, contact_id, email, \
+    first_name, last_name, fields_json, tags_json, owner_id, crm_updated_at, observed_at, source";
+
+const EMPTY_CONTACTS: &str = "CREATE TABLE contacts (account_id VARCHAR, connection_id VARCHAR, \
+    platform VARCHAR, contact_id VARCHAR, email VARCHAR, first_name VARCHAR, last_name VARCHAR, \
+    fields_json VARCHAR, tags_json VARCHAR, owner_id VARCHAR, crm_updated_at TIMESTAMPTZ, \
+    observed_at TIMESTAMPTZ, source VARCHAR)";
+
+/// The latest state of each contact, from the snapshot files `{files}` (a DuckDB list):
+/// the row with the greatest `observed_at`, then `crm_updated_at` (a missing one ranks
+/// lowest), then topic position, the order the lake's compaction keeps too. The latest
+/// row is picked before deleted contacts are dropped, so an older live snapshot never
+/// shows through a deletion. Hive partitioning is off: the path's `date` is only where a
+/// row was written.
+pub const CONTACTS_LATEST: &str = "CREATE TABLE contacts AS SELECT {columns} FROM ( \
+    SELECT * FROM read_parquet({files}, hive_partitioning = false) \
+    QUALIFY row_number() OVER ( \
+        PARTITION BY account_id, connection_id, contact_id \
+        ORDER BY observed_at DESC, crm_updated_at DESC NULLS LAST, \
+            topic_partition DESC, topic_offset DESC) = 1 \
+) WHERE NOT deleted";
+
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// Runs `sql` over `account_id`'s tables.
+fn file_list(files: &[PathBuf]) -> String {
+    let list: Vec<String> = files.iter().map(|p| quote(&p.to_string_lossy())).collect();
+    format!("[{}]", list.join(","))
+}
+
+/// Runs `sql` over one account's tables: `files` are its executions files, `contact_files`
+/// its contacts files (both from [`mfh_processors::lake::Lake::materialize_account`]).
 ///
 /// # Errors
 /// [`ExplorerError`].
 pub fn run_query(
     files: &[PathBuf],
+    contact_files: &[PathBuf],
     sql: &str,
     max_rows: usize,
     timeout: Duration,
@@ -65,14 +97,20 @@ pub fn run_query(
     let load = if files.is_empty() {
         EMPTY_TABLE.to_owned()
     } else {
-        let list: Vec<String> = files.iter().map(|p| quote(&p.to_string_lossy())).collect();
         format!(
-            "CREATE TABLE executions AS SELECT * FROM read_parquet([{}])",
-            list.join(",")
+            "CREATE TABLE executions AS SELECT * FROM read_parquet({})",
+            file_list(files)
         )
     };
+    let contacts = if contact_files.is_empty() {
+        EMPTY_CONTACTS.to_owned()
+    } else {
+        CONTACTS_LATEST
+            .replace("{columns}", CONTACT_COLUMNS)
+            .replace("{files}", &file_list(contact_files))
+    };
     conn.execute_batch(&format!(
-        "SET threads = 1; SET memory_limit = {}; {load}; \
+        "SET threads = 1; SET memory_limit = {}; {load}; {contacts}; \
          SET enable_external_access = false; SET autoinstall_known_extensions = false; \
          SET autoload_known_extensions = false; SET lock_configuration = true;",
         quote(memory_limit)
@@ -150,5 +188,143 @@ fn to_json(v: Value) -> serde_json::Value {
                 .map_or(json!(t), |d| json!(d.to_rfc3339()))
         }
         other => json!(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mfh_processors::lake::compact::{LakeWriter, WriterConfig};
+    use mfh_processors::lake::{CONTACTS_TABLE, ContactRow, Lake};
+    use mfh_schemas::ContactSnapshot;
+    use serde_json::json;
+
+    const T: i64 = 1_760_000_000_000;
+
+    fn snap(account: &str, contact: &str, observed_at: i64, email: &str) -> ContactSnapshot {
+        ContactSnapshot {
+            account_id: account.into(),
+            connection_id: "c1".into(),
+            platform: "keap".into(),
+            contact_id: contact.into(),
+            deleted: false,
+            email: Some(email.into()),
+            first_name: None,
+            last_name: None,
+            fields_json: "{}".into(),
+            tags_json: "{}".into(),
+            owner_id: None,
+            crm_updated_at: None,
+            observed_at,
+            source: "full_sync".into(),
+        }
+    }
+
+    fn query(files: &[PathBuf], sql: &str) -> QueryResult {
+        run_query(&[], files, sql, 100, Duration::from_secs(10), "256MB").unwrap()
+    }
+
+    #[test]
+    fn contacts_is_an_empty_typed_table_without_files() {
+        let r = query(&[], "select * from contacts");
+        assert!(r.rows.is_empty());
+        assert_eq!(r.columns.len(), 13);
+        assert_eq!(r.columns[3], "contact_id");
+        let r = query(&[], "select count(*) from executions");
+        assert_eq!(r.rows, vec![vec![json!(0)]]);
+    }
+
+    #[tokio::test]
+    async fn contacts_holds_the_callers_latest_live_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::local(dir.path()).unwrap();
+        // No compaction: every snapshot stays in its own file, so the explorer's SQL alone
+        // has to pick the latest state.
+        let w = LakeWriter::start(
+            lake.table(CONTACTS_TABLE),
+            WriterConfig {
+                max_batch: 1,
+                max_wait: Duration::from_millis(1),
+                compact_min_files: 1000,
+                delete_grace: Duration::ZERO,
+            },
+        );
+        let mut deleted = snap("a", "y", T + 10, "y-gone");
+        deleted.deleted = true;
+        let mut z_unknown = snap("a", "z", T, "z-unknown");
+        z_unknown.crm_updated_at = None;
+        let mut z_known = snap("a", "z", T, "z-crm");
+        z_known.crm_updated_at = Some(T - 1);
+        let records = [
+            snap("a", "x", T, "x-old"),
+            snap("a", "x", T + 10, "x-new"),
+            // Stale: observed before the newest one but delivered after it.
+            snap("a", "x", T + 5, "x-stale"),
+            snap("a", "y", T, "y-live"),
+            deleted,
+            snap("a", "y", T + 1, "y-stale"),
+            z_known,
+            // Same observed_at and a later offset, but no CRM time: loses.
+            z_unknown,
+            snap("b", "x", T + 99, "b-x"),
+            snap("b", "w", T, "b-w"),
+        ];
+        for (offset, s) in (0..).zip(records) {
+            w.submit(0, offset, Some(ContactRow::new(s, 0, offset)))
+                .await
+                .unwrap();
+        }
+        let scratch = tempfile::tempdir().unwrap();
+        let contacts = lake.table(CONTACTS_TABLE);
+        let a = contacts
+            .materialize_account("a", scratch.path())
+            .await
+            .unwrap();
+        assert_eq!(a.len(), 8);
+        let r = query(
+            &a,
+            "select account_id, contact_id, email, observed_at from contacts order by contact_id",
+        );
+        assert_eq!(
+            r.rows,
+            vec![
+                vec![
+                    json!("a"),
+                    json!("x"),
+                    json!("x-new"),
+                    json!("2025-10-09T08:53:20.010+00:00")
+                ],
+                vec![
+                    json!("a"),
+                    json!("z"),
+                    json!("z-crm"),
+                    json!("2025-10-09T08:53:20+00:00")
+                ],
+            ]
+        );
+        // The caller's executions are unaffected, and empty here.
+        let r = query(&a, "select count(*) from executions");
+        assert_eq!(r.rows, vec![vec![json!(0)]]);
+
+        let b = contacts
+            .materialize_account("b", scratch.path())
+            .await
+            .unwrap();
+        let r = query(
+            &b,
+            "select string_agg(email, ',' order by email) from contacts",
+        );
+        assert_eq!(r.rows, vec![vec![json!("b-w,b-x")]]);
+        // The lock-down still holds with contacts loaded.
+        let path = a[0].display().to_string();
+        let leak = run_query(
+            &[],
+            &b,
+            &format!("select * from read_parquet('{path}')"),
+            10,
+            Duration::from_secs(10),
+            "256MB",
+        );
+        assert!(matches!(leak, Err(ExplorerError::Sql(_))), "{leak:?}");
     }
 }

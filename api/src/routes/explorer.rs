@@ -6,13 +6,15 @@ use crate::error::{ApiError, AppJson};
 use crate::explorer::{ExplorerError, QueryResult, run_query};
 use axum::extract::State;
 use axum::{Extension, Json};
+use mfh_processors::lake::CONTACTS_TABLE;
 use serde::Deserialize;
 
 /// The body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryBody {
-    /// One SQL statement; the table `executions` holds the caller's executions.
+    /// One SQL statement; the table `executions` holds the caller's executions and
+    /// `contacts` the latest state of the caller's CRM contacts.
     pub sql: String,
     /// Rows returned at most (capped by the server's limit).
     pub max_rows: Option<usize>,
@@ -43,10 +45,17 @@ pub async fn query(
         .materialize_account(&account, scratch.path())
         .await
         .map_err(|e| ApiError::Unavailable(mfh_pipeline::report(&e)))?;
+    let contact_files = state
+        .lake
+        .table(CONTACTS_TABLE)
+        .materialize_account(&account, scratch.path())
+        .await
+        .map_err(|e| ApiError::Unavailable(mfh_pipeline::report(&e)))?;
     let cfg = state.cfg.clone();
     let res = tokio::task::spawn_blocking(move || {
         let r = run_query(
             &files,
+            &contact_files,
             &body.sql,
             max_rows,
             cfg.explorer_timeout,

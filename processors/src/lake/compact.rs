@@ -2,10 +2,13 @@
 //! manifest, and compacts small files.
 //!
 //! The sink's handlers hand rows to one writer task over a bounded channel and wait until
-//! their row is published; Parquet encoding runs on the blocking pool.
+//! their row is published; Parquet encoding runs on the blocking pool. The writer is
+//! generic over the table's [`LakeRow`], so every table shares the same publishing,
+//! offset skipping and compaction; a row type only decides its partitioning, encoding
+//! and what compaction keeps.
 
-use super::rows::{ExecutionRow, decode_parquet, encode_parquet, to_batch};
-use super::{FileEntry, Lake, LakeError, Manifest, manifest::PendingDelete};
+use super::rows::{ExecutionRow, decode_parquet, encode_parquet};
+use super::{FileEntry, Lake, LakeError, LakeRow, Manifest, manifest::PendingDelete};
 use arrow::array::RecordBatch;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -24,21 +27,21 @@ pub struct WriterConfig {
     pub delete_grace: Duration,
 }
 
-struct Request {
+struct Request<R> {
     partition: i32,
     offset: i64,
-    row: Option<ExecutionRow>,
+    row: Option<R>,
     done: oneshot::Sender<Result<(), String>>,
 }
 
-/// The handle handlers use. Cheap to clone.
+/// The handle handlers use to write rows of type `R` to one table. Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct LakeWriter {
-    tx: mpsc::Sender<Request>,
+pub struct LakeWriter<R = ExecutionRow> {
+    tx: mpsc::Sender<Request<R>>,
 }
 
-impl LakeWriter {
-    /// Starts the writer task for `lake`; it ends when every handle is dropped.
+impl<R: LakeRow> LakeWriter<R> {
+    /// Starts the writer task for `lake`'s table; it ends when every handle is dropped.
     #[must_use]
     pub fn start(lake: Lake, cfg: WriterConfig) -> Self {
         let (tx, rx) = mpsc::channel(cfg.max_batch * 2);
@@ -52,12 +55,7 @@ impl LakeWriter {
     ///
     /// # Errors
     /// A description of the failed flush.
-    pub async fn submit(
-        &self,
-        partition: i32,
-        offset: i64,
-        row: Option<ExecutionRow>,
-    ) -> Result<(), String> {
+    pub async fn submit(&self, partition: i32, offset: i64, row: Option<R>) -> Result<(), String> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Request {
@@ -72,7 +70,11 @@ impl LakeWriter {
     }
 }
 
-async fn writer_loop(lake: Lake, cfg: WriterConfig, mut rx: mpsc::Receiver<Request>) {
+async fn writer_loop<R: LakeRow>(
+    lake: Lake,
+    cfg: WriterConfig,
+    mut rx: mpsc::Receiver<Request<R>>,
+) {
     let mut manifests: HashMap<i32, Manifest> = HashMap::new();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -83,7 +85,7 @@ async fn writer_loop(lake: Lake, cfg: WriterConfig, mut rx: mpsc::Receiver<Reque
                 Ok(None) | Err(_) => break,
             }
         }
-        let mut by_partition: BTreeMap<i32, Vec<Request>> = BTreeMap::new();
+        let mut by_partition: BTreeMap<i32, Vec<Request<R>>> = BTreeMap::new();
         for r in batch {
             by_partition.entry(r.partition).or_default().push(r);
         }
@@ -102,23 +104,38 @@ async fn writer_loop(lake: Lake, cfg: WriterConfig, mut rx: mpsc::Receiver<Reque
     }
 }
 
-/// Encodes on the blocking pool: Parquet encoding is CPU work.
-async fn encode(path: String, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u64), LakeError> {
+/// Encodes on the blocking pool: Parquet encoding (and a compaction's row selection) is
+/// CPU work.
+async fn encode<R: LakeRow>(
+    path: String,
+    batches: Vec<RecordBatch>,
+    compacting: bool,
+) -> Result<(Vec<u8>, u64), LakeError> {
     let p = path.clone();
-    tokio::task::spawn_blocking(move || encode_parquet(&p, &batches))
-        .await
-        .map_err(|e| LakeError::Parquet {
-            path,
-            message: e.to_string(),
-        })?
+    tokio::task::spawn_blocking(move || {
+        let batches = if compacting {
+            R::compact(batches).map_err(|e| LakeError::Parquet {
+                path: p.clone(),
+                message: e.to_string(),
+            })?
+        } else {
+            batches
+        };
+        encode_parquet(&p, &R::schema(), &batches)
+    })
+    .await
+    .map_err(|e| LakeError::Parquet {
+        path,
+        message: e.to_string(),
+    })?
 }
 
-async fn flush_partition(
+async fn flush_partition<R: LakeRow>(
     lake: &Lake,
     cfg: &WriterConfig,
     manifests: &mut HashMap<i32, Manifest>,
     partition: i32,
-    reqs: &[Request],
+    reqs: &[Request<R>],
 ) -> Result<(), LakeError> {
     let manifest = match manifests.entry(partition) {
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -126,7 +143,7 @@ async fn flush_partition(
             e.insert(Manifest::load(lake, partition).await?)
         }
     };
-    let mut groups: BTreeMap<(String, String), Vec<ExecutionRow>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Vec<R>> = BTreeMap::new();
     let mut offsets = Vec::new();
     for r in reqs {
         if manifest.is_handled(r.offset) {
@@ -135,7 +152,7 @@ async fn flush_partition(
         offsets.push(r.offset);
         if let Some(row) = &r.row {
             groups
-                .entry((row.result.account_id.clone(), row.date()))
+                .entry((row.account_id().to_owned(), row.date()))
                 .or_default()
                 .push(row.clone());
         }
@@ -151,11 +168,11 @@ async fn flush_partition(
             sanitize(account),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let batch = to_batch(rows).map_err(|e| LakeError::Parquet {
+        let batch = R::to_batch(rows).map_err(|e| LakeError::Parquet {
             path: rel.clone(),
             message: e.to_string(),
         })?;
-        let (bytes, n) = encode(rel.clone(), vec![batch]).await?;
+        let (bytes, n) = encode::<R>(rel.clone(), vec![batch], false).await?;
         lake.put(&rel, bytes).await?;
         next.files.push(FileEntry {
             path: rel,
@@ -168,7 +185,7 @@ async fn flush_partition(
     next.save(lake).await?;
     *manifest = next;
     for (account, date) in groups.keys() {
-        if let Err(e) = compact(lake, cfg, manifest, account, date).await {
+        if let Err(e) = compact::<R>(lake, cfg, manifest, account, date).await {
             // Compaction is an optimisation; the small files stay valid.
             tracing::warn!(partition, account, date, error = ?e, "Compaction failed.");
         }
@@ -189,7 +206,9 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-async fn compact(
+/// Merges the account's files of `date` (or of every day, for
+/// [`LakeRow::COMPACT_ACROSS_DAYS`]) into one file holding what [`LakeRow::compact`] keeps.
+async fn compact<R: LakeRow>(
     lake: &Lake,
     cfg: &WriterConfig,
     manifest: &mut Manifest,
@@ -199,12 +218,20 @@ async fn compact(
     let small: Vec<FileEntry> = manifest
         .files
         .iter()
-        .filter(|f| f.account_id == account && f.date == date)
+        .filter(|f| f.account_id == account && (R::COMPACT_ACROSS_DAYS || f.date == date))
         .cloned()
         .collect();
     if small.len() < cfg.compact_min_files {
         return Ok(());
     }
+    // Across days, the merged file goes under the newest day merged: a latest-state row's
+    // day is only where it was first written, and readers never derive data from the path.
+    let date = small
+        .iter()
+        .map(|f| f.date.as_str())
+        .max()
+        .unwrap_or(date)
+        .to_owned();
     let mut batches = Vec::new();
     for f in &small {
         let bytes = lake.get(&f.path).await?.ok_or_else(|| LakeError::Store {
@@ -219,14 +246,14 @@ async fn compact(
         manifest.partition,
         uuid::Uuid::new_v4().simple()
     );
-    let (bytes, rows) = encode(rel.clone(), batches).await?;
+    let (bytes, rows) = encode::<R>(rel.clone(), batches, true).await?;
     lake.put(&rel, bytes).await?;
     let mut next = manifest.clone();
     next.files.retain(|f| !small.contains(f));
     next.files.push(FileEntry {
         path: rel,
         account_id: account.to_owned(),
-        date: date.to_owned(),
+        date,
         rows,
     });
     let after_ms = mfh_pipeline::now_millis()

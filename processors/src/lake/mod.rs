@@ -1,9 +1,12 @@
-//! The Parquet lake: execution results as Parquet files, hive-partitioned by account and
-//! date (`executions/account_id=A/date=D/…`), in a local directory (the default) or an
-//! S3 bucket, both through the `object_store` crate.
+//! The Parquet lake: tables of Parquet files, hive-partitioned by account and date
+//! (`<table>/account_id=A/date=D/…`), in a local directory (the default) or an S3 bucket,
+//! both through the `object_store` crate. `executions` holds execution results,
+//! `contacts` holds CRM contact snapshots; a [`Lake`] is a view of one table, and
+//! [`Lake::table`] gives another table on the same store, so every table shares one
+//! mechanism (the writer in [`compact`], the manifests in [`manifest`]).
 //!
-//! Readers never list data files: each partition of the results topic has a manifest
-//! (`executions/_manifest/p<N>.json`) naming the files that are visible and the topic
+//! Readers never list data files: each partition of a table's source topic has a manifest
+//! (`<table>/_manifest/p<N>.json`) naming the files that are visible and the topic
 //! offsets already written. A flush writes its files first and then replaces the manifest
 //! with one atomic put (a rename on local disk, a single-object PUT on S3), so a crash at
 //! any point leaves either the old manifest (the new files are invisible orphans, and the
@@ -13,12 +16,16 @@
 //! manifest still finds them.
 
 pub mod compact;
+pub mod contacts;
 pub mod manifest;
 pub mod rows;
 
+pub use contacts::ContactRow;
 pub use manifest::{FileEntry, Manifest};
 pub use rows::ExecutionRow;
 
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
@@ -27,6 +34,40 @@ use std::sync::Arc;
 
 /// The executions table's directory under the lake root.
 pub const EXECUTIONS_TABLE: &str = "executions";
+
+/// The contacts table's directory under the lake root.
+pub const CONTACTS_TABLE: &str = "contacts";
+
+/// A row type of one lake table: what the generic [`compact::LakeWriter`] needs to
+/// partition, encode and compact it.
+pub trait LakeRow: Clone + Send + Sync + 'static {
+    /// Whether compaction merges an account's files across all days of a partition (a
+    /// latest-state table, whose rows of one key may span days) rather than one day's.
+    const COMPACT_ACROSS_DAYS: bool = false;
+
+    /// The account the row belongs to (the `account_id=` partition).
+    fn account_id(&self) -> &str;
+
+    /// The UTC day of the row (the `date=` partition).
+    fn date(&self) -> String;
+
+    /// The table's Arrow schema.
+    fn schema() -> SchemaRef;
+
+    /// The rows as one Arrow batch.
+    ///
+    /// # Errors
+    /// An Arrow error if the columns do not fit the schema (a defect).
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch, arrow::error::ArrowError>;
+
+    /// What compaction keeps of the merged files' batches; every row by default.
+    ///
+    /// # Errors
+    /// An Arrow error if the batches do not fit the schema.
+    fn compact(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+        Ok(batches)
+    }
+}
 
 /// Where the lake lives.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,7 +150,8 @@ fn store_err(path: &str, e: &object_store::Error) -> LakeError {
     }
 }
 
-/// The lake. Cheap to clone.
+/// One table of the lake (`executions` unless [`Lake::table`] says otherwise). Cheap to
+/// clone.
 #[derive(Debug, Clone)]
 pub struct Lake {
     store: Arc<dyn ObjectStore>,
@@ -117,6 +159,8 @@ pub struct Lake {
     local_root: Option<PathBuf>,
     /// Key prefix inside the store (empty for local, the S3 prefix otherwise).
     prefix: String,
+    /// The table this view reads and writes: its directory under the root.
+    table: Arc<str>,
 }
 
 impl Lake {
@@ -150,6 +194,7 @@ impl Lake {
                 store: Arc::new(store),
                 local_root: None,
                 prefix: prefix.trim_matches('/').to_owned(),
+                table: EXECUTIONS_TABLE.into(),
             });
         }
         let root = std::path::absolute(&cfg.root).map_err(|e| LakeError::Config(e.to_string()))?;
@@ -161,7 +206,23 @@ impl Lake {
             store: Arc::new(store),
             local_root: Some(root),
             prefix: String::new(),
+            table: EXECUTIONS_TABLE.into(),
         })
+    }
+
+    /// The same store's table `name` (for example [`CONTACTS_TABLE`]).
+    #[must_use]
+    pub fn table(&self, name: &str) -> Self {
+        Self {
+            table: name.into(),
+            ..self.clone()
+        }
+    }
+
+    /// The table this view reads and writes.
+    #[must_use]
+    pub fn table_name(&self) -> &str {
+        &self.table
     }
 
     /// A local lake under `root`.
@@ -194,7 +255,7 @@ impl Lake {
     }
 
     fn key(&self, rel: &str) -> ObjectPath {
-        let table = format!("{EXECUTIONS_TABLE}/{rel}");
+        let table = format!("{}/{rel}", self.table);
         if self.prefix.is_empty() {
             ObjectPath::from(table)
         } else {
@@ -287,7 +348,7 @@ impl Lake {
         if let Some(root) = &self.local_root {
             return Ok(files
                 .iter()
-                .map(|f| root.join(EXECUTIONS_TABLE).join(f))
+                .map(|f| root.join(&*self.table).join(f))
                 .collect());
         }
         let mut out = Vec::with_capacity(files.len());
@@ -296,7 +357,8 @@ impl Lake {
                 path: f.clone(),
                 message: "listed in a manifest but missing".into(),
             })?;
-            let local = scratch.join(format!("{i}.parquet"));
+            // Named by table: a reader may materialise several tables into one scratch dir.
+            let local = scratch.join(format!("{}-{i}.parquet", self.table));
             std::fs::write(&local, &bytes).map_err(|e| LakeError::Store {
                 path: local.display().to_string(),
                 message: e.to_string(),

@@ -1,8 +1,8 @@
-//! The executions table's rows and their Parquet encoding.
+//! The executions table's rows, and the Parquet encoding every table shares.
 
-use super::LakeError;
+use super::{LakeError, LakeRow};
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use mfh_schemas::ExecutionCompleted;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -38,6 +38,24 @@ impl ExecutionRow {
             .unwrap_or_default()
             .format("%Y-%m-%d")
             .to_string()
+    }
+}
+
+impl LakeRow for ExecutionRow {
+    fn account_id(&self) -> &str {
+        &self.result.account_id
+    }
+
+    fn date(&self) -> String {
+        ExecutionRow::date(self)
+    }
+
+    fn schema() -> SchemaRef {
+        SCHEMA.clone()
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch, arrow::error::ArrowError> {
+        to_batch(rows)
     }
 }
 
@@ -112,11 +130,15 @@ pub fn to_batch(rows: &[ExecutionRow]) -> Result<RecordBatch, arrow::error::Arro
     )
 }
 
-/// Encodes batches as one Parquet file.
+/// Encodes batches of `schema` as one Parquet file.
 ///
 /// # Errors
 /// [`LakeError::Parquet`] on an encoding failure.
-pub fn encode_parquet(path: &str, batches: &[RecordBatch]) -> Result<(Vec<u8>, u64), LakeError> {
+pub fn encode_parquet(
+    path: &str,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(Vec<u8>, u64), LakeError> {
     let perr = |e: &dyn std::fmt::Display| LakeError::Parquet {
         path: path.to_owned(),
         message: e.to_string(),
@@ -126,7 +148,7 @@ pub fn encode_parquet(path: &str, batches: &[RecordBatch]) -> Result<(Vec<u8>, u
         .build();
     let mut buf = Vec::new();
     let mut w =
-        ArrowWriter::try_new(&mut buf, SCHEMA.clone(), Some(props)).map_err(|e| perr(&e))?;
+        ArrowWriter::try_new(&mut buf, schema.clone(), Some(props)).map_err(|e| perr(&e))?;
     let mut rows = 0u64;
     for b in batches {
         rows += b.num_rows() as u64;
