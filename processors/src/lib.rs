@@ -6,13 +6,17 @@
 //! - [`worker`] — one consumer group per category; runs helpers against the CRM.
 //! - [`scheduler`] — fires follow-up executions whose time has come.
 //! - [`sink`] — writes results to DynamoDB and the Parquet lake, each exactly once.
+//! - [`contact_sink`] — writes CRM contact snapshots to the lake's `contacts` table, once each.
 //! - [`billing_processor`] — applies verified Stripe events to accounts' billing state.
 //! - [`alerts`] — the daily `execution_alert` a failed execution asks for.
 //! - [`notifier`] — sends billing emails (SMTP, or an outbox directory), each once.
 //! - [`trial_expiry`] — the scheduled job that expires ended trials.
 //! - [`billing`] — plans, limits, Stripe event parsing and the billing state machine.
 //! - [`helpers`] — the helpers, by category, and their registry.
-//! - [`connectors`] — the CRM connector trait and the sandbox CRM.
+//! - [`connectors`] — the CRM connector trait, the sandbox CRM and the five vendor CRMs.
+//! - [`contact_sync`] — full contact syncs from CRMs into the snapshots topic.
+//! - [`crm_events`] — CRM events into contact snapshots and triggered executions.
+//! - [`crm_webhooks`] — verifying and reading CRM webhook deliveries.
 //! - [`store`] — the DynamoDB tables.
 //! - [`lake`] — the Parquet lake and its manifests.
 //! - [`http`] — the shared outbound HTTP client with its SSRF guard.
@@ -24,7 +28,11 @@ pub mod alerts;
 pub mod billing;
 pub mod billing_processor;
 pub mod connectors;
+pub mod contact_sink;
+pub mod contact_sync;
 pub mod context;
+pub mod crm_events;
+pub mod crm_webhooks;
 pub mod helpers;
 pub mod http;
 pub mod lake;

@@ -72,11 +72,15 @@ impl Handler for Sink {
         let result = match decoded {
             Ok(r) => r,
             Err(f) => {
-                // Mark the offset handled so the manifest's watermark can pass it.
-                self.lake
-                    .submit(rec.partition, rec.offset, None)
-                    .await
-                    .map_err(fatal)?;
+                // A dead letter is final: mark its offset handled so the manifest's
+                // watermark can pass it. A fatal failure (registry away) is redelivered
+                // and must still reach the lake then, so its offset stays unmarked.
+                if matches!(f, Failure::DeadLetter { .. }) {
+                    self.lake
+                        .submit(rec.partition, rec.offset, None)
+                        .await
+                        .map_err(fatal)?;
+                }
                 return Err(f);
             }
         };

@@ -70,7 +70,8 @@ impl Worker {
         {
             return Ok(o);
         }
-        let contact = with_crm_retries(|| conn.get_contact(&req.contact_id)).await?;
+        let throttle = Throttle::of(store, req);
+        let contact = with_crm_retries(&throttle, || conn.get_contact(&req.contact_id)).await?;
         let scope = Scope::new(store, &self.svc.files, req);
         let ctx = scope.ctx(
             req,
@@ -140,7 +141,8 @@ impl Worker {
                 .await?;
             check_capabilities(valid, conn.as_ref())?;
             let mut outcome = self.decide(req, valid, conn.as_ref()).await?;
-            let report = apply_all(conn.as_ref(), req, &outcome.changes).await?;
+            let throttle = Throttle::of(&self.svc.store, req);
+            let report = apply_all(conn.as_ref(), req, &outcome.changes, &throttle).await?;
             if !report.failed.is_empty() {
                 let failed: Vec<_> = report
                     .failed
@@ -214,6 +216,7 @@ async fn apply_all(
     conn: &dyn CrmConnector,
     req: &ExecutionRequested,
     changes: &[Change],
+    throttle: &Throttle<'_>,
 ) -> Result<ApplyReport, ExecError> {
     let mut own = Vec::new();
     let mut others: Vec<(String, Vec<Change>)> = Vec::new();
@@ -229,10 +232,16 @@ async fn apply_all(
             other => own.push(other.clone()),
         }
     }
-    let mut report =
-        with_crm_retries(|| conn.apply(&req.contact_id, &req.execution_id, &own)).await?;
+    let mut report = with_crm_retries(throttle, || {
+        conn.apply(&req.contact_id, &req.execution_id, &own)
+    })
+    .await?;
     for (contact_id, list) in others {
-        match with_crm_retries(|| conn.apply(&contact_id, &req.execution_id, &list)).await {
+        match with_crm_retries(throttle, || {
+            conn.apply(&contact_id, &req.execution_id, &list)
+        })
+        .await
+        {
             Ok(r) => {
                 report.applied.extend(r.applied.into_iter().map(|mut a| {
                     a.target = format!("{contact_id}:{}", a.target);
@@ -340,7 +349,27 @@ fn store_err(e: crate::store::StoreError) -> ExecError {
     }
 }
 
-async fn with_crm_retries<T, F, Fut>(mut f: F) -> Result<T, CrmError>
+/// Where a rate-limited wait is made visible: the execution's item shows `throttled`
+/// while it waits (the sink's result replaces it).
+struct Throttle<'a> {
+    store: &'a crate::store::Store,
+    execution_id: &'a str,
+}
+
+impl<'a> Throttle<'a> {
+    fn of(store: &'a crate::store::Store, req: &'a ExecutionRequested) -> Self {
+        Self {
+            store,
+            execution_id: &req.execution_id,
+        }
+    }
+}
+
+/// Attempts at a call the CRM keeps rate limiting: a throttled execution waits (each
+/// wait is the CRM's `Retry-After`, at most 30 s) rather than failing.
+const RATE_LIMITED_ATTEMPTS: u32 = 20;
+
+async fn with_crm_retries<T, F, Fut>(throttle: &Throttle<'_>, mut f: F) -> Result<T, CrmError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, CrmError>>,
@@ -349,15 +378,25 @@ where
     loop {
         attempt += 1;
         match f().await {
-            Err(e) if e.retryable() && attempt < 5 => {
-                let wait = match &e {
-                    CrmError::RateLimited {
-                        retry_after: Some(d),
-                    } => (*d).min(Duration::from_secs(30)),
-                    _ => Duration::from_millis(100 << attempt),
-                };
-                tracing::warn!(attempt, error = ?e, "CRM call retried.");
+            Err(CrmError::RateLimited { retry_after }) if attempt < RATE_LIMITED_ATTEMPTS => {
+                let wait = retry_after
+                    .unwrap_or(Duration::from_secs(1) * attempt)
+                    .min(Duration::from_secs(30));
+                if let Err(e) = throttle
+                    .store
+                    .mark_throttled(throttle.execution_id, mfh_pipeline::now_millis(), wait)
+                    .await
+                {
+                    tracing::warn!(error = ?e, "Cannot record the throttled status.");
+                }
+                tracing::info!(attempt, ?wait, "CRM rate limit; the execution waits.");
                 tokio::time::sleep(wait).await;
+            }
+            Err(e)
+                if e.retryable() && !matches!(e, CrmError::RateLimited { .. }) && attempt < 5 =>
+            {
+                tracing::warn!(attempt, error = ?e, "CRM call retried.");
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
             }
             other => return other,
         }

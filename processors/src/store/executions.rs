@@ -23,7 +23,7 @@ pub struct ExecutionView {
     pub contact_id: String,
     /// CRM connection.
     pub connection_id: String,
-    /// queued, succeeded or failed.
+    /// queued, throttled (waiting out a CRM rate limit), succeeded or failed.
     pub status: String,
     /// The helper's summary.
     pub message: Option<String>,
@@ -299,6 +299,46 @@ fn decode_cursor(table: &str, c: &str) -> Result<HashMap<String, AttributeValue>
         .into_iter()
         .map(|(k, v)| (k, AttributeValue::S(v)))
         .collect())
+}
+
+impl Store {
+    /// Shows a queued execution as `throttled` while it waits out a CRM rate limit, and
+    /// counts the waits; a result already written is left alone.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub async fn mark_throttled(
+        &self,
+        execution_id: &str,
+        at: i64,
+        wait: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let table = self.table(EXECUTIONS);
+        let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+        match self
+            .client
+            .update_item()
+            .table_name(&table)
+            .key("execution_id", s(execution_id))
+            .update_expression(
+                "SET #st = :t, throttled_at = :at ADD throttled_count :one, throttled_ms :w",
+            )
+            .condition_expression(
+                "attribute_exists(execution_id) AND attribute_not_exists(lake_offset)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":t", s("throttled"))
+            .expression_attribute_values(":at", n(at))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":w", n(wait_ms))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_update_failure(&e) => Ok(()),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", &table, e)),
+        }
+    }
 }
 
 /// Whether a conditional put lost (an expected outcome, not a fault).

@@ -12,8 +12,10 @@ pub mod connections;
 pub mod executions;
 pub mod outcomes;
 pub mod state;
+pub mod syncs;
 pub mod team;
 pub mod timers;
+pub mod triggers;
 pub mod usage;
 
 use aws_sdk_dynamodb::Client;

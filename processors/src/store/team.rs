@@ -78,6 +78,8 @@ pub enum Permission {
     ManageTeam,
     /// Plans, checkout, the billing portal and the billing email.
     ManageBilling,
+    /// Add, authorise, sync and remove CRM connections and their triggers.
+    ManageConnections,
     /// Start executions.
     RunHelpers,
     /// Read executions, the explorer, the profile and the team.
