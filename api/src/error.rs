@@ -33,6 +33,9 @@ pub enum ApiError {
     /// No or a wrong API key.
     #[error("a valid API key is required (header X-Api-Key or Authorization: Bearer)")]
     Unauthorized,
+    /// A webhook delivery's signature, timestamp or token did not verify.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// The path exists but not with this method.
     #[error("method not allowed on this path")]
     MethodNotAllowed,
@@ -74,7 +77,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Rejected { status, .. } => *status,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

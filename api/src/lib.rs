@@ -38,6 +38,9 @@ pub struct ApiConfig {
     /// Listen address.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// The URL callers and vendors reach the API at (webhook URLs are built from it).
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
     /// Explorer: rows returned at most.
     #[serde(default = "default_rows")]
     pub explorer_max_rows: usize,
@@ -76,6 +79,10 @@ fn default_jwks_ttl() -> Duration {
     Duration::from_secs(600)
 }
 
+fn default_public_url() -> String {
+    "http://127.0.0.1:8080".into()
+}
+
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }
@@ -100,6 +107,7 @@ impl Default for ApiConfig {
             explorer_timeout: default_timeout(),
             explorer_memory_limit: default_memory(),
             max_body_bytes: default_body(),
+            public_url: default_public_url(),
             jwks_url: String::new(),
             jwt_issuer: String::new(),
             jwt_audiences: Vec::new(),
@@ -173,13 +181,45 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/billing/checkout", post(routes::billing::checkout))
         .route("/billing/portal", post(routes::billing::portal))
+        .route(
+            "/connections",
+            post(routes::connections::create).get(routes::connections::list),
+        )
+        .route(
+            "/connections/{id}",
+            get(routes::connections::get_one).delete(routes::connections::delete),
+        )
+        .route(
+            "/connections/{id}/health",
+            post(routes::connections::health),
+        )
+        .route(
+            "/connections/{id}/sync",
+            post(routes::connections::request_sync).get(routes::connections::sync_progress),
+        )
+        .route(
+            "/connections/{id}/oauth/start",
+            post(routes::connections::oauth_start),
+        )
+        .route(
+            "/triggers",
+            post(routes::triggers::create).get(routes::triggers::list),
+        )
+        .route("/triggers/{id}", delete(routes::triggers::delete))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,
         ))
         .route("/helpers", get(routes::helpers::list))
         // Stripe signs its deliveries; they carry no API key.
-        .route("/webhooks/stripe", post(routes::stripe::receive));
+        .route("/webhooks/stripe", post(routes::stripe::receive))
+        // CRMs sign their deliveries or carry the connection's webhook token.
+        .route(
+            "/webhooks/crm/{platform}/{connection_id}",
+            post(routes::crm_webhooks::receive),
+        )
+        // The vendor redirects the user's browser here; the one-time state authenticates.
+        .route("/oauth/callback", get(routes::connections::oauth_callback));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(routes::health::healthz))

@@ -59,6 +59,9 @@ pub struct Config {
     /// Billing: Stripe webhook secrets and prices, the trial job, email delivery.
     #[serde(default)]
     pub billing: BillingConfig,
+    /// CRM vendors: endpoints, OAuth apps, limits, webhook verification, sync schedule.
+    #[serde(default)]
+    pub crm: mfh_processors::connectors::config::CrmConfig,
     /// Embedded stack.
     pub embedded: EmbeddedConfig,
 }
@@ -97,6 +100,12 @@ impl Config {
             && !self.kafka.schema_registry_url.starts_with("https://")
         {
             errs.push("kafka.schema_registry_url: must be an http(s) URL".to_owned());
+        }
+        if !self.crm.encryption_key.is_empty()
+            && mfh_processors::connectors::secrets::Cipher::from_base64(&self.crm.encryption_key)
+                .is_err()
+        {
+            errs.push("crm.encryption_key: must be base64 of 32 bytes".to_owned());
         }
         if self.kafka.partitions < 1 {
             errs.push("kafka.partitions: must be at least 1".to_owned());

@@ -37,7 +37,7 @@ enum Cmd {
     Up,
     /// Run the API only.
     Api,
-    /// Run processors: `router`, `sink`, `billing`, `all` or a helper category.
+    /// Run processors: `router`, `sink`, `billing`, `crm`, `all` or a helper category.
     Process {
         /// Which processor.
         #[arg(long, default_value = "all")]
@@ -62,6 +62,13 @@ enum Cmd {
     },
     /// Print the effective config (after file and env) and exit.
     Config,
+    /// Sync a CRM connection's contacts into the lake now, with a progress bar; continues
+    /// an interrupted run from its last page.
+    Sync {
+        /// The connection (`conn_…`).
+        #[arg(long)]
+        connection: String,
+    },
     /// Create topics, tables and schemas, seed the sandbox CRM of an account from the
     /// seed file, and print a new API key for it.
     Bootstrap {
@@ -257,13 +264,18 @@ async fn main() -> anyhow::Result<()> {
                 "router" => Processors::Router,
                 "sink" => Processors::Sink,
                 "billing" => Processors::Billing,
+                "crm" => Processors::Crm,
                 c => Processors::Category(Category::parse(c).with_context(|| {
-                    format!("unknown category {c:?}; use router, sink, billing, all or one of tagging, contact, data, automation, integration, notification, analytics, platform")
+                    format!("unknown category {c:?}; use router, sink, billing, crm, all or one of tagging, contact, data, automation, integration, notification, analytics, platform")
                 })?),
             };
             run(&cfg, Some(which), false, cancel).await
         }
         Cmd::Up => up(&cfg, cancel).await,
+        Cmd::Sync { connection } => {
+            let stack = Stack::connect(&cfg, Metrics::new()).await?;
+            sync(&stack, &connection).await
+        }
         Cmd::Bootstrap { account } => {
             let stack = Stack::connect(&cfg, Metrics::new()).await?;
             let (seeded, key) = bootstrap(&cfg, &stack, &account).await?;
@@ -374,4 +386,56 @@ async fn up(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<()> {
     cancel.cancel();
     embedded.stop().await;
     result
+}
+
+/// Runs one connection's full sync in the foreground with a progress bar on stderr.
+async fn sync(stack: &Stack, connection_id: &str) -> anyhow::Result<()> {
+    use mfh_processors::contact_sync;
+    let svc = &stack.services;
+    let conn = svc
+        .store
+        .connection(connection_id)
+        .await?
+        .with_context(|| format!("no connection {connection_id}"))?;
+    let now = mfh_pipeline::now_millis();
+    let current = svc.store.sync_state(connection_id).await?;
+    if current.as_ref().is_none_or(|s| !s.claimable(now)) {
+        svc.store
+            .request_sync(&conn.account_id, connection_id, now)
+            .await?;
+    }
+    let owner = format!("cli-{}", uuid::Uuid::new_v4().simple());
+    let state = contact_sync::claim(svc, &conn, &owner, std::time::Duration::ZERO)
+        .await?
+        .context("another process is running this sync; watch GET /v1/connections/{id}/sync")?;
+    if state.synced > 0 {
+        eprintln!(
+            "Continuing from contact {} of the interrupted run.",
+            state.synced
+        );
+    }
+    let started = std::time::Instant::now();
+    let progress = |done: u64, total: Option<u64>| {
+        let line = match total {
+            Some(t) if t > 0 => {
+                let width = 30;
+                let filled = usize::try_from((done.min(t) * width) / t).unwrap_or(0);
+                format!(
+                    "[{}{}] {done}/{t}",
+                    "#".repeat(filled),
+                    "-".repeat(usize::try_from(width).unwrap_or(30) - filled)
+                )
+            }
+            _ => format!("{done} contacts"),
+        };
+        eprint!("\r{line}  ");
+    };
+    let done = contact_sync::sync_connection(svc, &conn, state, &progress).await?;
+    eprintln!();
+    out(&format!(
+        "Synced {} contacts of {connection_id} in {:.1} s.",
+        done.synced,
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
 }

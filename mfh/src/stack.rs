@@ -8,12 +8,14 @@ use mfh_pipeline::avro::AvroSerde;
 use mfh_pipeline::metrics::Metrics;
 use mfh_processors::Services;
 use mfh_processors::connectors::Connectors;
+use mfh_processors::connectors::secrets::Cipher;
 use mfh_processors::helpers::Category;
 use mfh_processors::http::HttpClient;
 use mfh_processors::lake::Lake;
 use mfh_processors::store::Store;
 use mfh_schemas::{
-    AvroRecord, DeadLetter, ExecutionCompleted, ExecutionRequested, Notification, StripeEvent,
+    AvroRecord, ContactSnapshot, CrmEvent, DeadLetter, ExecutionCompleted, ExecutionRequested,
+    Notification, StripeEvent,
 };
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -27,10 +29,12 @@ pub enum Processors {
     Router,
     /// One category's worker.
     Category(Category),
-    /// The sink only.
+    /// The sinks only: results and contact snapshots into DynamoDB and the lake.
     Sink,
     /// Billing: the Stripe event processor, the notifier and the trial-expiry job.
     Billing,
+    /// CRM: the CRM event processor (snapshots and triggers) and the contact sync.
+    Crm,
 }
 
 /// The connected services.
@@ -40,6 +44,44 @@ pub struct Stack {
     pub services: Services,
     /// The lake.
     pub lake: Lake,
+    /// How often each connection is synced in full.
+    pub sync_interval: std::time::Duration,
+}
+
+/// The cipher of stored CRM credentials: `crm.encryption_key`, or a key generated once
+/// and kept in the data directory (the embedded default).
+///
+/// # Errors
+/// When the key is invalid or the key file cannot be read or written.
+pub fn credentials_cipher(cfg: &Config) -> anyhow::Result<Cipher> {
+    if !cfg.crm.encryption_key.is_empty() {
+        return Cipher::from_base64(&cfg.crm.encryption_key).context("crm.encryption_key");
+    }
+    let path = cfg.embedded.data_dir.join("crm-credentials.key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        return Cipher::from_base64(&k).with_context(|| format!("reading {}", path.display()));
+    }
+    std::fs::create_dir_all(&cfg.embedded.data_dir)
+        .with_context(|| format!("creating {}", cfg.embedded.data_dir.display()))?;
+    let key = Cipher::generate_key()?;
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new();
+        f.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut f, 0o600);
+        match f.open(&path) {
+            Ok(mut file) => file
+                .write_all(key.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?,
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+    }
+    let k =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Cipher::from_base64(&k).context("the generated credentials key")
 }
 
 /// Registers every record schema under its topics' subjects.
@@ -65,6 +107,10 @@ pub async fn register_schemas(svc: &Services) -> anyhow::Result<Vec<(String, u32
             s if s == Notification::full_name() => {
                 svc.avro.register::<Notification>(&subject).await?
             }
+            s if s == CrmEvent::full_name() => svc.avro.register::<CrmEvent>(&subject).await?,
+            s if s == ContactSnapshot::full_name() => {
+                svc.avro.register::<ContactSnapshot>(&subject).await?
+            }
             other => anyhow::bail!("no Rust type for schema {other}"),
         };
         out.push((subject, id));
@@ -88,22 +134,32 @@ impl Stack {
             .await
             .context("creating topics")?;
         let lake = Lake::open(&cfg.lake).context("opening the lake")?;
+        let http = HttpClient::new(cfg.http.clone()).context("creating the HTTP client")?;
+        let cipher = credentials_cipher(cfg)?;
         let services = Services {
             files: lake.files(),
             kafka: cfg.kafka.clone(),
             cfg: cfg.processors.clone(),
             avro: AvroSerde::new(&cfg.kafka.schema_registry_url),
             producer: cfg.kafka.producer().context("creating the producer")?,
-            connectors: Connectors::new(store.clone()),
+            connectors: Connectors::new(store.clone()).with_vendors(
+                cfg.crm.clone(),
+                cipher,
+                http.clone(),
+            ),
             store,
-            http: HttpClient::new(cfg.http.clone()).context("creating the HTTP client")?,
+            http,
             metrics,
             billing: cfg.billing.clone(),
         };
         register_schemas(&services)
             .await
             .context("registering schemas")?;
-        Ok(Self { services, lake })
+        Ok(Self {
+            services,
+            lake,
+            sync_interval: cfg.crm.sync_interval,
+        })
     }
 
     /// The API's state.
@@ -170,8 +226,22 @@ impl Stack {
                 cancel.clone(),
             ));
         }
+        if matches!(which, Processors::All | Processors::Crm) {
+            tasks.spawn(mfh_processors::crm_events::run(svc.clone(), cancel.clone()));
+            tasks.spawn(mfh_processors::contact_sync::run(
+                svc.clone(),
+                self.sync_interval,
+                std::time::Duration::from_secs(2),
+                cancel.clone(),
+            ));
+        }
         if matches!(which, Processors::All | Processors::Sink) {
             tasks.spawn(mfh_processors::sink::run(
+                svc.clone(),
+                self.lake.clone(),
+                cancel.clone(),
+            ));
+            tasks.spawn(mfh_processors::contact_sink::run(
                 svc.clone(),
                 self.lake.clone(),
                 cancel.clone(),

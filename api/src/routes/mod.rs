@@ -2,11 +2,14 @@
 
 pub mod account;
 pub mod billing;
+pub mod connections;
+pub mod crm_webhooks;
 pub mod executions;
 pub mod explorer;
 pub mod health;
 pub mod helpers;
 pub mod stripe;
+pub mod triggers;
 
 use crate::error::ApiError;
 

@@ -51,6 +51,7 @@ impl Caller {
             Permission::ManageKeys => "manage API keys",
             Permission::ManageTeam => "manage the team",
             Permission::ManageBilling => "manage billing",
+            Permission::ManageConnections => "manage CRM connections",
             Permission::RunHelpers => "run helpers",
             Permission::ReadData => "read data",
         };

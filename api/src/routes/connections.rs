@@ -1,0 +1,510 @@
+//! CRM connections: `POST|GET /v1/connections`, `GET|DELETE /v1/connections/{id}`,
+//! `POST /v1/connections/{id}/health`, `POST|GET /v1/connections/{id}/sync`,
+//! `POST /v1/connections/{id}/oauth/start` and the vendors' redirect back,
+//! `GET /v1/oauth/callback`.
+//!
+//! Secrets go in once and never come back out: API tokens are sealed at rest, the
+//! webhook token is shown once at creation and stored as a hash, and OAuth states are
+//! one-time, expiring and stored hashed.
+
+use crate::AppState;
+use crate::error::{ApiError, AppJson, AppPath};
+use crate::routes::account::Caller;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use mfh_processors::billing::{LimitKind, check_limit};
+use mfh_processors::connectors::config::Platform;
+use mfh_processors::connectors::registry::{Connection, required_settings};
+use mfh_processors::connectors::vendor::{Credentials, OAuthClient};
+use mfh_processors::helpers::FieldError;
+use mfh_processors::store::connections::hash_token;
+use mfh_processors::store::team::Permission;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// The body of `POST /v1/connections`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnection {
+    /// keap, gohighlevel, activecampaign, ontraport or hubspot.
+    pub platform: String,
+    /// A display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Vendor settings (`api_url`, `location_id`, `tag_property`).
+    #[serde(default)]
+    pub settings: Map<String, Value>,
+    /// Token credentials; omit for an OAuth connection authorised afterwards.
+    #[serde(default)]
+    pub credentials: Option<CredentialsIn>,
+}
+
+/// Credentials a caller may hand over directly.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsIn {
+    /// A bearer token (Keap PAT/SAK, GoHighLevel private integration, HubSpot private app).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// ActiveCampaign's API token.
+    #[serde(default)]
+    pub api_token: Option<String>,
+    /// Ontraport's API key.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Ontraport's app id.
+    #[serde(default)]
+    pub app_id: Option<String>,
+}
+
+fn field(f: &str, m: impl Into<String>) -> FieldError {
+    FieldError {
+        field: f.into(),
+        message: m.into(),
+    }
+}
+
+fn credentials_for(
+    platform: Platform,
+    c: Option<&CredentialsIn>,
+    errors: &mut Vec<FieldError>,
+) -> Option<Credentials> {
+    let present = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let c = c?;
+    let creds = match platform {
+        Platform::Activecampaign => {
+            present(&c.api_token).map(|token| Credentials::ApiToken { token })
+        }
+        Platform::Ontraport => match (present(&c.api_key), present(&c.app_id)) {
+            (Some(api_key), Some(app_id)) => Some(Credentials::ApiKeyAndAppId { api_key, app_id }),
+            _ => None,
+        },
+        _ => present(&c.token).map(|token| Credentials::Bearer { token }),
+    };
+    if creds.is_none() {
+        let need = match platform {
+            Platform::Activecampaign => "api_token",
+            Platform::Ontraport => "api_key and app_id",
+            _ => "token",
+        };
+        errors.push(field(
+            "credentials",
+            format!("{} connections need {need}", platform.as_str()),
+        ));
+    }
+    creds
+}
+
+fn view(state: &AppState, c: &Connection) -> Value {
+    json!({
+        "connection_id": c.connection_id,
+        "platform": c.platform.as_str(),
+        "name": c.name,
+        "status": c.status,
+        "settings": c.settings,
+        "created_at": c.created_at,
+        "webhook_url": format!("{}/v1/webhooks/crm/{}/{}", state.cfg.public_url.trim_end_matches('/'), c.platform.as_str(), c.connection_id),
+    })
+}
+
+fn vendors(state: &AppState) -> Result<(), ApiError> {
+    if state.connectors.crm_config().is_none() {
+        return Err(ApiError::Unavailable(
+            "vendor CRMs are not enabled in this deployment".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// 244 random bits from two v4 UUIDs (the OS generator), hex.
+fn random_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// `POST /v1/connections`: 201 with the connection and its webhook token, shown once.
+///
+/// # Errors
+/// 403 without `ManageConnections` or at the plan's `connections` limit; 422 with every
+/// field error.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    AppJson(body): AppJson<CreateConnection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Permission::ManageConnections)?;
+    vendors(&state)?;
+    let mut errors = Vec::new();
+    let platform = Platform::parse(body.platform.trim());
+    if platform.is_none() {
+        errors.push(field(
+            "platform",
+            "must be one of keap, gohighlevel, activecampaign, ontraport, hubspot",
+        ));
+    }
+    let name = body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
+    if name.chars().count() > 200 {
+        errors.push(field("name", "at most 200 characters"));
+    }
+    let mut creds = None;
+    if let Some(p) = platform {
+        for s in required_settings(p) {
+            if body
+                .settings
+                .get(*s)
+                .and_then(Value::as_str)
+                .is_none_or(|v| v.trim().is_empty())
+            {
+                errors.push(field(
+                    &format!("settings.{s}"),
+                    format!("{} connections need it", p.as_str()),
+                ));
+            }
+        }
+        if let Some(url) = body.settings.get("api_url").and_then(Value::as_str)
+            && reqwest::Url::parse(url)
+                .map(|u| !matches!(u.scheme(), "https" | "http"))
+                .unwrap_or(true)
+        {
+            errors.push(field("settings.api_url", "must be an http(s) URL"));
+        }
+        if body.credentials.is_some() || !p.supports_oauth() {
+            creds = credentials_for(p, body.credentials.as_ref(), &mut errors);
+        }
+    }
+    let Some(platform) = platform.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Invalid {
+            message: "invalid connection".into(),
+            errors,
+        });
+    };
+    let account_id = &caller.account_id;
+    let account = state
+        .store
+        .account(account_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("account {account_id}")))?;
+    let existing = state.store.connections_of(account_id).await?.len() as u64;
+    let b = &account.billing;
+    check_limit(b.plan, &b.limits(), LimitKind::Connections, existing)
+        .map_err(|e| ApiError::Forbidden(e.to_string()))?;
+    let conn = Connection {
+        account_id: account_id.clone(),
+        connection_id: format!("conn_{}", uuid::Uuid::new_v4().simple()),
+        platform,
+        name: if name.is_empty() {
+            platform.as_str().to_owned()
+        } else {
+            name
+        },
+        settings: body.settings,
+        status: if creds.is_some() {
+            "active"
+        } else {
+            "pending_authorization"
+        }
+        .into(),
+        created_at: mfh_pipeline::now_millis(),
+    };
+    let token = random_token();
+    let cipher = state
+        .connectors
+        .cipher()
+        .ok_or_else(|| ApiError::Unavailable("no cipher".into()))?;
+    state
+        .store
+        .create_connection(&conn, creds.as_ref(), &hash_token(&token), cipher)
+        .await?;
+    let mut v = view(&state, &conn);
+    v["webhook_token"] = json!(token);
+    v["webhook_url"] = json!(format!(
+        "{}?token={token}",
+        v["webhook_url"].as_str().unwrap_or_default()
+    ));
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// `GET /v1/connections`: the account's connections, newest first.
+///
+/// # Errors
+/// 403 without `ReadData`.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadData)?;
+    let conns = state.store.connections_of(&caller.account_id).await?;
+    let views: Vec<Value> = conns.iter().map(|c| view(&state, c)).collect();
+    Ok(Json(json!({ "connections": views })))
+}
+
+async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Connection, ApiError> {
+    if !id.starts_with("conn_") || id.len() > 64 {
+        return Err(ApiError::NotFound(format!("connection {id}")));
+    }
+    state
+        .store
+        .account_connection(&caller.account_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("connection {id}")))
+}
+
+/// `GET /v1/connections/{id}`: the connection with its sync progress.
+///
+/// # Errors
+/// 404 when the account has no such connection.
+pub async fn get_one(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadData)?;
+    let c = owned(&state, &caller, &id).await?;
+    let mut v = view(&state, &c);
+    v["sync"] = json!(state.store.sync_state(&id).await?);
+    Ok(Json(v))
+}
+
+/// `DELETE /v1/connections/{id}`: 204.
+///
+/// # Errors
+/// 404 when the account has no such connection.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    AppPath(id): AppPath<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Permission::ManageConnections)?;
+    owned(&state, &caller, &id).await?;
+    if !state
+        .store
+        .delete_connection(&caller.account_id, &id)
+        .await?
+    {
+        return Err(ApiError::NotFound(format!("connection {id}")));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/connections/{id}/health`: one authenticated call to the CRM; 200 with
+/// `ok` and the CRM's error, and the connection's status updated to match.
+///
+/// # Errors
+/// 404 when the account has no such connection.
+pub async fn health(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadData)?;
+    let c = owned(&state, &caller, &id).await?;
+    let result = match state.connectors.connector_for(c.clone()) {
+        Ok(crm) => crm.healthcheck().await,
+        Err(e) => Err(e),
+    };
+    let (ok, status, error) = match &result {
+        Ok(()) => (true, "active", None),
+        Err(e) if c.status == "pending_authorization" => (false, "pending_authorization", Some(e)),
+        Err(e) => (false, "error", Some(e)),
+    };
+    if status != c.status {
+        state.store.set_connection_status(&id, status).await?;
+    }
+    Ok(Json(json!({
+        "connection_id": id,
+        "ok": ok,
+        "status": status,
+        "error": error.map(|e| json!({"kind": e.kind(), "message": e.to_string()})),
+    })))
+}
+
+/// `POST /v1/connections/{id}/sync`: 202; asks for a full sync (a running one is left
+/// to finish).
+///
+/// # Errors
+/// 404 when the account has no such connection; 409 before it is authorised.
+pub async fn request_sync(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    AppPath(id): AppPath<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Permission::ManageConnections)?;
+    let c = owned(&state, &caller, &id).await?;
+    if c.status != "active" {
+        return Err(ApiError::Conflict(format!(
+            "connection {id} is {}; authorise it first",
+            c.status
+        )));
+    }
+    let s = state
+        .store
+        .request_sync(&caller.account_id, &id, mfh_pipeline::now_millis())
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "sync": s }))))
+}
+
+/// `GET /v1/connections/{id}/sync`: the sync's progress.
+///
+/// # Errors
+/// 404 when the account has no such connection.
+pub async fn sync_progress(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadData)?;
+    owned(&state, &caller, &id).await?;
+    Ok(Json(json!({ "sync": state.store.sync_state(&id).await? })))
+}
+
+/// `POST /v1/connections/{id}/oauth/start`: the vendor's authorisation URL with a
+/// one-time `state` that expires after `crm.oauth_state_ttl`.
+///
+/// # Errors
+/// 404 for an unknown connection; 409 for a vendor without OAuth or without a
+/// configured client.
+pub async fn oauth_start(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ManageConnections)?;
+    vendors(&state)?;
+    let c = owned(&state, &caller, &id).await?;
+    let crm = state
+        .connectors
+        .crm_config()
+        .ok_or_else(|| ApiError::Unavailable("no CRM config".into()))?;
+    let v = crm.vendor(c.platform);
+    if !c.platform.supports_oauth() || v.oauth().is_none() || v.authorize_url.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "OAuth is not available for {} here",
+            c.platform.as_str()
+        )));
+    }
+    let oauth_state = random_token();
+    let ttl = i64::try_from(crm.oauth_state_ttl.as_millis()).unwrap_or(600_000);
+    let expires_at = mfh_pipeline::now_millis() + ttl;
+    state
+        .store
+        .put_oauth_state(&oauth_state, &caller.account_id, &id, expires_at)
+        .await?;
+    let mut url = reqwest::Url::parse(&v.authorize_url)
+        .map_err(|e| ApiError::Unavailable(format!("authorize_url: {e}")))?;
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &v.client_id)
+        .append_pair("redirect_uri", &crm.oauth_redirect_url)
+        .append_pair("scope", &v.scopes.join(" "))
+        .append_pair("state", &oauth_state);
+    Ok(Json(json!({
+        "authorize_url": url.to_string(),
+        "state": oauth_state,
+        "expires_at": expires_at,
+    })))
+}
+
+/// The vendor's redirect back.
+#[derive(Debug, Deserialize)]
+pub struct Callback {
+    /// The authorisation code.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// The state from `oauth/start`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The vendor's error, when the user refused.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// `GET /v1/oauth/callback`: exchanges the code for tokens, seals them on the connection
+/// and marks it active. Needs no API key: the state proves which connection it is.
+///
+/// # Errors
+/// 400 for a missing, unknown, used or expired state, or a refused code.
+pub async fn oauth_callback(
+    State(state): State<AppState>,
+    Query(q): Query<Callback>,
+) -> Result<Json<Value>, ApiError> {
+    vendors(&state)?;
+    if let Some(e) = q.error {
+        return Err(ApiError::BadRequest(format!(
+            "the CRM refused the authorisation: {e}"
+        )));
+    }
+    let (Some(code), Some(s)) = (q.code, q.state) else {
+        return Err(ApiError::BadRequest("code and state are required".into()));
+    };
+    let (account_id, connection_id, expires_at) = state
+        .store
+        .take_oauth_state(&s)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("unknown or already used OAuth state".into()))?;
+    if expires_at < mfh_pipeline::now_millis() {
+        return Err(ApiError::BadRequest(
+            "the OAuth state has expired; start again".into(),
+        ));
+    }
+    let conn = state
+        .store
+        .account_connection(&account_id, &connection_id)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("the connection was deleted".into()))?;
+    let crm = state
+        .connectors
+        .crm_config()
+        .ok_or_else(|| ApiError::Unavailable("no CRM config".into()))?;
+    let oauth: OAuthClient = crm
+        .vendor(conn.platform)
+        .oauth()
+        .ok_or_else(|| ApiError::Unavailable("no OAuth client configured".into()))?;
+    let http = state
+        .connectors
+        .http()
+        .ok_or_else(|| ApiError::Unavailable("no HTTP client".into()))?;
+    let tokens = oauth
+        .token(
+            http,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &crm.oauth_redirect_url),
+            ],
+        )
+        .await
+        .map_err(|e| match e {
+            mfh_processors::connectors::CrmError::Auth(m) => ApiError::BadRequest(m),
+            other => ApiError::BadGateway(other.to_string()),
+        })?;
+    let creds = OAuthClient::credentials(tokens, "", mfh_pipeline::now_millis());
+    let cipher = state
+        .connectors
+        .cipher()
+        .ok_or_else(|| ApiError::Unavailable("no cipher".into()))?;
+    state
+        .store
+        .set_connection_credentials(&conn, &creds, None, cipher)
+        .await?;
+    state
+        .store
+        .set_connection_status(&connection_id, "active")
+        .await?;
+    Ok(Json(
+        json!({ "connection_id": connection_id, "status": "active" }),
+    ))
+}

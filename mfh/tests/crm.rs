@@ -1,0 +1,393 @@
+//! Vendor CRMs end to end, over real sockets: connections through the API, a full sync
+//! from a local vendor server into the lake's `contacts` table, signed and token-checked
+//! webhooks keeping it current (deletes included), triggers running helpers on CRM
+//! events, and the foundation helpers running against two vendor connectors.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
+mod support;
+
+use mfh::stack::Processors;
+use mfh_processors::connectors::vendor::{Credentials, RateLimit};
+use mfh_processors::connectors::{activecampaign, hubspot, keap};
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::TestStack;
+
+const HUBSPOT_SECRET: &str = "fake-secret";
+
+/// A stack whose vendors point at the fakes (OAuth client `fake-client`/`fake-secret`),
+/// with limits high enough that the fakes, not the published limits, set the pace.
+async fn stack(hubspot: &str, keap: &str) -> TestStack {
+    let (h, k) = (hubspot.to_owned(), keap.to_owned());
+    TestStack::start_configured(Some(Processors::All), move |cfg| {
+        let fast = RateLimit::new(1000, Duration::from_secs(1));
+        for (v, base) in [(&mut cfg.crm.hubspot, &h), (&mut cfg.crm.keap, &k)] {
+            v.api_base.clone_from(base);
+            v.token_url = format!("{base}/oauth/token");
+            v.authorize_url = format!("{base}/oauth/authorize");
+            v.client_id = "fake-client".into();
+            v.client_secret = "fake-secret".into();
+            v.rate_limit = fast;
+        }
+        cfg.crm.activecampaign.rate_limit = fast;
+        cfg.crm.sync_interval = Duration::ZERO;
+    })
+    .await
+}
+
+fn token_of(c: &Credentials) -> Value {
+    match c {
+        Credentials::Bearer { token } => json!({ "token": token }),
+        Credentials::ApiToken { token } => json!({ "api_token": token }),
+        Credentials::ApiKeyAndAppId { api_key, app_id } => {
+            json!({ "api_key": api_key, "app_id": app_id })
+        }
+        Credentials::OAuth { access_token, .. } => json!({ "token": access_token }),
+    }
+}
+
+async fn connect(t: &TestStack, platform: &str, creds: &Credentials, settings: Value) -> Value {
+    let (status, body) = t
+        .post(
+            "/v1/connections",
+            &t.key,
+            &json!({"platform": platform, "credentials": token_of(creds), "settings": settings}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn sync_and_wait(t: &TestStack, id: &str, n: u64) {
+    let (status, body) = t
+        .post(&format!("/v1/connections/{id}/sync"), &t.key, &json!({}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, s) = t.get(&format!("/v1/connections/{id}/sync"), &t.key).await;
+        if s["sync"]["status"] == "done" {
+            assert_eq!(s["sync"]["synced"], json!(n), "{s}");
+            break;
+        }
+        assert!(s["sync"]["status"] != "failed", "{s}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sync did not finish: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Sends a HubSpot v3-signed delivery as HubSpot would.
+async fn hubspot_delivery(t: &TestStack, path: &str, body: &str, ts: i64, secret: &str) -> u16 {
+    let url = format!("{}{path}", t.cfg.api.public_url.trim_end_matches('/'));
+    let sig = mfh_processors::crm_webhooks::hubspot_sign_v3(
+        secret,
+        "POST",
+        &url,
+        body.as_bytes(),
+        &ts.to_string(),
+    );
+    t.http
+        .post(format!("{}{path}", t.base))
+        .header("content-type", "application/json")
+        .header("x-hubspot-signature-v3", sig)
+        .header("x-hubspot-request-timestamp", ts.to_string())
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sync_fills_the_lake_and_signed_webhooks_keep_it_current() {
+    let fake = hubspot::fake::start(250).await;
+    let keap_fake = keap::fake::start(1).await;
+    let t = stack(&fake.base, &keap_fake.base).await;
+    let conn = connect(
+        &t,
+        "hubspot",
+        &hubspot::fake::FakeServer::credentials(),
+        json!({}),
+    )
+    .await;
+    let id = conn["connection_id"].as_str().unwrap().to_owned();
+    assert!(
+        conn["webhook_token"]
+            .as_str()
+            .is_some_and(|s| s.len() >= 32)
+    );
+    // The connection's credentials never come back out.
+    let (_, listed) = t.get("/v1/connections", &t.key).await;
+    assert!(!listed.to_string().contains("webhook_token"));
+    assert_eq!(listed["connections"][0]["status"], "active");
+    let (status, health) = t
+        .post(&format!("/v1/connections/{id}/health"), &t.key, &json!({}))
+        .await;
+    assert_eq!((status, &health["ok"]), (200, &json!(true)), "{health}");
+
+    sync_and_wait(&t, &id, 250).await;
+    t.wait_sql(&t.key, "select count(*) from contacts", json!(250))
+        .await;
+
+    // The CRM changes one contact and deletes another; HubSpot tells us, signed.
+    let ids = fake.contact_ids();
+    let (changed, deleted) = (ids[0].clone(), ids[1].clone());
+    fake.set_field(&changed, "firstname", "Changed");
+    fake.delete_contact(&deleted);
+    let path = format!("/v1/webhooks/crm/hubspot/{id}");
+    let body = json!([
+        {"eventId": 11, "subscriptionType": "contact.propertyChange", "objectId": changed, "propertyName": "firstname", "occurredAt": 1},
+        {"eventId": 12, "subscriptionType": "contact.deletion", "objectId": deleted, "occurredAt": 2}
+    ])
+    .to_string();
+    let now = mfh_pipeline::now_millis();
+    assert_eq!(
+        hubspot_delivery(&t, &path, &body, now, HUBSPOT_SECRET).await,
+        200
+    );
+    // The same signed delivery again is a replay.
+    assert_eq!(
+        hubspot_delivery(&t, &path, &body, now, HUBSPOT_SECRET).await,
+        409
+    );
+    // HubSpot's own retry is signed afresh: accepted, and its events are duplicates.
+    assert_eq!(
+        hubspot_delivery(&t, &path, &body, now + 1, HUBSPOT_SECRET).await,
+        200
+    );
+    // A wrong secret and a stale timestamp are refused.
+    assert_eq!(hubspot_delivery(&t, &path, &body, now, "wrong").await, 401);
+    let stale = now - 6 * 60 * 1000;
+    assert_eq!(
+        hubspot_delivery(&t, &path, &body, stale, HUBSPOT_SECRET).await,
+        401
+    );
+
+    t.wait_sql(&t.key, "select count(*) from contacts", json!(249))
+        .await;
+    t.wait_sql(
+        &t.key,
+        &format!("select first_name from contacts where contact_id = '{changed}'"),
+        json!("Changed"),
+    )
+    .await;
+    // Another account sees none of it.
+    let (_, other_key) = t.add_account().await;
+    t.wait_sql(&other_key, "select count(*) from contacts", json!(0))
+        .await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_vendors_need_the_connection_token_and_triggers_run_helpers() {
+    let hub = hubspot::fake::start(1).await;
+    let kf = keap::fake::start(5).await;
+    let acf = activecampaign::fake::start(5).await;
+    let t = stack(&hub.base, &kf.base).await;
+    let api_url = acf.base.trim_end_matches("/api/3").to_owned();
+    let conn = connect(
+        &t,
+        "activecampaign",
+        &activecampaign::fake::FakeServer::credentials(),
+        json!({"api_url": api_url}),
+    )
+    .await;
+    let id = conn["connection_id"].as_str().unwrap().to_owned();
+    let token = conn["webhook_token"].as_str().unwrap().to_owned();
+    let contact = acf.contact_ids()[0].clone();
+    let crm = t
+        .stack
+        .services
+        .connectors
+        .resolve(&t.account, &id)
+        .await
+        .unwrap();
+    let tags = crm.list_tags().await.unwrap();
+    let (vip, follow_up) = (tags[0].clone(), tags[1].clone());
+
+    // "When tag VIP is applied, apply the follow-up tag."
+    let (status, trig) = t
+        .post(
+            "/v1/triggers",
+            &t.key,
+            &json!({"event": "tag_applied", "tag": vip.name, "connection_id": id,
+                    "helper": "tag_it", "config": {"action": "apply", "tag_ids": [follow_up.id]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{trig}");
+    let (status, bad) = t
+        .post(
+            "/v1/triggers",
+            &t.key,
+            &json!({"event": "tag_exploded", "helper": "tag_it", "config": {"bogus": 1}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{bad}");
+
+    let form = format!(
+        "type=contact_tag_added&date_time=2024-05-01T12%3A00%3A00-05%3A00&contact%5Bid%5D={contact}&tag={}",
+        url_encode(&vip.name)
+    );
+    let send = |q: String, body: String| {
+        let http = t.http.clone();
+        let url = format!("{}/v1/webhooks/crm/activecampaign/{id}{q}", t.base);
+        async move {
+            http.post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(send(String::new(), form.clone()).await, 401);
+    assert_eq!(send("?token=wrong".into(), form.clone()).await, 401);
+    assert_eq!(send(format!("?token={token}"), form.clone()).await, 200);
+    // A redelivery is a duplicate and starts nothing again.
+    assert_eq!(send(format!("?token={token}"), form.clone()).await, 200);
+
+    // The trigger ran tag_it on the contact in ActiveCampaign.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let c = crm.get_contact(&contact).await.unwrap();
+        if c.has_tag(&follow_up.id) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "trigger did not apply the tag: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    t.wait_sql(
+        &t.key,
+        "select count(*) from executions where source = 'trigger' and status = 'succeeded'",
+        json!(1),
+    )
+    .await;
+    t.stop().await;
+}
+
+fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The foundation helpers, configured for the vendor's own tags and fields.
+fn foundation(tag_a: &str, tag_b: &str, hook: &str) -> Vec<(&'static str, Value)> {
+    vec![
+        ("tag_it", json!({"action": "apply", "tag_ids": [tag_a]})),
+        (
+            "clear_tags",
+            json!({"mode": "specific", "tag_ids": [tag_a]}),
+        ),
+        (
+            "score_it",
+            json!({"rules": [{"tag_id": tag_b, "points": 10}], "target_field": "job_title"}),
+        ),
+        (
+            "copy_it",
+            json!({"source_field": "email", "target_field": "website", "overwrite": true}),
+        ),
+        (
+            "name_parse_it",
+            json!({"source_field": "company", "fix_case": true}),
+        ),
+        (
+            "date_calc",
+            json!({"operation": "add_days", "field": "birthday", "source_default_now": true, "amount": 30, "target_field": "city"}),
+        ),
+        (
+            "format_it",
+            json!({"field": "first_name", "format": "uppercase"}),
+        ),
+        (
+            "math_it",
+            json!({"field": "postal_code", "operation": "add", "operand": 1}),
+        ),
+        (
+            "split_it_basic",
+            json!({"split_type": "tag_split", "split_tag_a": tag_a, "split_tag_b": tag_b}),
+        ),
+        (
+            "hook_it",
+            json!({"url": hook, "fields": ["email", "first_name"]}),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_foundation_helpers_run_against_hubspot_and_keap() {
+    let hub = hubspot::fake::start(3).await;
+    let kf = keap::fake::start(3).await;
+    let t = stack(&hub.base, &kf.base).await;
+    let (hook, _) = support::start_vendor_stub(&t.cancel).await;
+    for (platform, creds, contact) in [
+        (
+            "hubspot",
+            hubspot::fake::FakeServer::credentials(),
+            hub.contact_ids()[0].clone(),
+        ),
+        (
+            "keap",
+            keap::fake::FakeServer::credentials(),
+            kf.contact_ids()[0].clone(),
+        ),
+    ] {
+        let conn = connect(&t, platform, &creds, json!({})).await;
+        let id = conn["connection_id"].as_str().unwrap().to_owned();
+        let crm = t
+            .stack
+            .services
+            .connectors
+            .resolve(&t.account, &id)
+            .await
+            .unwrap();
+        let tags = crm.list_tags().await.unwrap();
+        assert!(tags.len() >= 2, "{platform} fake needs two tags: {tags:?}");
+        let mut ids = Vec::new();
+        for (helper, config) in foundation(&tags[0].id, &tags[1].id, &format!("{hook}/hook")) {
+            let (status, body) = t
+                .post(
+                    "/v1/executions",
+                    &t.key,
+                    &json!({"helper": helper, "config": config, "connection_id": id, "contact_id": contact}),
+                )
+                .await;
+            assert_eq!(status, 202, "{platform} {helper}: {body}");
+            ids.push((helper, body["execution_id"].as_str().unwrap().to_owned()));
+        }
+        let mut succeeded = Vec::new();
+        for (helper, exec) in ids {
+            let done = t.wait_done(&exec, &t.key).await;
+            if done["status"] == "succeeded" {
+                succeeded.push(helper);
+            } else {
+                eprintln!("{platform} {helper}: {done}");
+            }
+            assert_ne!(
+                done["error_kind"], "crm_unsupported",
+                "{platform} {helper}: {done}"
+            );
+        }
+        assert_eq!(
+            succeeded.len(),
+            10,
+            "{platform}: only {succeeded:?} succeeded"
+        );
+        let c = crm.get_contact(&contact).await.unwrap();
+        // copy_it and format_it reached the CRM.
+        assert_eq!(c.field("website"), c.field("email"), "{platform}: {c:?}");
+        assert_eq!(
+            c.field("first_name").map(str::to_owned),
+            c.field("first_name").map(str::to_uppercase),
+            "{platform}: {c:?}"
+        );
+    }
+    t.stop().await;
+}
