@@ -15,9 +15,9 @@
 mod support;
 
 use mfh::stack::Processors;
+use mfh_processors::connectors::ContactQuery;
 use mfh_processors::connectors::hubspot::fake::{self, FakeServer};
 use mfh_processors::connectors::vendor::{Credentials, RateLimit};
-use mfh_processors::connectors::ContactQuery;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

@@ -391,3 +391,83 @@ async fn the_foundation_helpers_run_against_hubspot_and_keap() {
     }
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_connects_once_per_state_and_refreshes_expired_tokens() {
+    let hub = hubspot::fake::start(1).await;
+    let kf = keap::fake::start(2).await;
+    let t = stack(&hub.base, &kf.base).await;
+    let (status, conn) = t
+        .post(
+            "/v1/connections",
+            &t.key,
+            &json!({"platform": "keap", "name": "Keap (OAuth)"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{conn}");
+    assert_eq!(conn["status"], "pending_authorization");
+    let id = conn["connection_id"].as_str().unwrap().to_owned();
+    // Not authorised yet: a sync is refused and the health check says why.
+    let (status, _) = t
+        .post(&format!("/v1/connections/{id}/sync"), &t.key, &json!({}))
+        .await;
+    assert_eq!(status, 409);
+    let (_, health) = t
+        .post(&format!("/v1/connections/{id}/health"), &t.key, &json!({}))
+        .await;
+    assert_eq!(health["ok"], json!(false), "{health}");
+
+    let (status, start) = t
+        .post(
+            &format!("/v1/connections/{id}/oauth/start"),
+            &t.key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{start}");
+    let url = start["authorize_url"].as_str().unwrap();
+    let state = start["state"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/oauth/authorize?", kf.base)),
+        "{url}"
+    );
+    assert!(url.contains("client_id=fake-client") && url.contains("response_type=code"));
+    assert!(url.contains(&format!("state={state}")));
+
+    let callback = |q: String| {
+        let http = t.http.clone();
+        let url = format!("{}/v1/oauth/callback?{q}", t.base);
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    assert_eq!(callback("code=abc&state=forged".into()).await.0, 400);
+    let (status, body) = callback(format!("code=abc&state={state}")).await;
+    assert_eq!((status, &body["status"]), (200, &json!("active")), "{body}");
+    // A state works once.
+    let (status, again) = callback(format!("code=abc&state={state}")).await;
+    assert_eq!(status, 400, "{again}");
+    assert_eq!(again["status"], 400);
+
+    let (_, health) = t
+        .post(&format!("/v1/connections/{id}/health"), &t.key, &json!({}))
+        .await;
+    assert_eq!(health["ok"], json!(true), "{health}");
+    // The vendor expires the access token: the next call refreshes it once and goes on.
+    kf.expire_tokens();
+    let crm = t
+        .stack
+        .services
+        .connectors
+        .resolve(&t.account, &id)
+        .await
+        .unwrap();
+    let c = crm.get_contact(&kf.contact_ids()[0]).await.unwrap();
+    assert!(c.field("email").is_some(), "{c:?}");
+    assert_eq!(kf.refreshes(), 1);
+    t.stop().await;
+}
