@@ -74,12 +74,15 @@ async fn run() {
     let base = vendor.base.clone();
     let t = support::TestStack::start_configured(Some(Processors::All), move |cfg| {
         cfg.crm.hubspot.api_base = base;
+        cfg.crm.hubspot.client_secret = "bench-secret".into();
         cfg.crm.hubspot.rate_limit = RateLimit::new(100_000, Duration::from_secs(1));
         cfg.crm.sync_interval = Duration::ZERO;
     })
     .await;
-    let Credentials::Bearer { token } = FakeServer::credentials() else {
-        panic!("the HubSpot fake uses a bearer token");
+    let token = match FakeServer::credentials() {
+        Credentials::Bearer { token } => token,
+        Credentials::OAuth { access_token, .. } => access_token,
+        other => panic!("unexpected HubSpot fake credentials {other:?}"),
     };
     let (s, conn) = t
         .post(
@@ -122,6 +125,17 @@ async fn run() {
     let elapsed = start.elapsed();
     let rate = n as f64 / elapsed.as_secs_f64();
 
+    println!("crm_sync/contacts                     {n}");
+    println!("crm_sync/connector_read               {read_rate:.0} contacts/s");
+    println!(
+        "crm_sync/pipeline                     {rate:.0} contacts/s (sync done after {:.1} s, lake complete after {:.1} s)",
+        synced_at.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "crm_sync/ratio                        {:.3} (pipeline ÷ connector read)",
+        rate / read_rate
+    );
     // The CRM changes 1% and deletes 0.5%; a second sync must leave exactly that.
     let ids = vendor.contact_ids();
     let (changed, deleted) = (n / 100, n / 200);
@@ -169,17 +183,6 @@ async fn run() {
     )
     .await;
 
-    println!("crm_sync/contacts                     {n}");
-    println!("crm_sync/connector_read               {read_rate:.0} contacts/s");
-    println!(
-        "crm_sync/pipeline                     {rate:.0} contacts/s (sync done after {:.1} s, lake complete after {:.1} s)",
-        synced_at.as_secs_f64(),
-        elapsed.as_secs_f64()
-    );
-    println!(
-        "crm_sync/ratio                        {:.3} (pipeline ÷ connector read)",
-        rate / read_rate
-    );
     println!(
         "crm_sync/resync_exact                 ok: {live} live, {changed} changed, {deleted} deleted"
     );

@@ -37,7 +37,9 @@ async fn stack(hubspot: &str, keap: &str) -> TestStack {
 
 fn token_of(c: &Credentials) -> Value {
     match c {
-        Credentials::Bearer { token } => json!({ "token": token }),
+        Credentials::Bearer { token } | Credentials::KeapApiKey { key: token } => {
+            json!({ "token": token })
+        }
         Credentials::ApiToken { token } => json!({ "api_token": token }),
         Credentials::ApiKeyAndAppId { api_key, app_id } => {
             json!({ "api_key": api_key, "app_id": app_id })
@@ -469,5 +471,55 @@ async fn oauth_connects_once_per_state_and_refreshes_expired_tokens() {
     let c = crm.get_contact(&kf.contact_ids()[0]).await.unwrap();
     assert!(c.field("email").is_some(), "{c:?}");
     assert_eq!(kf.refreshes(), 1);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_execution_waits_shows_throttled_and_succeeds() {
+    let hub = hubspot::fake::start(2).await;
+    let kf = keap::fake::start(1).await;
+    let t = stack(&hub.base, &kf.base).await;
+    let conn = connect(
+        &t,
+        "hubspot",
+        &hubspot::fake::FakeServer::credentials(),
+        json!({}),
+    )
+    .await;
+    let id = conn["connection_id"].as_str().unwrap().to_owned();
+    let contact = hub.contact_ids()[0].clone();
+    // Three 429s use up the shared client's own attempts; the worker then waits out
+    // Retry-After instead of failing.
+    for _ in 0..3 {
+        hub.fail_next(429, Some(2));
+    }
+    let (status, body) = t
+        .post(
+            "/v1/executions",
+            &t.key,
+            &json!({"helper": "format_it", "config": {"field": "first_name", "format": "uppercase"},
+                    "connection_id": id, "contact_id": contact}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let exec = body["execution_id"].as_str().unwrap().to_owned();
+    let (mut saw_throttled, deadline) =
+        (false, std::time::Instant::now() + Duration::from_secs(60));
+    let done = loop {
+        let (_, e) = t.get(&format!("/v1/executions/{exec}"), &t.key).await;
+        match e["status"].as_str() {
+            Some("throttled") => saw_throttled = true,
+            Some("succeeded" | "failed") => break e,
+            _ => {}
+        }
+        assert!(std::time::Instant::now() < deadline, "{e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert!(saw_throttled, "the wait was not visible: {done}");
+    assert!(
+        done["output"]["throttled_waits"].as_u64() >= Some(1),
+        "{done}"
+    );
     t.stop().await;
 }

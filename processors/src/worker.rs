@@ -61,6 +61,7 @@ impl Worker {
         req: &ExecutionRequested,
         valid: &Validated,
         conn: &dyn CrmConnector,
+        throttle: &Throttle<'_>,
     ) -> Result<Outcome, ExecError> {
         let store = &self.svc.store;
         let id = &req.execution_id;
@@ -70,8 +71,7 @@ impl Worker {
         {
             return Ok(o);
         }
-        let throttle = Throttle::of(store, req);
-        let contact = with_crm_retries(&throttle, || conn.get_contact(&req.contact_id)).await?;
+        let contact = with_crm_retries(throttle, || conn.get_contact(&req.contact_id)).await?;
         let scope = Scope::new(store, &self.svc.files, req);
         let ctx = scope.ctx(
             req,
@@ -133,6 +133,7 @@ impl Worker {
             error_message: None,
             source: req.source.clone(),
         };
+        let throttle = Throttle::of(&self.svc.store, req);
         let applied = async {
             let conn = self
                 .svc
@@ -140,9 +141,14 @@ impl Worker {
                 .resolve(&req.account_id, &req.connection_id)
                 .await?;
             check_capabilities(valid, conn.as_ref())?;
-            let mut outcome = self.decide(req, valid, conn.as_ref()).await?;
-            let throttle = Throttle::of(&self.svc.store, req);
+            let mut outcome = self.decide(req, valid, conn.as_ref(), &throttle).await?;
             let report = apply_all(conn.as_ref(), req, &outcome.changes, &throttle).await?;
+            let (waits, waited_ms) = throttle.waited();
+            if waits > 0 {
+                // The result keeps what the transient `throttled` status showed.
+                outcome.output.insert("throttled_waits".into(), waits.into());
+                outcome.output.insert("throttled_ms".into(), waited_ms.into());
+            }
             if !report.failed.is_empty() {
                 let failed: Vec<_> = report
                     .failed
@@ -354,6 +360,8 @@ fn store_err(e: crate::store::StoreError) -> ExecError {
 struct Throttle<'a> {
     store: &'a crate::store::Store,
     execution_id: &'a str,
+    waits: std::sync::atomic::AtomicU64,
+    waited_ms: std::sync::atomic::AtomicU64,
 }
 
 impl<'a> Throttle<'a> {
@@ -361,7 +369,22 @@ impl<'a> Throttle<'a> {
         Self {
             store,
             execution_id: &req.execution_id,
+            waits: 0.into(),
+            waited_ms: 0.into(),
         }
+    }
+
+    fn record(&self, wait: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.waits.fetch_add(1, Relaxed);
+        self.waited_ms
+            .fetch_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// How many rate-limit waits there were, and their total length in ms.
+    fn waited(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.waits.load(Relaxed), self.waited_ms.load(Relaxed))
     }
 }
 
@@ -389,6 +412,7 @@ where
                 {
                     tracing::warn!(error = ?e, "Cannot record the throttled status.");
                 }
+                throttle.record(wait);
                 tracing::info!(attempt, ?wait, "CRM rate limit; the execution waits.");
                 tokio::time::sleep(wait).await;
             }

@@ -85,6 +85,7 @@ fn credentials_for(
             (Some(api_key), Some(app_id)) => Some(Credentials::ApiKeyAndAppId { api_key, app_id }),
             _ => None,
         },
+        Platform::Keap => present(&c.token).map(|key| Credentials::KeapApiKey { key }),
         _ => present(&c.token).map(|token| Credentials::Bearer { token }),
     };
     if creds.is_none() {

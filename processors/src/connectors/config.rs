@@ -158,14 +158,20 @@ fn default_sync_interval() -> Duration {
     Duration::from_secs(24 * 3600)
 }
 
-fn vendor(api_base: &str, authorize: &str, token: &str, limit: RateLimit) -> VendorConfig {
+fn vendor(
+    api_base: &str,
+    authorize: &str,
+    token: &str,
+    limit: RateLimit,
+    scopes: &[&str],
+) -> VendorConfig {
     VendorConfig {
         api_base: api_base.into(),
         authorize_url: authorize.into(),
         token_url: token.into(),
         client_id: String::new(),
         client_secret: String::new(),
-        scopes: Vec::new(),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         rate_limit: limit,
         webhook_public_key: String::new(),
     }
@@ -179,6 +185,8 @@ fn keap() -> VendorConfig {
         "https://accounts.infusionsoft.com/app/oauth/authorize",
         "https://api.infusionsoft.com/token",
         RateLimit::new(10, Duration::from_secs(1)),
+        // Keap's only scope.
+        &["full"],
     )
 }
 fn gohighlevel() -> VendorConfig {
@@ -187,10 +195,19 @@ fn gohighlevel() -> VendorConfig {
         "https://marketplace.gohighlevel.com/oauth/chooselocation",
         "https://services.leadconnectorhq.com/oauth/token",
         RateLimit::new(100, Duration::from_secs(10)),
+        &[
+            "contacts.readonly",
+            "contacts.write",
+            "locations/customFields.readonly",
+            "locations/tags.readonly",
+            "locations/tags.write",
+            "users.readonly",
+            "workflows.readonly",
+        ],
     )
 }
 fn activecampaign() -> VendorConfig {
-    vendor("", "", "", RateLimit::new(5, Duration::from_secs(1)))
+    vendor("", "", "", RateLimit::new(5, Duration::from_secs(1)), &[])
 }
 fn ontraport() -> VendorConfig {
     vendor(
@@ -198,6 +215,7 @@ fn ontraport() -> VendorConfig {
         "",
         "",
         RateLimit::new(180, Duration::from_secs(60)),
+        &[],
     )
 }
 fn hubspot() -> VendorConfig {
@@ -206,6 +224,15 @@ fn hubspot() -> VendorConfig {
         "https://app.hubspot.com/oauth/authorize",
         "https://api.hubapi.com/oauth/v1/token",
         RateLimit::new(100, Duration::from_secs(10)),
+        &[
+            "oauth",
+            "crm.objects.contacts.read",
+            "crm.objects.contacts.write",
+            "crm.schemas.contacts.read",
+            "crm.schemas.contacts.write",
+            "crm.objects.owners.read",
+            "communication_preferences.read_write",
+        ],
     )
 }
 

@@ -24,6 +24,12 @@ pub enum Credentials {
         /// The token.
         token: String,
     },
+    /// A Keap personal access token or service account key, sent as `X-Keap-API-Key`
+    /// (the form Keap documents for them).
+    KeapApiKey {
+        /// The key.
+        key: String,
+    },
     /// ActiveCampaign's `Api-Token` header.
     ApiToken {
         /// The token.
@@ -51,6 +57,7 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match self {
             Self::Bearer { .. } => "bearer",
+            Self::KeapApiKey { .. } => "keap_api_key",
             Self::ApiToken { .. } => "api_token",
             Self::ApiKeyAndAppId { .. } => "api_key_and_app_id",
             Self::OAuth { .. } => "oauth",
@@ -68,6 +75,7 @@ impl Credentials {
             Self::OAuth { access_token, .. } => {
                 vec![("authorization", format!("Bearer {access_token}"))]
             }
+            Self::KeapApiKey { key } => vec![("x-keap-api-key", key.clone())],
             Self::ApiToken { token } => vec![("api-token", token.clone())],
             Self::ApiKeyAndAppId { api_key, app_id } => {
                 vec![("api-key", api_key.clone()), ("api-appid", app_id.clone())]

@@ -250,9 +250,11 @@ fn handle(state: &Mutex<FakeState>, req: &Request) -> Response {
     if path == "/oauth/token" && req.method == "POST" {
         return super::fake_routes::token(&mut s, req);
     }
+    // OAuth tokens come as Bearer; personal access tokens as X-Keap-API-Key.
     let token = req
         .header("authorization")
         .and_then(|h| h.strip_prefix("Bearer "))
+        .or_else(|| req.header("x-keap-api-key"))
         .unwrap_or_default();
     if !s.access_tokens.contains(token) {
         // Keap's gateway answers 401 in its own (Apigee) shape.
