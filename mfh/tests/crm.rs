@@ -253,6 +253,38 @@ async fn unsigned_vendors_need_the_connection_token_and_triggers_run_helpers() {
     assert_eq!(send(format!("?token={token}"), form.clone()).await, 200);
     // A redelivery is a duplicate and starts nothing again.
     assert_eq!(send(format!("?token={token}"), form.clone()).await, 200);
+    // ActiveCampaign never sends JSON: a clear 400 with a problem body.
+    let r = t
+        .http
+        .post(format!(
+            "{}/v1/webhooks/crm/activecampaign/{id}?token={token}",
+            t.base
+        ))
+        .header("content-type", "application/json")
+        .body(r#"{"contact": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    // Unknown platforms and connections, or a connection under the wrong platform: 404.
+    for path in [
+        "/v1/webhooks/crm/salesforce/conn_x".to_owned(),
+        "/v1/webhooks/crm/activecampaign/conn_unknown".to_owned(),
+        format!("/v1/webhooks/crm/ontraport/{id}"),
+    ] {
+        let r = t
+            .http
+            .post(format!("{}{path}", t.base))
+            .body("x=1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+    }
 
     // The trigger ran tag_it on the contact in ActiveCampaign.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -459,6 +491,27 @@ async fn oauth_connects_once_per_state_and_refreshes_expired_tokens() {
         .post(&format!("/v1/connections/{id}/health"), &t.key, &json!({}))
         .await;
     assert_eq!(health["ok"], json!(true), "{health}");
+    // Keap's REST hook handshake: the secret is echoed, with the connection's token only.
+    let token = conn["webhook_token"].as_str().unwrap();
+    let hook = format!("{}/v1/webhooks/crm/keap/{id}", t.base);
+    let r = t
+        .http
+        .post(format!("{hook}?token={token}"))
+        .header("x-hook-secret", "s3cret-handshake")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["x-hook-secret"], "s3cret-handshake");
+    let r = t
+        .http
+        .post(hook)
+        .header("x-hook-secret", "s3cret-handshake")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.headers().get("x-hook-secret").is_none());
     // The vendor expires the access token: the next call refreshes it once and goes on.
     kf.expire_tokens();
     let crm = t
@@ -521,5 +574,101 @@ async fn a_rate_limited_execution_waits_shows_throttled_and_succeeds() {
         done["output"]["throttled_waits"].as_u64() >= Some(1),
         "{done}"
     );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_sync_continues_from_its_last_page_and_syncs_are_rescheduled() {
+    use mfh_processors::contact_sync;
+    let hub = hubspot::fake::start(250).await;
+    let kf = keap::fake::start(1).await;
+    // The API and the sinks only: this test drives the sync itself.
+    let h = hub.base.clone();
+    let t = TestStack::start_configured(Some(Processors::Sink), move |cfg| {
+        cfg.crm.hubspot.api_base = h;
+        cfg.crm.hubspot.rate_limit = RateLimit::new(1000, Duration::from_secs(1));
+    })
+    .await;
+    let _ = kf;
+    let conn = connect(
+        &t,
+        "hubspot",
+        &hubspot::fake::FakeServer::credentials(),
+        json!({}),
+    )
+    .await;
+    let id = conn["connection_id"].as_str().unwrap().to_owned();
+    let svc = t.stack.services.clone();
+    let c = svc.store.connection(&id).await.unwrap().unwrap();
+    svc.store
+        .request_sync(&t.account, &id, mfh_pipeline::now_millis())
+        .await
+        .unwrap();
+    let state = contact_sync::claim(&svc, &c, "first", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    // The first process dies right after its first page is saved.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let (svc2, c2) = (svc.clone(), c.clone());
+    let run = tokio::spawn(async move {
+        let progress = move |_: u64, _: Option<u64>| {
+            if let Some(tx) = tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            // Hold the run here until it is aborted.
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        contact_sync::sync_connection(&svc2, &c2, state, &progress).await
+    });
+    rx.await.unwrap();
+    run.abort();
+    let _ = run.await;
+    let mut crashed = svc.store.sync_state(&id).await.unwrap().unwrap();
+    assert_eq!((crashed.status.as_str(), crashed.synced), ("running", 100));
+    // Its lease is still live: nobody else may take the run yet.
+    assert!(
+        contact_sync::claim(&svc, &c, "second", Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    crashed.lease_until = 0;
+    assert!(svc.store.save_sync(&mut crashed).await.unwrap());
+    let resumed = contact_sync::claim(&svc, &c, "second", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        resumed.synced, 100,
+        "the run continues instead of starting over"
+    );
+    let pages_before = hub.requests().len();
+    let done = contact_sync::sync_connection(&svc, &c, resumed, &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((done.status.as_str(), done.synced), ("done", 250));
+    // Two more pages (100 + 50), not three.
+    let listed = hub.requests()[pages_before..]
+        .iter()
+        .filter(|r| r.starts_with("GET /crm/v3/objects/contacts?"))
+        .count();
+    assert_eq!(listed, 2, "{:?}", &hub.requests()[pages_before..]);
+    t.wait_sql(&t.key, "select count(*) from contacts", json!(250))
+        .await;
+    // Scheduling: not due within the interval, due after it.
+    assert!(
+        contact_sync::claim(&svc, &c, "cron", Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let due = contact_sync::claim(&svc, &c, "cron", Duration::from_millis(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((due.status.as_str(), due.synced), ("running", 0));
     t.stop().await;
 }
