@@ -159,8 +159,21 @@ async fn one(
         Change::ForContact { .. } => Ok(Outcome::Refused(
             "changes to other contacts are applied to those contacts".into(),
         )),
-        Change::LinkCompany { .. }
-        | Change::TriggerAutomation { .. }
+        Change::LinkCompany {
+            company_id,
+            company_name,
+        } => {
+            link_company(
+                keap,
+                contact_id,
+                raw,
+                contact,
+                company_id.as_deref(),
+                company_name,
+            )
+            .await
+        }
+        Change::TriggerAutomation { .. }
         | Change::MoveOpportunity { .. }
         | Change::MergeContact { .. }
         | Change::AddRecord { .. } => Ok(Outcome::Refused(format!(
@@ -205,6 +218,63 @@ async fn set_field(
     };
     patch(keap, contact_id, raw, mask, body).await?;
     Ok(Outcome::Made(old, value.map(str::to_owned)))
+}
+
+/// Links the contact to a company: the given id, else the company of that name (any
+/// case), else a new one (`POST /v2/companies`).
+async fn link_company(
+    keap: &Keap,
+    contact_id: &str,
+    raw: &mut Value,
+    contact: &crate::helpers::Contact,
+    company_id: Option<&str>,
+    company_name: &str,
+) -> Result<Outcome, CrmError> {
+    let id = match company_id {
+        Some(id) => id.to_owned(),
+        None => {
+            let name = company_name.trim();
+            if name.is_empty() {
+                return Ok(Outcome::Refused("empty company name".into()));
+            }
+            let lower = name.to_lowercase();
+            let found = keap
+                .find_companies(name)
+                .await?
+                .into_iter()
+                .filter(|c| c.name.trim().to_lowercase() == lower)
+                .min_by_key(|c| c.created_at);
+            match found {
+                Some(c) => c.id,
+                None => {
+                    let made = keap
+                        .http
+                        .send(
+                            Method::POST,
+                            "/v2/companies",
+                            Body::Json(json!({"company_name": name})),
+                        )
+                        .await?;
+                    match text(&made["id"]) {
+                        Some(id) => id,
+                        None => return Ok(Outcome::Refused("Keap created no company id".into())),
+                    }
+                }
+            }
+        }
+    };
+    if contact.company_id.as_deref() == Some(id.as_str()) {
+        return Ok(Outcome::NoOp);
+    }
+    patch(
+        keap,
+        contact_id,
+        raw,
+        "company",
+        json!({"company": {"id": id}}),
+    )
+    .await?;
+    Ok(Outcome::Made(contact.company_id.clone(), Some(id)))
 }
 
 async fn patch(

@@ -34,6 +34,8 @@ pub struct FakeState {
     pub notes: Vec<Value>,
     /// Goals achieved: (integration, call name, contact id).
     pub goals: Vec<(String, String, String)>,
+    /// Companies (`{id, company_name, create_time}`).
+    pub companies: Vec<Value>,
     /// Every request, `"METHOD /path?query"`.
     pub requests: Vec<String>,
     fails: VecDeque<(u16, Option<u64>)>,

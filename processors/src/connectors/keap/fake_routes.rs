@@ -134,6 +134,33 @@ pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
             Response::json(201, &tag)
         }
         ("POST", ["v2", "tags", tag, verb]) => tag_contacts(s, tag, verb, &req.json()),
+        ("GET", ["v2", "companies"]) => {
+            let items = s
+                .companies
+                .iter()
+                .map(|c| {
+                    (
+                        text(&c["id"]).and_then(|i| i.parse().ok()).unwrap_or(0),
+                        c.clone(),
+                    )
+                })
+                .collect();
+            page(items, req, "companies")
+        }
+        ("POST", ["v2", "companies"]) => {
+            let body = req.json();
+            let Some(name) = body["company_name"]
+                .as_str()
+                .filter(|n| !n.trim().is_empty())
+            else {
+                return error(400, "company_name is required");
+            };
+            let id = s.new_id();
+            let company = json!({"id": id.to_string(), "company_name": name,
+                "create_time": chrono::Utc::now().to_rfc3339()});
+            s.companies.push(company.clone());
+            Response::json(201, &company)
+        }
         ("GET", ["v2", "users"]) => {
             let items = s
                 .users
@@ -210,6 +237,14 @@ fn patch_contact(s: &mut FakeState, id: &str, req: &Request) -> Response {
         if unknown_cf {
             return error(400, "Invalid custom field id");
         }
+        let bad_company = k == "company"
+            && !s
+                .companies
+                .iter()
+                .any(|co| text(&co["id"]) == text(&v["id"]));
+        if bad_company {
+            return error(400, "Invalid company id");
+        }
         let bad_owner = k == "owner_id" && !s.users.iter().any(|u| text(&u["id"]) == text(v));
         if bad_owner {
             return error(400, "Invalid owner_id");
@@ -226,6 +261,15 @@ fn patch_contact(s: &mut FakeState, id: &str, req: &Request) -> Response {
                 list.push(cf.clone());
             }
             c[k] = Value::Array(list);
+        } else if k == "company" {
+            // Keap answers with the linked company's id and name.
+            let name = s
+                .companies
+                .iter()
+                .find(|co| text(&co["id"]) == text(&v["id"]))
+                .map(|co| co["company_name"].clone())
+                .unwrap_or(Value::Null);
+            c["company"] = json!({"id": v["id"].clone(), "company_name": name});
         } else {
             c[k.as_str()] = v.clone();
         }

@@ -200,6 +200,42 @@ fn filter(query: &ContactQuery) -> Option<Vec<String>> {
 
 #[async_trait]
 impl CrmRead for Keap {
+    /// Keap's company list (`GET /v2/companies`, all pages) matched by name here: the
+    /// reference names no server-side name filter.
+    async fn find_companies(&self, name: &str) -> Result<Vec<super::Company>, CrmError> {
+        let needle = name.trim().to_lowercase();
+        if needle.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (mut out, mut token) = (Vec::new(), None::<String>);
+        for _ in 0..100 {
+            let mut path = "/v2/companies?page_size=100".to_owned();
+            if let Some(t) = &token {
+                path.push_str(&format!("&page_token={}", super::vendor::enc(t)));
+            }
+            let page = self.http.get(&path).await?;
+            for c in page["companies"].as_array().into_iter().flatten() {
+                let company = super::Company {
+                    id: super::vendor::text(&c["id"]).unwrap_or_default(),
+                    name: c["company_name"].as_str().unwrap_or_default().to_owned(),
+                    fields: std::collections::BTreeMap::new(),
+                    created_at: c["create_time"]
+                        .as_str()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map_or(0, |t| t.timestamp_millis()),
+                };
+                if company.name.to_lowercase().contains(&needle) {
+                    out.push(company);
+                }
+            }
+            match page["next_page_token"].as_str().filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Email, first and last name equality are searched by Keap (`filter=`); every
     /// other query lists all contacts and is matched client-side with
     /// [`ContactQuery::matches`], which also re-checks Keap's matches. `next` is Keap's
@@ -287,6 +323,7 @@ impl CrmConnector for Keap {
             Capability::Search,
             Capability::Owners,
             Capability::OptIn,
+            Capability::Companies,
         ]
     }
     async fn healthcheck(&self) -> Result<(), CrmError> {

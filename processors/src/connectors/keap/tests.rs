@@ -277,9 +277,39 @@ async fn notes_goals_owner_and_opt_out() {
     let kinds: Vec<&str> = r.applied.iter().map(|c| c.kind.as_str()).collect();
     assert_eq!(
         kinds,
-        ["note_added", "goal_achieved", "owner_set", "opt_in_changed"]
+        [
+            "note_added",
+            "goal_achieved",
+            "owner_set",
+            "opt_in_changed",
+            Change::LinkCompany {
+                company_id: None,
+                company_name: String::new()
+            }
+            .kind()
+        ]
     );
-    assert_eq!(r.failed.len(), 4, "{:?}", r.failed);
+    assert_eq!(r.failed.len(), 3, "{:?}", r.failed);
+    // The company was created once and linked; linking it again by name is a no-op.
+    let linked = keap.get_contact("1").await.unwrap().company_id;
+    assert!(linked.is_some());
+    let again = keap
+        .apply(
+            "1",
+            "e-company",
+            &[Change::LinkCompany {
+                company_id: None,
+                company_name: "ACME".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(
+        again.applied.is_empty() && again.failed.is_empty(),
+        "{again:?}"
+    );
+    assert_eq!(fake.state.lock().unwrap().companies.len(), 1);
+    assert_eq!(keap.find_companies("acm").await.unwrap()[0].name, "Acme");
     {
         let s = fake.state.lock().unwrap();
         assert_eq!(s.notes.len(), 1);
