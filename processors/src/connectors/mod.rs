@@ -6,6 +6,8 @@
 
 pub mod activecampaign;
 pub mod config;
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) mod fake_http;
 pub mod gohighlevel;
 pub mod hubspot;
 mod journal;

@@ -2,7 +2,7 @@
 //! benchmark: a stateful in-memory CRM serving API v3's paths and shapes under
 //! `http://127.0.0.1:PORT/api/3`, checking the `Api-Token` header.
 
-use super::fake_http::{self, Request, Response};
+use crate::connectors::fake_http::{self, Request, Response};
 use crate::connectors::vendor::Credentials;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -135,13 +135,8 @@ fn seed(contacts: usize) -> FakeState {
 #[allow(clippy::expect_used)]
 pub async fn start(contacts: usize) -> FakeServer {
     let state = Arc::new(Mutex::new(seed(contacts)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let addr = listener.local_addr().expect("a bound address");
     let shared = state.clone();
-    let handler = Arc::new(move |req: Request| handle(&shared, &req));
-    tokio::spawn(fake_http::serve(listener, handler));
+    let addr = fake_http::serve(Arc::new(move |req: Request| handle(&shared, &req))).await;
     FakeServer {
         base: format!("http://{addr}/api/3"),
         state,
@@ -160,9 +155,11 @@ fn handle(state: &Arc<Mutex<FakeState>>, req: &Request) -> Response {
     s.requests.push(format!("{} {target}", req.method));
     // Status 0 in the queue lets a request through, to fail a later one.
     if let Some((status, retry_after)) = s.failures.pop_front().filter(|(st, _)| *st != 0) {
-        let mut r = Response::json(status, &serde_json::json!({"message": "injected failure"}));
-        r.retry_after = retry_after;
-        return r;
+        let r = Response::json(status, &serde_json::json!({"message": "injected failure"}));
+        return match retry_after {
+            Some(secs) => r.with_header("retry-after", &secs.to_string()),
+            None => r,
+        };
     }
     if req.header("api-token") != Some(TOKEN) {
         return Response::json(

@@ -2,10 +2,10 @@
 //! side-loaded arrays, updates, and tagging.
 
 use super::fake::FakeState;
-use super::fake_http::{Request, Response};
 use super::fake_routes::{
     contact_json, contact_tags_json, field_values_json, invalid, lists_json, not_found, num,
 };
+use crate::connectors::fake_http::{Request, Response};
 use serde_json::{Value, json};
 
 pub(super) fn list_contacts(s: &FakeState, req: &Request) -> Response {

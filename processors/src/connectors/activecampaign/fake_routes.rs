@@ -4,7 +4,7 @@
 
 use super::fake::{FakeContact, FakeState};
 use super::fake_contacts as contacts;
-use super::fake_http::{Request, Response};
+use crate::connectors::fake_http::{Request, Response};
 use serde_json::{Value, json};
 
 pub(super) fn not_found(what: &str, id: &str) -> Response {
@@ -156,10 +156,10 @@ pub(super) fn route(s: &mut FakeState, req: &Request, path: &str) -> Response {
                 })
                 .collect();
             let mut r = page(req, all, "fields");
-            if let Ok(mut v) = serde_json::from_str::<Value>(&r.body) {
+            if let Ok(mut v) = serde_json::from_slice::<Value>(&r.body) {
                 v["fieldOptions"] = json!([]);
                 v["fieldRels"] = json!([]);
-                r.body = v.to_string();
+                r.body = v.to_string().into_bytes();
             }
             r
         }

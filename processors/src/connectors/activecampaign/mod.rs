@@ -13,8 +13,6 @@ pub mod fake;
 #[cfg(any(test, feature = "test-util"))]
 mod fake_contacts;
 #[cfg(any(test, feature = "test-util"))]
-mod fake_http;
-#[cfg(any(test, feature = "test-util"))]
 mod fake_routes;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@
 
 #![allow(clippy::missing_panics_doc)] // Test support: a poisoned lock means a failed test.
 
-use super::fake_http::{self, Request, Response};
+use crate::connectors::fake_http::{self, Request, Response};
 use crate::connectors::vendor::{Credentials, text};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashSet, VecDeque};

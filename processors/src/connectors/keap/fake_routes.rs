@@ -1,7 +1,7 @@
 //! The fake Keap's routes, below its REST prefix.
 
 use super::fake::{CLIENT_ID, CLIENT_SECRET, FakeState, project};
-use super::fake_http::{Request, Response};
+use crate::connectors::fake_http::{Request, Response};
 use crate::connectors::vendor::text;
 use serde_json::{Value, json};
 

@@ -16,8 +16,6 @@ mod apply;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 #[cfg(any(test, feature = "test-util"))]
-pub(crate) mod fake_http;
-#[cfg(any(test, feature = "test-util"))]
 mod fake_routes;
 #[cfg(test)]
 mod tests;

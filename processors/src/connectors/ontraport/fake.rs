@@ -5,7 +5,7 @@
 
 #![allow(clippy::missing_panics_doc)] // Test support: a poisoned lock means a failed test.
 
-use crate::connectors::keap::fake_http::{self, Request, Response};
+use crate::connectors::fake_http::{self, Request, Response};
 use crate::connectors::vendor::Credentials;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, VecDeque};

@@ -1,7 +1,7 @@
 //! The fake Ontraport's routes, below `/1`.
 
 use super::fake::{FakeState, id, now_secs, ok};
-use crate::connectors::keap::fake_http::{Request, Response};
+use crate::connectors::fake_http::{Request, Response};
 use crate::connectors::vendor::text;
 use serde_json::{Map, Value, json};
 

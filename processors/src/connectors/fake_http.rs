@@ -1,4 +1,5 @@
-//! A minimal HTTP/1.1 server on 127.0.0.1 for the fake vendors (Keap, Ontraport).
+//! A minimal HTTP/1.1 server on 127.0.0.1 for the fake vendors (Keap, Ontraport,
+//! ActiveCampaign).
 //!
 //! Why not axum: axum is only a dev-dependency, and the fakes are also compiled into the
 //! library under the `test-util` feature (for end-to-end tests and the sync benchmark),
