@@ -29,11 +29,6 @@ impl Headers for HeaderView<'_> {
     }
 }
 
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(s.as_bytes()))
-}
-
 fn refused(e: &WebhookError) -> ApiError {
     match e {
         WebhookError::Malformed { .. } => ApiError::BadRequest(e.to_string()),
@@ -64,11 +59,11 @@ pub async fn receive(
     if !connection_id.starts_with("conn_") || connection_id.len() > 64 {
         return Err(not_found());
     }
-    let conn = state
+    let (conn, token_hash) = state
         .store
-        .connection(&connection_id)
+        .connection_with_token_hash(&connection_id)
         .await?
-        .filter(|c| c.platform == p)
+        .filter(|(c, _)| c.platform == p)
         .ok_or_else(not_found)?;
     let now = mfh_pipeline::now_millis();
     let view = HeaderView(&headers);
@@ -116,8 +111,7 @@ pub async fn receive(
             .map(String::as_str)
             .or_else(|| view.get("x-mfh-webhook-token"))
             .unwrap_or_default();
-        let stored = state.store.webhook_token_hash(&connection_id).await?;
-        let ok = stored.is_some_and(|h| {
+        let ok = token_hash.is_some_and(|h| {
             crm_webhooks::constant_time_eq(h.as_bytes(), hash_token(token).as_bytes())
         });
         if token.is_empty() || !ok {
@@ -149,7 +143,9 @@ pub async fn receive(
     let topic = state.kafka.topics().crm_events();
     let (mut received, mut duplicates) = (0, 0);
     for e in events {
-        let event_id = sha256_hex(&format!("{platform}/{connection_id}/{}", e.vendor_event_id));
+        let event_id = crm_webhooks::sha256_hex(
+            format!("{platform}/{connection_id}/{}", e.vendor_event_id).as_bytes(),
+        );
         if state.store.crm_event_seen(&event_id).await? {
             duplicates += 1;
             continue;

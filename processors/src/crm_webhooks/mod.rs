@@ -151,7 +151,9 @@ pub fn parse(
     }
 }
 
-pub(crate) fn sha256_hex(b: &[u8]) -> String {
+/// Lower-case hex of the SHA-256 of `b`: event ids, signature digests, token hashes.
+#[must_use]
+pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
 }

@@ -22,8 +22,7 @@ fn context(account: &str, connection: &str) -> String {
 /// A connection's webhook token, as the API shows it once; only its hash is stored.
 #[must_use]
 pub fn hash_token(token: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    crate::crm_webhooks::sha256_hex(token.as_bytes())
 }
 
 fn to_connection(item: &Item) -> Result<Connection, StoreError> {
@@ -126,18 +125,19 @@ impl Store {
             .filter(|c| c.account_id == account_id))
     }
 
-    /// The hash of the connection's webhook token.
+    /// The connection with the hash of its webhook token, in one read (what a webhook
+    /// delivery needs).
     ///
     /// # Errors
-    /// [`StoreError`] when DynamoDB fails.
-    pub async fn webhook_token_hash(
+    /// [`StoreError`] when DynamoDB fails or the item is corrupt.
+    pub async fn connection_with_token_hash(
         &self,
         connection_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .connection_item(connection_id)
+    ) -> Result<Option<(Connection, Option<String>)>, StoreError> {
+        self.connection_item(connection_id)
             .await?
-            .and_then(|i| attr_s(&i, "webhook_token_hash")))
+            .map(|i| Ok((to_connection(&i)?, attr_s(&i, "webhook_token_hash"))))
+            .transpose()
     }
 
     /// The account's connections, newest first.
