@@ -13,7 +13,7 @@
 
 use crate::Services;
 use crate::connectors::registry::Connection;
-use crate::connectors::{ContactQuery, CrmConnector, CrmError};
+use crate::connectors::{ContactQuery, CrmConnector, CrmError, CrmRetry, with_crm_retries};
 use crate::helpers::Contact;
 use crate::store::StoreError;
 use crate::store::syncs::SyncState;
@@ -153,9 +153,10 @@ async fn pages(
     progress: &(dyn Fn(u64, Option<u64>) + Send + Sync),
 ) -> Result<(), SyncError> {
     loop {
-        let page =
-            with_backoff(|| crm.search_contacts(&ContactQuery::All, state.cursor.as_deref()))
-                .await?;
+        let page = with_crm_retries(SYNC_RETRY, &|_, _| Box::pin(async {}), || {
+            crm.search_contacts(&ContactQuery::All, state.cursor.as_deref())
+        })
+        .await?;
         let now = mfh_pipeline::now_millis();
         let snaps: Vec<ContactSnapshot> = page
             .contacts
@@ -183,31 +184,13 @@ async fn pages(
     }
 }
 
-/// Waits out rate limits and outages (the CRM's `Retry-After`, else backoff) so a long
-/// sync survives them.
-async fn with_backoff<T, F, Fut>(mut f: F) -> Result<T, CrmError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, CrmError>>,
-{
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        match f().await {
-            Err(e) if e.retryable() && attempt < 8 => {
-                let wait = match &e {
-                    CrmError::RateLimited {
-                        retry_after: Some(d),
-                    } => *d,
-                    _ => Duration::from_millis(200 << attempt.min(6)),
-                };
-                tracing::warn!(attempt, error = ?e, "Sync page retried.");
-                tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
-            }
-            other => return other,
-        }
-    }
-}
+/// A long sync waits out rate limits and outages (the CRM's `Retry-After`, else
+/// backoff) rather than failing.
+const SYNC_RETRY: CrmRetry = CrmRetry {
+    rate_limited_attempts: 8,
+    unavailable_attempts: 8,
+    max_wait: Duration::from_secs(60),
+};
 
 /// Claims the connection's run if it is claimable now (or due per `interval`).
 ///

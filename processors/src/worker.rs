@@ -3,7 +3,7 @@
 //! contact snapshot and records the outcome, applies the changes through the connector
 //! (at most once per execution), and produces the `ExecutionCompleted` result.
 
-use crate::connectors::{ApplyReport, CrmConnector, CrmError};
+use crate::connectors::{ApplyReport, CrmConnector, CrmError, CrmRetry, with_crm_retries};
 use crate::context::Scope;
 use crate::helpers::{Category, Change, Outcome, StepError};
 use crate::router::{Rejection, Validated, decode, validate};
@@ -71,7 +71,7 @@ impl Worker {
         {
             return Ok(o);
         }
-        let contact = with_crm_retries(throttle, || conn.get_contact(&req.contact_id)).await?;
+        let contact = with_throttle(throttle, || conn.get_contact(&req.contact_id)).await?;
         let scope = Scope::new(store, &self.svc.files, req);
         let ctx = scope.ctx(
             req,
@@ -238,12 +238,12 @@ async fn apply_all(
             other => own.push(other.clone()),
         }
     }
-    let mut report = with_crm_retries(throttle, || {
+    let mut report = with_throttle(throttle, || {
         conn.apply(&req.contact_id, &req.execution_id, &own)
     })
     .await?;
     for (contact_id, list) in others {
-        match with_crm_retries(throttle, || {
+        match with_throttle(throttle, || {
             conn.apply(&contact_id, &req.execution_id, &list)
         })
         .await
@@ -388,43 +388,35 @@ impl<'a> Throttle<'a> {
     }
 }
 
-/// Attempts at a call the CRM keeps rate limiting: a throttled execution waits (each
-/// wait is the CRM's `Retry-After`, at most 30 s) rather than failing.
-const RATE_LIMITED_ATTEMPTS: u32 = 20;
+/// A throttled execution waits (each wait the CRM's `Retry-After`, at most 30 s)
+/// rather than failing; an unavailable CRM is tried five times.
+const WORKER_RETRY: CrmRetry = CrmRetry {
+    rate_limited_attempts: 20,
+    unavailable_attempts: 5,
+    max_wait: Duration::from_secs(30),
+};
 
-async fn with_crm_retries<T, F, Fut>(throttle: &Throttle<'_>, mut f: F) -> Result<T, CrmError>
+async fn with_throttle<T, F, Fut>(throttle: &Throttle<'_>, f: F) -> Result<T, CrmError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, CrmError>>,
 {
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        match f().await {
-            Err(CrmError::RateLimited { retry_after }) if attempt < RATE_LIMITED_ATTEMPTS => {
-                let wait = retry_after
-                    .unwrap_or(Duration::from_secs(1) * attempt)
-                    .min(Duration::from_secs(30));
-                if let Err(e) = throttle
-                    .store
-                    .mark_throttled(throttle.execution_id, mfh_pipeline::now_millis(), wait)
-                    .await
-                {
-                    tracing::warn!(error = ?e, "Cannot record the throttled status.");
-                }
-                throttle.record(wait);
-                tracing::info!(attempt, ?wait, "CRM rate limit; the execution waits.");
-                tokio::time::sleep(wait).await;
+    let on_wait = |rate_limited: bool, wait: Duration| -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if !rate_limited {
+                return;
             }
-            Err(e)
-                if e.retryable() && !matches!(e, CrmError::RateLimited { .. }) && attempt < 5 =>
+            throttle.record(wait);
+            if let Err(e) = throttle
+                .store
+                .mark_throttled(throttle.execution_id, mfh_pipeline::now_millis(), wait)
+                .await
             {
-                tracing::warn!(attempt, error = ?e, "CRM call retried.");
-                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                tracing::warn!(error = ?e, "Cannot record the throttled status.");
             }
-            other => return other,
-        }
-    }
+        })
+    };
+    with_crm_retries(WORKER_RETRY, &on_wait, f).await
 }
 
 #[async_trait]

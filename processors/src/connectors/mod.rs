@@ -145,6 +145,66 @@ impl CrmError {
     }
 }
 
+/// How long a caller keeps trying a CRM call that failed with a passing error.
+#[derive(Debug, Clone, Copy)]
+pub struct CrmRetry {
+    /// Attempts while the CRM rate limits (each wait is its `Retry-After`).
+    pub rate_limited_attempts: u32,
+    /// Attempts while it is unavailable (exponential backoff).
+    pub unavailable_attempts: u32,
+    /// The longest single wait.
+    pub max_wait: Duration,
+}
+
+impl CrmRetry {
+    /// The wait before another attempt after attempt `attempt` failed with `e`, or
+    /// `None` to give up.
+    #[must_use]
+    pub fn wait(&self, e: &CrmError, attempt: u32) -> Option<Duration> {
+        let wait = match e {
+            CrmError::RateLimited { retry_after } if attempt < self.rate_limited_attempts => {
+                retry_after.unwrap_or(Duration::from_secs(1) * attempt)
+            }
+            CrmError::Unavailable { .. } if attempt < self.unavailable_attempts => {
+                Duration::from_millis(100 << attempt.min(10))
+            }
+            _ => return None,
+        };
+        Some(wait.min(self.max_wait))
+    }
+}
+
+/// Calls `f` until it succeeds, fails for good, or `policy` gives up; before each wait,
+/// `on_wait(rate_limited, wait)` runs (the worker shows the execution as throttled).
+///
+/// # Errors
+/// The last [`CrmError`].
+pub async fn with_crm_retries<'a, T, F, Fut>(
+    policy: CrmRetry,
+    on_wait: &(dyn Fn(bool, Duration) -> futures::future::BoxFuture<'a, ()> + Sync),
+    mut f: F,
+) -> Result<T, CrmError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CrmError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match f().await {
+            Err(e) => match policy.wait(&e, attempt) {
+                Some(wait) => {
+                    tracing::info!(attempt, ?wait, error = ?e, "CRM call waits before retrying.");
+                    on_wait(matches!(e, CrmError::RateLimited { .. }), wait).await;
+                    tokio::time::sleep(wait).await;
+                }
+                None => return Err(e),
+            },
+            ok => return ok,
+        }
+    }
+}
+
 /// What applying a helper's changes did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyReport {
