@@ -49,6 +49,12 @@ pub enum ApiError {
     /// The request conflicts with an earlier one (e.g. an idempotency key reused).
     #[error("{0}")]
     Conflict(String),
+    /// It existed and was deleted (a deleted helper's run URL).
+    #[error("{0}")]
+    Gone(String),
+    /// It exists but is paused (a disabled helper's run URL).
+    #[error("{0}")]
+    Locked(String),
     /// A third party (Stripe) refused what mfh sent it; the detail is its message.
     #[error("{0}")]
     BadGateway(String),
@@ -82,6 +88,8 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
+            Self::Locked(_) => StatusCode::LOCKED,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -140,6 +148,24 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for AppJson<
                 detail: e.body_text(),
             }),
         }
+    }
+}
+
+/// The raw body, whose rejections (too large, unreadable) are problem details.
+#[derive(Debug, Clone, Default)]
+pub struct AppBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for AppBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|e| ApiError::Rejected {
+                status: e.status(),
+                detail: e.body_text(),
+            })
     }
 }
 

@@ -40,7 +40,8 @@ pub enum ExplorerError {
 const EMPTY_TABLE: &str = "CREATE TABLE executions (execution_id VARCHAR, account_id VARCHAR, contact_id VARCHAR, \
     connection_id VARCHAR, helper VARCHAR, category VARCHAR, status VARCHAR, message VARCHAR, \
     requested_at TIMESTAMPTZ, started_at TIMESTAMPTZ, completed_at TIMESTAMPTZ, duration_ms BIGINT, \
-    output_json VARCHAR, changes_json VARCHAR, error_kind VARCHAR, error_message VARCHAR, source VARCHAR)";
+    output_json VARCHAR, changes_json VARCHAR, error_kind VARCHAR, error_message VARCHAR, source VARCHAR, \
+    helper_id VARCHAR)";
 
 /// The columns of `contacts`: a snapshot's, without the deletion marker (a deleted
 /// contact is absent) and the topic position (only a tie-break).
@@ -94,11 +95,12 @@ pub fn run_query(
         return Err(ExplorerError::Sql("one statement per query".into()));
     }
     let conn = duckdb::Connection::open_in_memory().map_err(|e| internal(&e))?;
+    // Files written before a column was added lack it: they read as null by name.
     let load = if files.is_empty() {
         EMPTY_TABLE.to_owned()
     } else {
         format!(
-            "CREATE TABLE executions AS SELECT * FROM read_parquet({})",
+            "{EMPTY_TABLE}; INSERT INTO executions BY NAME SELECT * FROM read_parquet({}, union_by_name = true, hive_partitioning = false)",
             file_list(files)
         )
     };
@@ -232,6 +234,80 @@ mod tests {
         assert_eq!(r.columns[3], "contact_id");
         let r = query(&[], "select count(*) from executions");
         assert_eq!(r.rows, vec![vec![json!(0)]]);
+    }
+
+    /// Files written before `helper_id` existed and files with it read as one table.
+    #[test]
+    fn executions_of_every_file_version_read_by_name() {
+        use mfh_processors::lake::rows::{SCHEMA, encode_parquet, to_batch};
+        let result = |id: &str, helper_id: Option<&str>| mfh_schemas::ExecutionCompleted {
+            execution_id: id.into(),
+            account_id: "a".into(),
+            contact_id: "c".into(),
+            connection_id: "sandbox".into(),
+            helper: "tag_it".into(),
+            category: "tagging".into(),
+            status: mfh_schemas::ExecutionStatus::Succeeded,
+            message: String::new(),
+            requested_at: T,
+            started_at: T,
+            completed_at: T,
+            output_json: "{}".into(),
+            changes: vec![],
+            error_kind: None,
+            error_message: None,
+            source: "api".into(),
+            helper_id: helper_id.map(str::to_owned),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let new = to_batch(&[mfh_processors::lake::ExecutionRow::new(result(
+            "e2",
+            Some("hlp_x"),
+        ))])
+        .unwrap();
+        let keep: Vec<usize> = (0..SCHEMA.fields().len() - 1).collect();
+        let old = to_batch(&[mfh_processors::lake::ExecutionRow::new(result("e1", None))])
+            .unwrap()
+            .project(&keep)
+            .unwrap();
+        let mut files = Vec::new();
+        for (name, batch) in [("old.parquet", old), ("new.parquet", new)] {
+            let (bytes, _) = encode_parquet(name, &batch.schema(), &[batch]).unwrap();
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            files.push(path);
+        }
+        let executions = |files: &[PathBuf]| {
+            run_query(
+                files,
+                &[],
+                "select execution_id, helper_id from executions order by 1",
+                100,
+                Duration::from_secs(10),
+                "256MB",
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            executions(&files[..1]).rows,
+            vec![vec![json!("e1"), json!(null)]]
+        );
+        let r = run_query(
+            &files,
+            &[],
+            "select execution_id, helper_id from executions order by 1",
+            100,
+            Duration::from_secs(10),
+            "256MB",
+        )
+        .unwrap();
+        assert_eq!(
+            r.rows,
+            vec![
+                vec![json!("e1"), json!(null)],
+                vec![json!("e2"), json!("hlp_x")]
+            ]
+        );
     }
 
     #[tokio::test]

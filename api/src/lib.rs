@@ -6,7 +6,8 @@
 //!   rejections use the same format.
 //! - [`auth`] — API-key authentication (keys are looked up by their hash), or a
 //!   dashboard user's JWT ([`jwt`]).
-//! - [`routes`] — executions, helpers, explorer, health and metrics.
+//! - [`routes`] — executions, saved helpers and their run URLs, the helper-type catalog,
+//!   explorer, account, connections, webhooks, health and metrics.
 //! - [`explorer`] — DuckDB over the caller's own part of the lake.
 //! - [`produce`] — producing records from handlers.
 
@@ -38,7 +39,8 @@ pub struct ApiConfig {
     /// Listen address.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// The URL callers and vendors reach the API at (webhook URLs are built from it).
+    /// The URL callers and vendors reach the API at (run and webhook URLs are built from
+    /// it); empty means `http://<listen>`.
     #[serde(default = "default_public_url")]
     pub public_url: String,
     /// Explorer: rows returned at most.
@@ -70,6 +72,15 @@ pub struct ApiConfig {
     /// How long fetched keys are used before they are fetched again.
     #[serde(with = "humantime_serde", default = "default_jwks_ttl")]
     pub jwks_ttl: Duration,
+    /// A run-URL delivery identical to an earlier one of the same helper (same contact,
+    /// same name/value pairs) within this window returns the first execution: CRMs
+    /// retry deliveries they think failed.
+    #[serde(with = "humantime_serde", default = "default_run_dedup_window")]
+    pub run_dedup_window: Duration,
+}
+
+fn default_run_dedup_window() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_account_claim() -> String {
@@ -80,7 +91,7 @@ fn default_jwks_ttl() -> Duration {
 }
 
 fn default_public_url() -> String {
-    "http://127.0.0.1:8080".into()
+    String::new()
 }
 
 fn default_listen() -> String {
@@ -113,6 +124,7 @@ impl Default for ApiConfig {
             jwt_audiences: Vec::new(),
             jwt_account_claim: default_account_claim(),
             jwks_ttl: default_jwks_ttl(),
+            run_dedup_window: default_run_dedup_window(),
         }
     }
 }
@@ -162,6 +174,22 @@ pub fn app(state: AppState) -> Router {
             post(routes::executions::create).get(routes::executions::list),
         )
         .route("/executions/{id}", get(routes::executions::get_one))
+        .route("/executions/{id}/retry", post(routes::executions::retry))
+        .route(
+            "/helpers",
+            post(routes::helpers::create).get(routes::helpers::list),
+        )
+        .route(
+            "/helpers/{id}",
+            get(routes::helpers::get_one)
+                .patch(routes::helpers::patch)
+                .delete(routes::helpers::delete),
+        )
+        .route("/helpers/{id}/copy", post(routes::helpers::copy))
+        .route(
+            "/helpers/{id}/rotate-url",
+            post(routes::helpers::rotate_url),
+        )
         .route("/explorer/query", post(routes::explorer::query))
         .route(
             "/account",
@@ -210,7 +238,10 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_api_key,
         ))
-        .route("/helpers", get(routes::helpers::list))
+        .route("/helper-types", get(routes::helper_types::list))
+        .route("/helper-types/{name}", get(routes::helper_types::get_one))
+        // A CRM automation calls a saved helper's URL; its token authenticates.
+        .route("/run/{token}", post(routes::run::run).get(routes::run::run))
         // Stripe signs its deliveries; they carry no API key.
         .route("/webhooks/stripe", post(routes::stripe::receive))
         // CRMs sign their deliveries or carry the connection's webhook token.

@@ -90,6 +90,71 @@ async fn write_latencies(t: &support::TestStack, ids: &[String]) -> Vec<f64> {
     out
 }
 
+/// The two ways a caller queues an execution, for [`accept_rate`].
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    /// `POST /v1/executions` with an API key and an inline JSON config.
+    Rest,
+    /// A saved helper's run URL (this path) with a form-encoded contact id, as Keap
+    /// posts it.
+    RunUrl(&'a str),
+}
+
+/// Requests/s at which the API accepts `n` executions on `path` (until the last 202),
+/// then waits until the sink has written them all, so rounds do not overlap.
+async fn accept_rate(
+    t: &support::TestStack,
+    path: Path<'_>,
+    n: usize,
+    contacts: usize,
+    concurrency: usize,
+    round: usize,
+    sink_done: &impl Fn() -> u64,
+) -> f64 {
+    let before = sink_done();
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut submits = tokio::task::JoinSet::new();
+    let start = Instant::now();
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await.unwrap();
+        let (base, key, http) = (t.base.clone(), t.key.clone(), t.http.clone());
+        let run_path = match path {
+            Path::Rest => None,
+            Path::RunUrl(p) => Some(p.to_owned()),
+        };
+        // A distinct input per request: identical deliveries are answered as repeats.
+        let contact = format!("b{}", i % contacts);
+        submits.spawn(async move {
+            let r = match run_path {
+                None => http
+                    .post(format!("{base}/v1/executions"))
+                    .header("x-api-key", &key)
+                    .json(&json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["104"]}, "connection_id": "sandbox", "contact_id": contact, "input": {"n": format!("{round}-{i}")}}))
+                    .send()
+                    .await
+                    .unwrap(),
+                Some(run_path) => http
+                    .post(format!("{base}{run_path}"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("contactId={contact}&n={round}-{i}"))
+                    .send()
+                    .await
+                    .unwrap(),
+            };
+            assert_eq!(r.status(), 202);
+            drop(permit);
+        });
+    }
+    while let Some(r) = submits.join_next().await {
+        r.unwrap();
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    while sink_done() < before + n as u64 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rate
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -209,6 +274,49 @@ async fn main() {
         "latency at 25 executions/s: p50 {:.0} ms, p99 {:.0} ms",
         pct(&latencies, 0.5),
         pct(&latencies, 0.99)
+    );
+
+    // Acceptance: the run URL a CRM calls against POST /v1/executions, in alternating
+    // rounds of the same size so both see the same machine and the same store.
+    let (status, saved) = t
+        .post(
+            "/v1/helpers",
+            &t.key,
+            &json!({"name": "bench", "helper": "tag_it", "config": {"action": "apply", "tag_ids": ["104"]}, "connection_id": "sandbox"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let url = saved["run_url"].as_str().unwrap();
+    let run_path = &url[url.find("/v1/run/").unwrap()..];
+    let per_round = arg("MFH_BENCH_ACCEPT", 500);
+    let (mut rest, mut run) = (Vec::new(), Vec::new());
+    for round in 0..6 {
+        let path = if round % 2 == 0 {
+            Path::Rest
+        } else {
+            Path::RunUrl(run_path)
+        };
+        let r = accept_rate(
+            &t,
+            path,
+            per_round,
+            contacts,
+            concurrency,
+            round,
+            &sink_done,
+        )
+        .await;
+        match path {
+            Path::Rest => rest.push(r),
+            Path::RunUrl(_) => run.push(r),
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "accepted requests/s ({per_round} a round, 3 rounds each, alternating): POST /v1/executions {:.0}, run URL {:.0}; ratio run URL / REST {:.2}",
+        mean(&rest),
+        mean(&run),
+        mean(&run) / mean(&rest)
     );
     t.stop().await;
 }

@@ -72,12 +72,17 @@ impl Config {
     /// # Errors
     /// Every problem found, one per line.
     pub fn load(file: Option<&Path>) -> Result<Self, String> {
-        let cfg: Self = mfh_pipeline::config::load(DEFAULTS, file).map_err(|e| {
+        let mut cfg: Self = mfh_pipeline::config::load(DEFAULTS, file).map_err(|e| {
             e.into_iter()
                 .map(|e| format!("- {e}"))
                 .collect::<Vec<_>>()
                 .join("\n")
         })?;
+        // Unset, the public URL is the listen address, so run and webhook URLs printed
+        // by a local stack on another port are ones that work.
+        if cfg.api.public_url.trim().is_empty() {
+            cfg.api.public_url = format!("http://{}", cfg.api.listen);
+        }
         cfg.validate().map_err(|errs| {
             errs.iter()
                 .map(|e| format!("- {e}"))

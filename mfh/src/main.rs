@@ -212,7 +212,7 @@ async fn main() -> anyhow::Result<()> {
             cmd: HelpersCmd::List { json: true },
         } => {
             out(&serde_json::to_string_pretty(
-                &mfh_api::routes::helpers::infos(),
+                &mfh_api::routes::helper_types::infos(),
             )?);
             Ok(())
         }

@@ -381,6 +381,24 @@ async fn payment_failure_and_recovery_cancellation_and_the_other_events() {
     t.stop().await;
 }
 
+/// Sets the account's metered executions of `month` to `n`, as if it had run them.
+async fn set_month_count(store: &mfh_processors::store::Store, account: &str, month: &str, n: u64) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    store
+        .client
+        .put_item()
+        .table_name(store.table(mfh_processors::store::USAGE))
+        .item("account_id", AttributeValue::S(account.to_owned()))
+        .item(
+            "item",
+            AttributeValue::S(mfh_processors::store::usage::executions_item(month)),
+        )
+        .item("count", AttributeValue::N(n.to_string()))
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_limits_hold_on_the_api_and_on_direct_producers() {
     let (t, inbox) = billing_stack().await;
@@ -401,17 +419,36 @@ async fn plan_limits_hold_on_the_api_and_on_direct_producers() {
         .unwrap();
     let key = store.create_api_key(&account, "k").await.unwrap();
     let limit = Plan::Free.limits().helpers.unwrap() as usize;
-    // Distinct helper instances up to the plan's limit run; one more is refused.
-    for i in 0..limit {
+    // Saved helpers up to the plan's limit are created; one more is refused.
+    let saved = json!({"name": "h", "helper": "tag_it", "config": {"action": "apply", "tag_ids": ["101"]}, "connection_id": "sandbox"});
+    for _ in 0..limit {
+        let (s, p) = t.post("/v1/helpers", &key, &saved).await;
+        assert_eq!(s, 201, "{p}");
+    }
+    let (s, p) = t.post("/v1/helpers", &key, &saved).await;
+    assert_eq!(s, 403, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("helpers"), "{p}");
+    // Inline configs take no helper slot: more distinct ones than the limit all run.
+    for i in 0..=limit {
         let body = json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": [format!("{}", 101 + i)]}, "connection_id": "sandbox", "contact_id": "1"});
         let (s, p) = t.post("/v1/executions", &key, &body).await;
         assert_eq!(s, 202, "{p}");
         t.wait_done(p["execution_id"].as_str().unwrap(), &key).await;
     }
+    // The monthly execution limit: fill the month's meter to the limit, then one more.
+    let month = mfh_processors::admission::month_of(chrono::Utc::now());
+    let cap = Plan::Free.limits().executions_per_month.unwrap();
+    set_month_count(store, &account, &month, cap).await;
     let over = json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["999"]}, "connection_id": "sandbox", "contact_id": "1"});
     let (s, p) = t.post("/v1/executions", &key, &over).await;
     assert_eq!(s, 403, "{p}");
-    assert!(p["detail"].as_str().unwrap().contains("helpers"), "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("executions per month"),
+        "{p}"
+    );
     // The same request written straight to the topic is refused by the router: a failed
     // result naming the limit, not a lost record.
     let req = mfh_schemas::ExecutionRequested {
@@ -426,6 +463,7 @@ async fn plan_limits_hold_on_the_api_and_on_direct_producers() {
         source: "direct".into(),
         depth: 0,
         parent_execution_id: None,
+        helper_id: None,
     };
     let svc = &t.stack.services;
     let topic = svc.kafka.topics().requested();
@@ -436,31 +474,32 @@ async fn plan_limits_hold_on_the_api_and_on_direct_producers() {
     // The failure asks for the day's execution alert for the helper, sent once.
     let alert = wait_mail(&inbox, &format!("{account}.execution_alert_tag_it_"), 1).await;
     assert!(alert[0].contains("free@example.com"));
-    // The monthly execution limit: fill the month's meter to the limit, then one more.
-    let month = mfh_processors::admission::month_of(chrono::Utc::now());
-    let cap = Plan::Free.limits().executions_per_month.unwrap();
-    let used = store.executions_in_month(&account, &month).await.unwrap();
-    futures::future::join_all((used..cap).map(|i| {
-        let store = store.clone();
-        let (account, month) = (account.clone(), month.clone());
-        async move {
-            store
-                .count_execution(&account, &month, &format!("fill-{i}"))
-                .await
-                .unwrap()
-        }
-    }))
-    .await;
-    let again = json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["101"]}, "connection_id": "sandbox", "contact_id": "1"});
-    let (s, p) = t.post("/v1/executions", &key, &again).await;
-    assert_eq!(s, 403, "{p}");
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap()
-            .contains("executions per month"),
-        "{p}"
-    );
+    // A paid plan past its limit runs on and shows the overage (Stripe bills it).
+    let paid = format!("acct_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let start = BillingState {
+        plan: Plan::Start,
+        status: AccountStatus::Active,
+        ..BillingState::default()
+    };
+    store
+        .create_account(&paid, "Paid", Some("paid@example.com"), &start)
+        .await
+        .unwrap();
+    mfh_processors::connectors::sandbox::Sandbox::new(store.clone(), &paid, "sandbox")
+        .seed(&support::seed())
+        .await
+        .unwrap();
+    let paid_key = store.create_api_key(&paid, "k").await.unwrap();
+    let start_cap = Plan::Start.limits().executions_per_month.unwrap();
+    set_month_count(store, &paid, &month, start_cap).await;
+    let (s, p) = t.post("/v1/executions", &paid_key, &over).await;
+    assert_eq!(s, 202, "{p}");
+    let done = t
+        .wait_done(p["execution_id"].as_str().unwrap(), &paid_key)
+        .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let (_, profile) = t.get("/v1/account", &paid_key).await;
+    assert_eq!(profile["usage"]["overage"], 1, "{profile}");
     t.stop().await;
 }
 

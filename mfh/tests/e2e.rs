@@ -108,6 +108,7 @@ fn request(
         source: "direct".into(),
         depth: 0,
         parent_execution_id: None,
+        helper_id: None,
     }
 }
 
@@ -542,7 +543,7 @@ async fn a_dry_run_shows_the_changes_without_making_them() {
             .tags
             .contains_key("102")
     );
-    let (_, helpers) = t.get("/v1/helpers", &t.key).await;
+    let (_, helpers) = t.get("/v1/helper-types", &t.key).await;
     assert!(
         helpers
             .as_array()

@@ -164,6 +164,7 @@ async fn a_timer_fires_its_execution_through_the_pipeline_once() {
         source: "schedule".into(),
         depth: 1,
         parent_execution_id: Some("parent-1".into()),
+        helper_id: None,
     };
     let store = &t.stack.services.store;
     store.put_timer(now + 1500, &req).await.unwrap();
@@ -193,7 +194,7 @@ async fn the_api_lists_every_helper_with_its_config_schema() {
     let t = TestStack::start_with(None).await;
     let r = t
         .http
-        .get(format!("{}/v1/helpers", t.base))
+        .get(format!("{}/v1/helper-types", t.base))
         .send()
         .await
         .unwrap();
@@ -212,6 +213,23 @@ async fn the_api_lists_every_helper_with_its_config_schema() {
     let tag_it = list.iter().find(|h| h["name"] == "tag_it").unwrap();
     assert!(tag_it["config_schema"]["properties"]["tag_ids"].is_object());
     assert_eq!(tag_it["requires"], json!(["tags"]));
+    let one: Value = t
+        .http
+        .get(format!("{}/v1/helper-types/tag_it", t.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(&one, tag_it);
+    let missing = t
+        .http
+        .get(format!("{}/v1/helper-types/nope", t.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
     t.stop().await;
 }
 

@@ -2,10 +2,12 @@
 //! it accepts a request (and answers 403), the router checks again and meters, because
 //! direct producers reach the topic without the API.
 //!
-//! An execution is admitted when its account exists, may run executions (no ended
-//! trial, no ended or suspended subscription), stays within its plan's helper-instance
-//! limit and within its monthly execution limit. The router then counts it, once per
-//! execution id.
+//! An execution is admitted when its account exists and may run executions (no ended
+//! trial, no ended or suspended subscription), and, on the trial and free plans, stays
+//! within the monthly execution limit; paid plans run on past it and the executions over
+//! it are overage. The router then counts it, once per execution id. Helper slots are
+//! not an execution's business: they are taken when a helper is saved
+//! ([`crate::store::helpers`]), and inline configs take none.
 
 use crate::billing::{
     Blocked, LimitExceeded, LimitKind, NotificationIntent, NotificationKind, Plan, check_limit,
@@ -26,6 +28,12 @@ pub enum Refusal {
     /// A plan limit is reached.
     #[error("{0}")]
     Limit(LimitExceeded),
+    /// The saved helper the request names is paused.
+    #[error("helper {0} is paused")]
+    HelperPaused(String),
+    /// The saved helper the request names was deleted.
+    #[error("helper {0} was deleted")]
+    HelperDeleted(String),
 }
 
 impl Refusal {
@@ -36,6 +44,8 @@ impl Refusal {
             Self::UnknownAccount(_) => "unknown_account",
             Self::Blocked(_) => "account_blocked",
             Self::Limit(_) => "limit_exceeded",
+            Self::HelperPaused(_) => "helper_paused",
+            Self::HelperDeleted(_) => "helper_deleted",
         }
     }
 }
@@ -53,10 +63,6 @@ pub struct Request<'a> {
     pub account_id: &'a str,
     /// The execution id, counted once.
     pub execution_id: &'a str,
-    /// The helper.
-    pub helper: &'a str,
-    /// The helper instance ([`crate::helpers::instance_id`]).
-    pub instance: &'a str,
     /// The clock.
     pub now: DateTime<Utc>,
 }
@@ -94,9 +100,9 @@ pub fn usage_alert(plan: Plan, month: &str, used: u64, limit: u64) -> Option<Not
     ))
 }
 
-/// Checks a request against its account's plan; with `meter`, also counts it and
-/// registers its helper instance. A request already counted (a redelivery) is admitted
-/// as it was the first time, without counting again.
+/// Checks a request against its account's plan; with `meter`, also counts it. A
+/// request already counted (a redelivery) is admitted as it was the first time, without
+/// counting again.
 ///
 /// # Errors
 /// [`StoreError`] when DynamoDB fails; the decision is the `Ok` value.
@@ -116,20 +122,11 @@ pub async fn admit(
         return Ok(Err(Refusal::Blocked(b)));
     }
     let limits = billing.limits();
-    if !store.knows_instance(req.account_id, req.instance).await? {
-        let used = store.helper_instances(req.account_id).await?;
-        if let Err(e) = check_limit(billing.plan, &limits, LimitKind::Helpers, used) {
-            return Ok(Err(Refusal::Limit(e)));
-        }
-        if meter {
-            store
-                .register_instance(req.account_id, req.instance, req.helper)
-                .await?;
-        }
-    }
     let month = month_of(req.now);
     let used = store.executions_in_month(req.account_id, &month).await?;
-    if let Err(e) = check_limit(billing.plan, &limits, LimitKind::ExecutionsPerMonth, used) {
+    if let Err(e) = check_limit(billing.plan, &limits, LimitKind::ExecutionsPerMonth, used)
+        && !billing.plan.meters_overage()
+    {
         return Ok(Err(Refusal::Limit(e)));
     }
     let mut admitted = Admitted::default();

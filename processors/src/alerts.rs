@@ -83,6 +83,7 @@ mod tests {
             error_kind: Some("external".into()),
             error_message: Some("Slack said no".into()),
             source: "api".into(),
+            helper_id: None,
         }
     }
 

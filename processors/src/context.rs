@@ -2,7 +2,7 @@
 //! API's dry run: account-scoped state and files, the helper instance id, the seed.
 
 use crate::connectors::CrmRead;
-use crate::helpers::{self, Ctx, Vendors};
+use crate::helpers::{Ctx, Vendors};
 use crate::http::HttpClient;
 use crate::state::{DryRunState, StateStore};
 use crate::store::Store;
@@ -21,14 +21,19 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// The scope of `req`: state and files of its account only.
+    /// The scope of `req`: state and files of its account only, and the helper
+    /// instance its state is keyed by ([`crate::router::Validated::instance`]).
     #[must_use]
-    pub fn new(store: &Store, files: &Arc<dyn ObjectStore>, req: &ExecutionRequested) -> Self {
-        let config = serde_json::from_str(&req.config_json).unwrap_or_default();
+    pub fn new(
+        store: &Store,
+        files: &Arc<dyn ObjectStore>,
+        req: &ExecutionRequested,
+        instance: &str,
+    ) -> Self {
         Self {
             state: DynamoState::new(store.clone(), &req.account_id),
             files: PrefixStore::new(files.clone(), format!("accounts/{}", req.account_id)),
-            instance: helpers::instance_id(&req.helper, &config),
+            instance: instance.to_owned(),
             // Fresh OS randomness: a seed derived from the execution id would let anyone
             // who knows the id recompute password_it's password. Redelivery does not need
             // the same draws, because the recorded outcome is reused, not re-drawn.

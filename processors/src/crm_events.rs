@@ -115,6 +115,7 @@ impl CrmEvents {
                 source: "trigger".into(),
                 depth: 0,
                 parent_execution_id: None,
+                helper_id: None,
             };
             self.svc.produce(&topic, &req.key(), &req).await?;
         }

@@ -61,7 +61,9 @@ pub struct Validated {
     pub step: helpers::Runnable,
     /// The parsed trigger payload.
     pub input: Option<serde_json::Value>,
-    /// The helper instance ([`helpers::instance_id`]) plan limits count.
+    /// The helper instance its state (rotations, counters, drip steps) is keyed by: the
+    /// saved helper's id, so editing its config keeps the state, or for an inline config
+    /// a hash of it ([`helpers::instance_id`]).
     pub instance: String,
 }
 
@@ -90,7 +92,10 @@ pub fn validate(req: &ExecutionRequested, max_depth: i32) -> Result<Validated, R
     let step = helper
         .build_json(&config)
         .map_err(Rejection::InvalidConfig)?;
-    let instance = helpers::instance_id(&req.helper, &config);
+    let instance = req
+        .helper_id
+        .clone()
+        .unwrap_or_else(|| helpers::instance_id(&req.helper, &config));
     if req.depth > max_depth {
         return Err(Rejection::TooDeep {
             depth: req.depth,
@@ -115,7 +120,6 @@ impl Router {
     async fn admit(
         &self,
         req: &ExecutionRequested,
-        instance: &str,
     ) -> Result<Result<admission::Admitted, Refusal>, Failure> {
         let now = chrono::DateTime::from_timestamp_millis(req.requested_at)
             .unwrap_or_else(chrono::Utc::now);
@@ -125,8 +129,6 @@ impl Router {
                 admission::Request {
                     account_id: &req.account_id,
                     execution_id: &req.execution_id,
-                    helper: &req.helper,
-                    instance,
                     now,
                 },
                 true,
@@ -162,6 +164,7 @@ impl Router {
             error_kind: Some(refusal.kind().to_owned()),
             error_message: Some(refusal.to_string()),
             source: req.source.clone(),
+            helper_id: req.helper_id.clone(),
         };
         tracing::info!(
             execution_id = %req.execution_id,
@@ -171,6 +174,58 @@ impl Router {
         );
         let topic = self.svc.kafka.topics().completed();
         self.svc.produce(&topic, &result.key(), &result).await
+    }
+}
+
+/// What naming a saved helper came to.
+enum Resolved {
+    /// The request carries its config (the API's paths, or an inline config).
+    Inline,
+    /// The saved helper's type, config and connection were filled in.
+    Saved,
+    /// The saved helper is paused or deleted.
+    Refused(&'static dyn helpers::DynHelper, Refusal),
+}
+
+impl Router {
+    /// Fills in the saved helper a direct producer named by `helper_id` with an empty
+    /// config: its type, config and (unless given) connection.
+    async fn resolve_saved(&self, req: &mut ExecutionRequested) -> Result<Resolved, Failure> {
+        let Some(id) = req
+            .helper_id
+            .clone()
+            .filter(|_| req.config_json.trim().is_empty())
+        else {
+            return Ok(Resolved::Inline);
+        };
+        let saved = with_retries("read saved helper", || self.svc.store.saved_helper(&id))
+            .await
+            .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))?
+            .filter(|h| h.account_id == req.account_id)
+            .ok_or_else(|| {
+                Failure::dead_letter(
+                    "unknown_helper_id",
+                    format!("no saved helper {id} in this account"),
+                )
+            })?;
+        let helper = helpers::find(&saved.helper).ok_or_else(|| {
+            Failure::dead_letter(
+                "unknown_helper",
+                format!("unknown helper {:?}", saved.helper),
+            )
+        })?;
+        req.helper.clone_from(&saved.helper);
+        req.config_json = saved.config.to_string();
+        if req.connection_id.trim().is_empty() {
+            req.connection_id.clone_from(&saved.connection_id);
+        }
+        if saved.deleted_at.is_some() {
+            return Ok(Resolved::Refused(helper, Refusal::HelperDeleted(id)));
+        }
+        if !saved.enabled {
+            return Ok(Resolved::Refused(helper, Refusal::HelperPaused(id)));
+        }
+        Ok(Resolved::Saved)
     }
 }
 
@@ -214,11 +269,18 @@ impl Handler for Router {
         let Some(payload) = &rec.payload else {
             return Err(Failure::dead_letter("invalid_avro", "record has no value"));
         };
-        let req: ExecutionRequested = decode(&self.svc, payload).await?;
+        let mut req: ExecutionRequested = decode(&self.svc, payload).await?;
+        let resolved = match self.resolve_saved(&mut req).await? {
+            Resolved::Inline => false,
+            Resolved::Saved => true,
+            Resolved::Refused(helper, refusal) => {
+                return self.refuse(&req, helper, &refusal).await;
+            }
+        };
         let valid = validate(&req, self.svc.cfg.max_chain_depth)
             .map_err(|r| Failure::dead_letter(r.kind(), r.to_string()))?;
         let helper = valid.helper;
-        match self.admit(&req, &valid.instance).await? {
+        match self.admit(&req).await? {
             Err(refusal) => return self.refuse(&req, helper, &refusal).await,
             Ok(admitted) => {
                 if let Some(alert) = admitted.usage_alert {
@@ -238,12 +300,33 @@ impl Handler for Router {
             .routed(helper.category().as_str())
             .name;
         let key = req.key();
-        // The value goes on unchanged: same bytes, same writer schema id.
+        // The value goes on unchanged (same bytes, same writer schema id) unless the
+        // saved helper it names was filled in.
+        let filled;
+        let value: &[u8] = if resolved {
+            filled = self
+                .svc
+                .avro
+                .encode(
+                    &self
+                        .svc
+                        .kafka
+                        .topics()
+                        .routed(helper.category().as_str())
+                        .value_subject(),
+                    &req,
+                )
+                .await
+                .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))?;
+            &filled
+        } else {
+            payload
+        };
         with_retries("route", || async {
             self.svc
                 .producer
                 .send(
-                    FutureRecord::to(&topic).key(&key).payload(payload),
+                    FutureRecord::to(&topic).key(&key).payload(value),
                     Duration::from_secs(30),
                 )
                 .await
@@ -272,6 +355,7 @@ mod tests {
             source: "direct".into(),
             depth,
             parent_execution_id: None,
+            helper_id: None,
         }
     }
 

@@ -72,7 +72,7 @@ impl Worker {
             return Ok(o);
         }
         let contact = with_throttle(throttle, || conn.get_contact(&req.contact_id)).await?;
-        let scope = Scope::new(store, &self.svc.files, req);
+        let scope = Scope::new(store, &self.svc.files, req, &valid.instance);
         let ctx = scope.ctx(
             req,
             valid.input.as_ref(),
@@ -132,6 +132,7 @@ impl Worker {
             error_kind: None,
             error_message: None,
             source: req.source.clone(),
+            helper_id: req.helper_id.clone(),
         };
         let throttle = Throttle::of(&self.svc.store, req);
         let applied = async {
@@ -307,6 +308,7 @@ impl Worker {
                 .into(),
                 depth: req.depth + 1,
                 parent_execution_id: Some(req.execution_id.clone()),
+                helper_id: None,
             };
             match due {
                 Some(d) if d > now => {

@@ -27,6 +27,9 @@ pub struct ExecutionRequested {
     pub depth: i32,
     /// The execution that chained this one, if any.
     pub parent_execution_id: Option<String>,
+    /// The saved helper this execution runs, if any.
+    #[serde(default)]
+    pub helper_id: Option<String>,
 }
 
 impl ExecutionRequested {
@@ -113,6 +116,9 @@ pub struct ExecutionCompleted {
     pub error_message: Option<String>,
     /// Same as the request's.
     pub source: String,
+    /// Same as the request's: the saved helper that ran, if any.
+    #[serde(default)]
+    pub helper_id: Option<String>,
 }
 
 impl ExecutionCompleted {
@@ -144,6 +150,7 @@ mod tests {
             source: "api".into(),
             depth: 0,
             parent_execution_id: Some("e-0".into()),
+            helper_id: Some("hlp_1".into()),
         }
     }
 
@@ -183,6 +190,7 @@ mod tests {
             error_kind: Some("crm".into()),
             error_message: Some("boom".into()),
             source: "direct".into(),
+            helper_id: None,
         };
         let bytes = wire::encode(&c, 1).unwrap();
         let back: ExecutionCompleted =
@@ -235,5 +243,6 @@ mod tests {
         assert_eq!(r.source, "direct");
         assert_eq!(r.depth, 0);
         assert_eq!(r.requested_at, 5);
+        assert_eq!(r.helper_id, None);
     }
 }

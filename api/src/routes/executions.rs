@@ -1,4 +1,5 @@
-//! `POST /v1/executions`, `GET /v1/executions/{id}`, `GET /v1/executions`.
+//! `POST /v1/executions`, `GET /v1/executions/{id}`, `GET /v1/executions`,
+//! `POST /v1/executions/{id}/retry`; [`accept`] queues for every API path.
 
 use crate::AppState;
 use crate::auth::Account;
@@ -12,7 +13,7 @@ use mfh_processors::context::Scope;
 use mfh_processors::helpers::FieldError;
 use mfh_processors::router::{Rejection, Validated, validate};
 use mfh_processors::store::api_keys::Idempotency;
-use mfh_processors::store::executions::{ExecutionPage, ExecutionView};
+use mfh_processors::store::executions::{ExecutionPage, ExecutionQuery, ExecutionView};
 use mfh_schemas::ExecutionRequested;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -59,14 +60,14 @@ pub struct Accepted {
     pub href: String,
 }
 
-fn invalid(r: Rejection) -> ApiError {
+pub(crate) fn invalid(r: Rejection) -> ApiError {
     match r {
         Rejection::InvalidConfig(e) => ApiError::Invalid {
             message: format!("invalid config for {}", e.helper),
             errors: e.errors,
         },
         Rejection::UnknownHelper(h) => ApiError::Invalid {
-            message: format!("unknown helper {h:?}; GET /v1/helpers lists them"),
+            message: format!("unknown helper {h:?}; GET /v1/helper-types lists them"),
             errors: vec![FieldError::new("helper", "unknown helper")],
         },
         other => ApiError::Invalid {
@@ -119,7 +120,7 @@ pub async fn create(
             errors: vec![FieldError::new("config", "must be an object")],
         });
     }
-    let mut req = ExecutionRequested {
+    let req = ExecutionRequested {
         execution_id: uuid::Uuid::now_v7().to_string(),
         account_id: account.clone(),
         contact_id: body.contact_id.clone(),
@@ -131,20 +132,62 @@ pub async fn create(
         source: "api".into(),
         depth: 0,
         parent_execution_id: None,
+        helper_id: None,
     };
     let valid = validate(&req, state.max_chain_depth).map_err(invalid)?;
     if q.dry_run {
         return dry_run(&state, &req, valid).await;
     }
+    let dedup = match headers.get("idempotency-key") {
+        Some(key) => Some(Dedup {
+            key: idempotency_key(key)?.to_owned(),
+            fingerprint: hex::encode(Sha256::digest(
+                serde_json::to_vec(&body).unwrap_or_default(),
+            )),
+            window: None,
+        }),
+        None => None,
+    };
+    accept(&state, req, None, dedup).await
+}
+
+/// An `Idempotency-Key` header's value.
+pub(crate) fn idempotency_key(v: &axum::http::HeaderValue) -> Result<&str, ApiError> {
+    v.to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::BadRequest("Idempotency-Key must be 1-255 visible ASCII characters".into())
+        })
+}
+
+/// How a repeated request is recognised: the same key and fingerprint within the
+/// window (forever without one) get the first execution.
+pub(crate) struct Dedup {
+    /// The key, unique in the account.
+    pub key: String,
+    /// What the request said; the same key with another fingerprint is a conflict.
+    pub fingerprint: String,
+    /// How long a delivery counts as a repeat.
+    pub window: Option<std::time::Duration>,
+}
+
+/// Admits a validated request against its account's plan (403 naming the limit),
+/// recognises a repeat, records it queued and produces it: the one way every API path
+/// (REST, run URL, retry) queues an execution. Answers 202 with the execution id.
+pub(crate) async fn accept(
+    state: &AppState,
+    mut req: ExecutionRequested,
+    retry_of: Option<&str>,
+    dedup: Option<Dedup>,
+) -> Result<Response, ApiError> {
     // Checked here for a clear 403; the router checks again and meters, since direct
     // producers never pass through here.
     let decision = admission::admit(
         &state.store,
         admission::Request {
-            account_id: &account,
+            account_id: &req.account_id,
             execution_id: &req.execution_id,
-            helper: &req.helper,
-            instance: &valid.instance,
             now: chrono::Utc::now(),
         },
         false,
@@ -153,26 +196,20 @@ pub async fn create(
     if let Err(refusal) = decision {
         return Err(ApiError::Forbidden(refusal.to_string()));
     }
-    if let Some(key) = headers.get("idempotency-key") {
-        let key = key
-            .to_str()
-            .ok()
-            .filter(|k| !k.is_empty() && k.len() <= 255)
-            .ok_or_else(|| {
-                ApiError::BadRequest(
-                    "Idempotency-Key must be 1-255 visible ASCII characters".into(),
-                )
-            })?;
-        let fingerprint = hex::encode(Sha256::digest(
-            serde_json::to_vec(&body).unwrap_or_default(),
-        ));
+    if let Some(d) = dedup {
         match state
             .store
-            .remember_idempotency_key(&account, key, &req.execution_id, &fingerprint)
+            .remember_idempotency_key(
+                &req.account_id,
+                &d.key,
+                &req.execution_id,
+                &d.fingerprint,
+                d.window,
+            )
             .await?
         {
             Idempotency::New => {}
-            Idempotency::Existing { fingerprint: f, .. } if f != fingerprint => {
+            Idempotency::Existing { fingerprint: f, .. } if f != d.fingerprint => {
                 return Err(ApiError::Conflict(
                     "Idempotency-Key was used for a different request".into(),
                 ));
@@ -180,15 +217,19 @@ pub async fn create(
             Idempotency::Existing { execution_id, .. } => {
                 // Produce again under the same id: a first attempt may have stopped before
                 // producing, and a duplicate request is absorbed downstream by its id.
-                if let Some(prev) = state.store.get_execution(&account, &execution_id).await? {
+                if let Some(prev) = state
+                    .store
+                    .get_execution(&req.account_id, &execution_id)
+                    .await?
+                {
                     req.requested_at = prev.requested_at;
                 }
                 req.execution_id = execution_id;
             }
         }
     }
-    state.store.put_queued(&req).await?;
-    produce(&state, &req).await?;
+    state.store.put_queued(&req, retry_of).await?;
+    produce(state, &req).await?;
     let accepted = Accepted {
         href: format!("/v1/executions/{}", req.execution_id),
         execution_id: req.execution_id,
@@ -222,7 +263,7 @@ async fn dry_run(
             mfh_processors::connectors::CrmError::NotFound { object } => ApiError::NotFound(object),
             other => ApiError::Unavailable(other.to_string()),
         })?;
-    let scope = Scope::new(&state.store, &state.files, req);
+    let scope = Scope::new(&state.store, &state.files, req, &valid.instance);
     let overlay = scope.dry_run_state();
     let ctx = scope.ctx(
         req,
@@ -278,14 +319,40 @@ pub async fn get_one(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Only this helper.
+    /// Only this helper type.
     pub helper: Option<String>,
-    /// Only this status: queued, succeeded or failed.
+    /// Only this saved helper.
+    pub helper_id: Option<String>,
+    /// Only this contact.
+    pub contact_id: Option<String>,
+    /// Only this status: queued, throttled, succeeded or failed.
     pub status: Option<String>,
+    /// Requested at or after this time (RFC 3339, or Unix ms).
+    pub since: Option<String>,
+    /// Requested before this time (RFC 3339, or Unix ms).
+    pub until: Option<String>,
     /// Page size, 1 to 100 (default 20).
     pub limit: Option<i32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+fn instant(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(v) = v.map(str::trim) else {
+        return Ok(None);
+    };
+    if let Ok(ms) = v.parse::<i64>()
+        && ms >= 0
+    {
+        return Ok(Some(ms));
+    }
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| Some(t.timestamp_millis().max(0)))
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "{field} must be an RFC 3339 time (2026-12-03T10:00:00Z) or Unix milliseconds"
+            ))
+        })
 }
 
 /// The caller's executions, newest first.
@@ -304,29 +371,87 @@ pub async fn list(
         ));
     }
     if let Some(s) = &q.status
-        && !["queued", "succeeded", "failed"].contains(&s.as_str())
+        && !["queued", "throttled", "succeeded", "failed"].contains(&s.as_str())
     {
         return Err(ApiError::BadRequest(
-            "status must be queued, succeeded or failed".into(),
+            "status must be queued, throttled, succeeded or failed".into(),
         ));
     }
-    match state
+    let query = ExecutionQuery {
+        helper: q.helper.as_deref(),
+        helper_id: q.helper_id.as_deref(),
+        contact_id: q.contact_id.as_deref(),
+        status: q.status.as_deref(),
+        since: instant("since", q.since.as_deref())?,
+        until: instant("until", q.until.as_deref())?,
+    };
+    let page = state
         .store
-        .list_executions(
-            &account,
-            q.helper.as_deref(),
-            q.status.as_deref(),
-            limit,
-            q.cursor.as_deref(),
-        )
+        .list_executions(&account, &query, limit, q.cursor.as_deref())
         .await
-    {
-        Ok(page) => Ok(axum::Json(page)),
-        Err(mfh_processors::store::StoreError::Corrupt { message, .. })
-            if message == "invalid cursor" =>
-        {
-            Err(ApiError::BadRequest("invalid cursor".into()))
-        }
-        Err(e) => Err(e.into()),
+        .map_err(crate::routes::helpers::bad_cursor)?;
+    Ok(axum::Json(page))
+}
+
+/// `POST /v1/executions/{id}/retry`: runs a failed execution of a saved helper again,
+/// as a new execution linked to it (`retry_of`), with the helper's current config and
+/// connection and the first execution's contact and input.
+///
+/// # Errors
+/// 404 for an unknown execution; 409 when it did not fail, has no saved helper, or the
+/// helper was deleted or paused.
+pub async fn retry(
+    State(state): State<AppState>,
+    Extension(caller): Extension<crate::routes::account::Caller>,
+    AppPath(id): AppPath<String>,
+) -> Result<Response, ApiError> {
+    caller.require(mfh_processors::store::team::Permission::RunHelpers)?;
+    let account = caller.account_id.clone();
+    let first = if id.len() > 64 {
+        None
+    } else {
+        state.store.get_execution(&account, &id).await?
     }
+    .ok_or_else(|| ApiError::NotFound(format!("execution {id}")))?;
+    if first.status != "failed" {
+        return Err(ApiError::Conflict(format!(
+            "execution {id} is {}; only a failed execution is retried",
+            first.status
+        )));
+    }
+    let helper_id = first.helper_id.clone().ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "execution {id} ran an inline config, which is not kept; send it again with POST /v1/executions"
+        ))
+    })?;
+    let saved = state
+        .store
+        .account_helper(&account, &helper_id)
+        .await?
+        .ok_or_else(|| ApiError::Conflict(format!("helper {helper_id} was deleted")))?;
+    if !saved.enabled {
+        return Err(ApiError::Conflict(format!("helper {helper_id} is paused")));
+    }
+    let req = ExecutionRequested {
+        execution_id: uuid::Uuid::now_v7().to_string(),
+        account_id: account,
+        contact_id: first.contact_id,
+        connection_id: saved.connection_id.clone(),
+        helper: saved.helper.clone(),
+        config_json: saved.config.to_string(),
+        input_json: first.input.as_ref().map(ToString::to_string),
+        requested_at: mfh_pipeline::now_millis(),
+        source: "retry".into(),
+        depth: 0,
+        parent_execution_id: None,
+        helper_id: Some(helper_id),
+    };
+    validate(&req, state.max_chain_depth).map_err(invalid)?;
+    // One retry per failed execution: asking twice returns the first retry.
+    let dedup = Dedup {
+        key: format!("retry:{id}"),
+        fingerprint: id.clone(),
+        window: None,
+    };
+    accept(&state, req, Some(&id), Some(dedup)).await
 }

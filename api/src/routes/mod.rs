@@ -7,7 +7,9 @@ pub mod crm_webhooks;
 pub mod executions;
 pub mod explorer;
 pub mod health;
+pub mod helper_types;
 pub mod helpers;
+pub mod run;
 pub mod stripe;
 pub mod triggers;
 

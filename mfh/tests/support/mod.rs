@@ -111,7 +111,10 @@ impl TestStack {
         let cancel = CancellationToken::new();
         let registry_url = start_registry(&cancel).await;
         let lake_dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
         let mut cfg = test_config(&registry_url, lake_dir.path());
+        cfg.api.public_url.clone_from(&base);
         tweak(&mut cfg);
         let stack = Stack::connect(&cfg, Metrics::new()).await.unwrap();
         let account = format!("acct_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -126,8 +129,6 @@ impl TestStack {
             .create_api_key(&account, "test")
             .await
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let mut tasks = JoinSet::new();
         tasks.spawn(mfh::stack::serve_api(
             stack.api_state(&cfg),
@@ -190,6 +191,21 @@ impl TestStack {
             .send()
             .await
             .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends `method path` with the stack's key and a JSON body (none for `null`).
+    pub async fn request_json(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-api-key", &self.key);
+        if !body.is_null() {
+            r = r.json(body);
+        }
+        let r = r.send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }

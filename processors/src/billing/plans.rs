@@ -76,6 +76,12 @@ impl Plan {
         }
     }
 
+    /// Whether executions past the monthly limit run on and are billed as overage (the
+    /// paid plans) instead of being refused (trial and free).
+    pub const fn meters_overage(self) -> bool {
+        matches!(self, Self::Start | Self::Grow | Self::Deliver)
+    }
+
     /// The plan's limits.
     pub const fn limits(self) -> Limits {
         match self {

@@ -14,6 +14,7 @@ pub mod contact;
 pub mod data;
 pub(crate) mod defaults;
 pub mod geo;
+pub mod goals;
 pub mod integration;
 pub mod model;
 pub mod notification;
@@ -172,8 +173,9 @@ pub struct Ctx<'a> {
     pub execution_id: &'a str,
     /// The owning account.
     pub account_id: &'a str,
-    /// The helper instance: the same helper with the same config in one account shares
-    /// it, so rotation and limit state is per instance ([`instance_id`]).
+    /// The helper instance rotation, limit and drip state is kept under: a saved
+    /// helper's id (so editing its config keeps the state), or for an inline config a
+    /// hash of helper and config ([`instance_id`]).
     pub instance: &'a str,
     /// "Now" for this execution, from the worker's injectable clock.
     pub now: chrono::DateTime<chrono::Utc>,

@@ -114,6 +114,15 @@ async fn encode<R: LakeRow>(
     let p = path.clone();
     tokio::task::spawn_blocking(move || {
         let batches = if compacting {
+            let schema = R::schema();
+            let batches = batches
+                .into_iter()
+                .map(|b| super::rows::conform(b, &schema))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| LakeError::Parquet {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
             R::compact(batches).map_err(|e| LakeError::Parquet {
                 path: p.clone(),
                 message: e.to_string(),
@@ -332,6 +341,7 @@ pub mod testing {
             error_kind: None,
             error_message: None,
             source: "api".into(),
+            helper_id: None,
         })
     }
 

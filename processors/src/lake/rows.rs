@@ -80,6 +80,8 @@ pub static SCHEMA: LazyLock<Arc<Schema>> = LazyLock::new(|| {
         Field::new("error_kind", DataType::Utf8, true),
         Field::new("error_message", DataType::Utf8, true),
         Field::new("source", DataType::Utf8, false),
+        // Added with saved helpers: files written before lack it and read as null.
+        Field::new("helper_id", DataType::Utf8, true),
     ]))
 });
 
@@ -126,6 +128,7 @@ pub fn to_batch(rows: &[ExecutionRow]) -> Result<RecordBatch, arrow::error::Arro
             opt_strings(rows, |x| x.result.error_kind.as_deref()),
             opt_strings(rows, |x| x.result.error_message.as_deref()),
             strings(rows, |x| &x.result.source),
+            opt_strings(rows, |x| x.result.helper_id.as_deref()),
         ],
     )
 }
@@ -158,6 +161,36 @@ pub fn encode_parquet(
     Ok((buf, rows))
 }
 
+/// A batch read from an older file in `schema`'s columns: a column added since (always
+/// nullable) is all nulls, so files of every version compact together.
+///
+/// # Errors
+/// An Arrow error when a non-nullable column is missing or a type differs.
+pub fn conform(
+    batch: RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch);
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) => Ok(c.clone()),
+            None if f.is_nullable() => Ok(arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+            None => Err(arrow::error::ArrowError::SchemaError(format!(
+                "column {} is missing",
+                f.name()
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
 /// Decodes a Parquet file written by [`encode_parquet`].
 ///
 /// # Errors
@@ -172,4 +205,27 @@ pub fn decode_parquet(path: &str, bytes: bytes::Bytes) -> Result<Vec<RecordBatch
         .build()
         .map_err(|e| perr(&e))?;
     reader.map(|b| b.map_err(|e| perr(&e))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file written before `helper_id` existed still compacts with new rows.
+    #[test]
+    fn files_without_a_later_column_conform_with_nulls() {
+        let row = crate::lake::compact::testing::row("e1", "a");
+        let new = to_batch(std::slice::from_ref(&row)).unwrap();
+        let keep: Vec<usize> = (0..SCHEMA.fields().len() - 1).collect();
+        let old = new.project(&keep).unwrap();
+        let (bytes, _) = encode_parquet("old.parquet", &old.schema(), &[old]).unwrap();
+        let read = decode_parquet("old.parquet", bytes.into()).unwrap();
+        let conformed = conform(read[0].clone(), &SCHEMA).unwrap();
+        assert_eq!(conformed.schema().fields(), SCHEMA.fields());
+        assert_eq!(
+            conformed.column_by_name("helper_id").unwrap().null_count(),
+            1
+        );
+        assert_eq!(conformed.column_by_name("execution_id").unwrap().len(), 1);
+    }
 }

@@ -174,7 +174,8 @@ impl Store {
         }))
     }
 
-    /// Maps `(account, key)` to `execution_id` unless the key is already mapped.
+    /// Maps `(account, key)` to `execution_id` unless the key is already mapped (within
+    /// `window`, when given: an older mapping is replaced).
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
@@ -184,9 +185,18 @@ impl Store {
         key: &str,
         execution_id: &str,
         fingerprint: &str,
+        window: Option<std::time::Duration>,
     ) -> Result<Idempotency, StoreError> {
         let table = self.table(IDEMPOTENCY);
         let scope = format!("{account_id}#{key}");
+        let now = mfh_pipeline::now_millis();
+        let (condition, cutoff) = match window {
+            Some(w) => (
+                "attribute_not_exists(#s) OR created_at < :cutoff",
+                Some(now.saturating_sub(i64::try_from(w.as_millis()).unwrap_or(i64::MAX))),
+            ),
+            None => ("attribute_not_exists(#s)", None),
+        };
         let res = self
             .client
             .put_item()
@@ -194,12 +204,12 @@ impl Store {
             .item("scope", AttributeValue::S(scope.clone()))
             .item("execution_id", AttributeValue::S(execution_id.to_owned()))
             .item("fingerprint", AttributeValue::S(fingerprint.to_owned()))
-            .item(
-                "created_at",
-                AttributeValue::N(mfh_pipeline::now_millis().to_string()),
-            )
-            .condition_expression("attribute_not_exists(#s)")
+            .item("created_at", AttributeValue::N(now.to_string()))
+            .condition_expression(condition)
             .expression_attribute_names("#s", "scope")
+            .set_expression_attribute_values(
+                cutoff.map(|c| [(":cutoff".to_owned(), AttributeValue::N(c.to_string()))].into()),
+            )
             .send()
             .await;
         match res {

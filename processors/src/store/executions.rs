@@ -1,7 +1,9 @@
 //! The executions table: one item per execution, written `queued` by the API and
 //! overwritten with the result by the sink.
 
-use super::{EXECUTIONS, GSI_BY_ACCOUNT, GSI_BY_HELPER, Store, StoreError};
+use super::{
+    EXECUTIONS, GSI_BY_ACCOUNT, GSI_BY_CONTACT, GSI_BY_HELPER, GSI_BY_HELPER_ID, Store, StoreError,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use mfh_schemas::{ContactChange, ExecutionCompleted, ExecutionRequested};
@@ -17,6 +19,10 @@ pub struct ExecutionView {
     pub account_id: String,
     /// Helper name.
     pub helper: String,
+    /// The saved helper that ran, if any.
+    pub helper_id: Option<String>,
+    /// The execution this one retries, if any.
+    pub retry_of: Option<String>,
     /// Helper category, once known.
     pub category: Option<String>,
     /// Contact id.
@@ -47,6 +53,8 @@ pub struct ExecutionView {
     pub error_message: Option<String>,
     /// Where the request came from.
     pub source: String,
+    /// The request's input (the run URL's name/value pairs, a webhook payload).
+    pub input: Option<serde_json::Value>,
 }
 
 /// One change, as the API shows it.
@@ -93,23 +101,61 @@ fn sort_key(requested_at: i64, id: &str) -> String {
     format!("{requested_at:015}#{id}")
 }
 
+/// The index keys of an execution item: by helper type, by saved helper (only for a
+/// saved helper's executions: the index is sparse) and by contact.
+fn index_keys(
+    account_id: &str,
+    helper: &str,
+    helper_id: Option<&str>,
+    contact_id: &str,
+) -> Vec<(&'static str, AttributeValue)> {
+    let mut keys = vec![
+        ("account_helper", s(format!("{account_id}#{helper}"))),
+        ("account_contact", s(format!("{account_id}#{contact_id}"))),
+    ];
+    if let Some(id) = helper_id {
+        keys.push(("account_helper_id", s(format!("{account_id}#{id}"))));
+    }
+    keys
+}
+
+/// What an execution listing selects: at most one of the keyed filters picks the index
+/// (saved helper, else contact, else helper type, else the whole account); the rest
+/// filter after the read.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionQuery<'a> {
+    /// Only this helper type.
+    pub helper: Option<&'a str>,
+    /// Only this saved helper.
+    pub helper_id: Option<&'a str>,
+    /// Only this contact.
+    pub contact_id: Option<&'a str>,
+    /// Only this status.
+    pub status: Option<&'a str>,
+    /// Requested at or after, Unix ms.
+    pub since: Option<i64>,
+    /// Requested before, Unix ms.
+    pub until: Option<i64>,
+}
+
 impl Store {
-    /// Records an accepted request as `queued`, unless the execution already exists.
+    /// Records an accepted request as `queued`, unless the execution already exists;
+    /// `retry_of` names the execution it retries.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
-    pub async fn put_queued(&self, r: &ExecutionRequested) -> Result<(), StoreError> {
+    pub async fn put_queued(
+        &self,
+        r: &ExecutionRequested,
+        retry_of: Option<&str>,
+    ) -> Result<(), StoreError> {
         let table = self.table(EXECUTIONS);
-        let res = self
+        let mut req = self
             .client
             .put_item()
             .table_name(&table)
             .item("execution_id", s(&r.execution_id))
             .item("account_id", s(&r.account_id))
-            .item(
-                "account_helper",
-                s(format!("{}#{}", r.account_id, r.helper)),
-            )
             .item("sort_key", s(sort_key(r.requested_at, &r.execution_id)))
             .item("helper", s(&r.helper))
             .item("contact_id", s(&r.contact_id))
@@ -117,10 +163,25 @@ impl Store {
             .item("status", s("queued"))
             .item("requested_at", n(r.requested_at))
             .item("source", s(&r.source))
-            .condition_expression("attribute_not_exists(execution_id)")
-            .send()
-            .await;
-        match res {
+            .condition_expression("attribute_not_exists(execution_id)");
+        for (k, v) in index_keys(
+            &r.account_id,
+            &r.helper,
+            r.helper_id.as_deref(),
+            &r.contact_id,
+        ) {
+            req = req.item(k, v);
+        }
+        if let Some(id) = &r.helper_id {
+            req = req.item("helper_id", s(id));
+        }
+        if let Some(i) = &r.input_json {
+            req = req.item("input_json", s(i));
+        }
+        if let Some(o) = retry_of {
+            req = req.item("retry_of", s(o));
+        }
+        match req.send().await {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_failure(&e) => Ok(()),
             Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
@@ -131,6 +192,9 @@ impl Store {
     /// of a result to arrive wins and is remembered with its position; a duplicate copy
     /// (from a redelivered execution) loses. Returns whether this copy is the winner, which
     /// decides whether it goes to the lake, so the lake holds each result exactly once.
+    /// What the queued item knew (input, retry link) is kept. A saved helper's result
+    /// counts in its stats in the same transaction, so a rewrite of the winning copy
+    /// (the sink's own redelivery) cannot count it twice.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
@@ -140,50 +204,129 @@ impl Store {
         partition: i32,
         offset: i64,
     ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
         let table = self.table(EXECUTIONS);
         let changes: Vec<ContactChangeView> = c.changes.iter().map(Into::into).collect();
         let changes = serde_json::to_string(&changes).unwrap_or_else(|_| "[]".into());
-        let mut req = self
-            .client
-            .put_item()
+        let mut values: Vec<(&str, AttributeValue)> = vec![
+            ("account_id", s(&c.account_id)),
+            ("sort_key", s(sort_key(c.requested_at, &c.execution_id))),
+            ("helper", s(&c.helper)),
+            ("category", s(&c.category)),
+            ("contact_id", s(&c.contact_id)),
+            ("connection_id", s(&c.connection_id)),
+            ("status", s(c.status.as_str())),
+            ("message", s(&c.message)),
+            ("requested_at", n(c.requested_at)),
+            ("started_at", n(c.started_at)),
+            ("completed_at", n(c.completed_at)),
+            ("output_json", s(&c.output_json)),
+            ("changes_json", s(changes)),
+            ("source", s(&c.source)),
+            ("lake_partition", n(i64::from(partition))),
+            ("lake_offset", n(offset)),
+            ("written_at", n(mfh_pipeline::now_millis())),
+        ];
+        values.extend(index_keys(
+            &c.account_id,
+            &c.helper,
+            c.helper_id.as_deref(),
+            &c.contact_id,
+        ));
+        if let Some(id) = &c.helper_id {
+            values.push(("helper_id", s(id)));
+        }
+        if let Some(k) = &c.error_kind {
+            values.push(("error_kind", s(k)));
+        }
+        if let Some(m) = &c.error_message {
+            values.push(("error_message", s(m)));
+        }
+        let sets: Vec<String> = (0..values.len())
+            .map(|i| format!("#a{i} = :v{i}"))
+            .collect();
+        let mut update = Update::builder()
             .table_name(&table)
-            .item("execution_id", s(&c.execution_id))
-            .item("account_id", s(&c.account_id))
-            .item(
-                "account_helper",
-                s(format!("{}#{}", c.account_id, c.helper)),
-            )
-            .item("sort_key", s(sort_key(c.requested_at, &c.execution_id)))
-            .item("helper", s(&c.helper))
-            .item("category", s(&c.category))
-            .item("contact_id", s(&c.contact_id))
-            .item("connection_id", s(&c.connection_id))
-            .item("status", s(c.status.as_str()))
-            .item("message", s(&c.message))
-            .item("requested_at", n(c.requested_at))
-            .item("started_at", n(c.started_at))
-            .item("completed_at", n(c.completed_at))
-            .item("output_json", s(&c.output_json))
-            .item("changes_json", s(changes))
-            .item("source", s(&c.source))
-            .item("lake_partition", n(i64::from(partition)))
-            .item("lake_offset", n(offset))
-            .item("written_at", n(mfh_pipeline::now_millis()))
+            .key("execution_id", s(&c.execution_id))
+            .update_expression(format!("SET {}", sets.join(", ")));
+        for (i, (k, v)) in values.into_iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#a{i}"), k)
+                .expression_attribute_values(format!(":v{i}"), v);
+        }
+        let built = |e| StoreError::dynamo("UpdateItem", &table, e);
+        let Some(helper_id) = &c.helper_id else {
+            return self.write_result(update, &table, partition, offset).await;
+        };
+        // Only the first write of the winning copy counts in the helper's stats; a
+        // repeat of it is told apart by the position it recorded.
+        let first = update
+            .clone()
+            .condition_expression("attribute_not_exists(lake_offset)")
+            .build()
+            .map_err(built)?;
+        let stats = super::helpers::stats_update(
+            self,
+            &c.account_id,
+            helper_id,
+            c.completed_at,
+            c.status == mfh_schemas::ExecutionStatus::Failed,
+        )?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(first).build())
+            .transact_items(TransactWriteItem::builder().update(stats).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::is_transaction_canceled_exception,
+                ) =>
+            {
+                // Either a copy was written before (this one, or another), or the helper
+                // is not the account's (a direct producer named a stranger's id): then the
+                // result is written without stats.
+                tracing::debug!(execution_id = %c.execution_id, error = ?e, "Result written without helper stats.");
+                self.write_result(update, &table, partition, offset).await
+            }
+            Err(e) => Err(StoreError::dynamo("TransactWriteItems", &table, e)),
+        }
+    }
+
+    /// The conditional write of a result alone: it wins unless another copy won first.
+    async fn write_result(
+        &self,
+        update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+        table: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<bool, StoreError> {
+        let u = update
+            .expression_attribute_values(":p", n(i64::from(partition)))
+            .expression_attribute_values(":o", n(offset))
             .condition_expression(
                 "attribute_not_exists(lake_offset) OR (lake_partition = :p AND lake_offset = :o)",
             )
-            .expression_attribute_values(":p", n(i64::from(partition)))
-            .expression_attribute_values(":o", n(offset));
-        if let Some(k) = &c.error_kind {
-            req = req.item("error_kind", s(k));
-        }
-        if let Some(m) = &c.error_message {
-            req = req.item("error_message", s(m));
-        }
-        match req.send().await {
+            .build()
+            .map_err(|e| StoreError::dynamo("UpdateItem", table, e))?;
+        let res = self
+            .client
+            .update_item()
+            .table_name(u.table_name())
+            .set_key(Some(u.key().clone()))
+            .update_expression(u.update_expression())
+            .set_condition_expression(u.condition_expression().map(str::to_owned))
+            .set_expression_attribute_names(u.expression_attribute_names().cloned())
+            .set_expression_attribute_values(u.expression_attribute_values().cloned())
+            .send()
+            .await;
+        match res {
             Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
+            Err(e) if is_conditional_update_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", table, e)),
         }
     }
 
@@ -215,15 +358,14 @@ impl Store {
         }
     }
 
-    /// The account's executions, newest first, optionally of one helper and status.
+    /// The account's executions, newest first, selected by `query`.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails, or the cursor is not one this method returned.
     pub async fn list_executions(
         &self,
         account_id: &str,
-        helper: Option<&str>,
-        status: Option<&str>,
+        query: &ExecutionQuery<'_>,
         limit: i32,
         cursor: Option<&str>,
     ) -> Result<ExecutionPage, StoreError> {
@@ -233,41 +375,78 @@ impl Store {
             Some(c) => Some(decode_cursor(&table, c)?),
             None => None,
         };
-        // A status filter applies after the read, so keep reading until the page is full.
-        loop {
-            let mut q = self
-                .client
-                .query()
-                .table_name(&table)
-                .scan_index_forward(false)
-                .limit(limit);
-            q = match helper {
-                Some(h) => q
-                    .index_name(GSI_BY_HELPER)
-                    .key_condition_expression("account_helper = :k")
-                    .expression_attribute_values(":k", s(format!("{account_id}#{h}"))),
-                None => q
-                    .index_name(GSI_BY_ACCOUNT)
-                    .key_condition_expression("account_id = :k")
-                    .expression_attribute_values(":k", s(account_id)),
-            };
-            if let Some(st) = status {
+        let (index, key_attr, key) = match (query.helper_id, query.contact_id, query.helper) {
+            (Some(id), _, _) => (GSI_BY_HELPER_ID, "account_helper_id", id),
+            (None, Some(c), _) => (GSI_BY_CONTACT, "account_contact", c),
+            (None, None, Some(h)) => (GSI_BY_HELPER, "account_helper", h),
+            (None, None, None) => (GSI_BY_ACCOUNT, "account_id", ""),
+        };
+        let key = if index == GSI_BY_ACCOUNT {
+            account_id.to_owned()
+        } else {
+            format!("{account_id}#{key}")
+        };
+        let mut key_condition = format!("{key_attr} = :k");
+        let mut q = self
+            .client
+            .query()
+            .table_name(&table)
+            .index_name(index)
+            .scan_index_forward(false)
+            .limit(limit)
+            .expression_attribute_values(":k", s(key));
+        // The sort key starts with the zero-padded request time, so a time range is a
+        // key condition, not a filter.
+        match (query.since, query.until) {
+            (None, None) => {}
+            (since, until) => {
+                key_condition.push_str(" AND sort_key BETWEEN :lo AND :hi");
                 q = q
-                    .filter_expression("#st = :st")
-                    .expression_attribute_names("#st", "status")
-                    .expression_attribute_values(":st", s(st));
+                    .expression_attribute_values(":lo", s(format!("{:015}", since.unwrap_or(0))))
+                    .expression_attribute_values(
+                        ":hi",
+                        s(format!(
+                            "{:015}",
+                            until.map_or(i64::MAX / 1000, |u| u.saturating_sub(1).max(0))
+                        ) + "~"),
+                    );
             }
-            if let Some(k) = start.take() {
-                q = q.set_exclusive_start_key(Some(k));
-            }
+        }
+        q = q.key_condition_expression(key_condition);
+        let mut filters = Vec::new();
+        if let Some(st) = query.status {
+            filters.push("#st = :st");
+            q = q
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":st", s(st));
+        }
+        if index != GSI_BY_CONTACT
+            && let Some(c) = query.contact_id
+        {
+            filters.push("contact_id = :c");
+            q = q.expression_attribute_values(":c", s(c));
+        }
+        if index != GSI_BY_HELPER
+            && let Some(h) = query.helper
+        {
+            filters.push("helper = :h");
+            q = q.expression_attribute_values(":h", s(h));
+        }
+        if !filters.is_empty() {
+            q = q.filter_expression(filters.join(" AND "));
+        }
+        // A filter applies after the read, so keep reading until the page is full.
+        loop {
             let out = q
+                .clone()
+                .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| StoreError::dynamo("Query", &table, e))?;
             for item in out.items.unwrap_or_default() {
                 items.push(view(&table, &item)?);
             }
-            let last = out.last_evaluated_key;
+            let last = out.last_evaluated_key.filter(|k| !k.is_empty());
             if items.len() >= usize::try_from(limit).unwrap_or(0) || last.is_none() {
                 let next_cursor = last.map(|k| encode_cursor(&k));
                 return Ok(ExecutionPage { items, next_cursor });
@@ -277,7 +456,7 @@ impl Store {
     }
 }
 
-fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
+pub(crate) fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
     let flat: HashMap<&str, &str> = key
         .iter()
         .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str())))
@@ -286,7 +465,10 @@ fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
         .encode(serde_json::to_vec(&flat).unwrap_or_default())
 }
 
-fn decode_cursor(table: &str, c: &str) -> Result<HashMap<String, AttributeValue>, StoreError> {
+pub(crate) fn decode_cursor(
+    table: &str,
+    c: &str,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
     let bad = || StoreError::Corrupt {
         table: table.to_owned(),
         message: "invalid cursor".into(),
@@ -393,6 +575,8 @@ fn view(table: &str, item: &HashMap<String, AttributeValue>) -> Result<Execution
         execution_id: req("execution_id")?,
         account_id: req("account_id")?,
         helper: req("helper")?,
+        helper_id: gs("helper_id"),
+        retry_of: gs("retry_of"),
         category: gs("category"),
         contact_id: req("contact_id")?,
         connection_id: req("connection_id")?,
@@ -410,5 +594,6 @@ fn view(table: &str, item: &HashMap<String, AttributeValue>) -> Result<Execution
         error_kind: gs("error_kind"),
         error_message: gs("error_message"),
         source: gs("source").unwrap_or_default(),
+        input: gs("input_json").and_then(|i| serde_json::from_str(&i).ok()),
     })
 }

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod connections;
 pub mod executions;
+pub mod helpers;
 pub mod outcomes;
 pub mod state;
 pub mod syncs;
@@ -114,6 +115,12 @@ pub const EXECUTIONS: &str = "executions";
 pub const GSI_BY_ACCOUNT: &str = "by_account";
 /// Index of executions by account and helper, sorted by request time.
 pub const GSI_BY_HELPER: &str = "by_helper";
+/// Index of executions by account and saved helper, sorted by request time.
+pub const GSI_BY_HELPER_ID: &str = "by_helper_id";
+/// Index of executions by account and contact, sorted by request time.
+pub const GSI_BY_CONTACT: &str = "by_contact";
+/// Saved helpers by id, indexed by account.
+pub const HELPERS: &str = "helpers";
 /// Idempotency keys of the API.
 pub const IDEMPOTENCY: &str = "idempotency";
 /// API keys by hash.
@@ -161,7 +168,15 @@ const TABLES: &[TableDef] = &[
         gsis: &[
             (GSI_BY_ACCOUNT, "account_id", "sort_key"),
             (GSI_BY_HELPER, "account_helper", "sort_key"),
+            (GSI_BY_HELPER_ID, "account_helper_id", "sort_key"),
+            (GSI_BY_CONTACT, "account_contact", "sort_key"),
         ],
+    },
+    TableDef {
+        name: HELPERS,
+        hash: "helper_id",
+        range: None,
+        gsis: &[(GSI_BY_ACCOUNT, "account_id", "created_at_s")],
     },
     TableDef {
         name: IDEMPOTENCY,
@@ -331,6 +346,7 @@ impl Store {
         for def in TABLES {
             let name = self.table(def.name);
             if existing.contains(&name) {
+                self.add_missing_indexes(def, &name).await?;
                 continue;
             }
             let mut attrs = vec![def.hash];
@@ -383,6 +399,69 @@ impl Store {
                     ) => {}
                 Err(e) => return Err(StoreError::dynamo("CreateTable", &name, e)),
             }
+        }
+        Ok(())
+    }
+
+    /// Adds the indexes a table created by an older version lacks, one per request as
+    /// DynamoDB requires; items written before are indexed by the server's backfill.
+    async fn add_missing_indexes(&self, def: &TableDef, name: &str) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{
+            CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate,
+        };
+        if def.gsis.is_empty() {
+            return Ok(());
+        }
+        let table = self
+            .client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("DescribeTable", name, e))?
+            .table;
+        let present: Vec<String> = table
+            .and_then(|t| t.global_secondary_indexes)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|g| g.index_name)
+            .collect();
+        for (index, h, r) in def.gsis {
+            if present.iter().any(|p| p == index) {
+                continue;
+            }
+            let err = |e| StoreError::dynamo("UpdateTable", name, e);
+            let create = CreateGlobalSecondaryIndexAction::builder()
+                .index_name(*index)
+                .key_schema(key(h, KeyType::Hash))
+                .key_schema(key(r, KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(err)?;
+            let mut req = self
+                .client
+                .update_table()
+                .table_name(name)
+                .global_secondary_index_updates(
+                    GlobalSecondaryIndexUpdate::builder().create(create).build(),
+                );
+            for a in [h, r] {
+                req = req.attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name(*a)
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .map_err(err)?,
+                );
+            }
+            req.send()
+                .await
+                .map_err(|e| StoreError::dynamo("UpdateTable", name, e))?;
+            tracing::info!(table = %name, index, "Index added.");
         }
         Ok(())
     }

@@ -1,9 +1,10 @@
-//! Metered usage per account: executions per month and the helper instances in use.
+//! Metered usage per account: executions per month (and the saved-helper slots in use,
+//! kept by [`super::helpers`]).
 //!
 //! A counter is bumped with an atomic `ADD`, never a read-modify-write, so busy accounts
 //! cause no write conflicts. What makes a bump happen once is a marker written first
-//! with a condition (`usage_marks` for an execution id, the `instance#…` item for a
-//! helper instance): a redelivered execution finds its marker and adds nothing. A crash
+//! with a condition (`usage_marks` for an execution id): a redelivered execution finds
+//! its marker and adds nothing. A crash
 //! between the marker and the `ADD` under-counts by one; it never counts twice.
 
 use super::{Store, StoreError, USAGE, USAGE_MARKS, executions::is_conditional_failure};
@@ -15,10 +16,12 @@ pub fn executions_item(month: &str) -> String {
     format!("executions#{month}")
 }
 
-const HELPERS_ITEM: &str = "helpers";
-
 impl Store {
-    async fn usage_count(&self, account_id: &str, item: &str) -> Result<u64, StoreError> {
+    pub(crate) async fn usage_count(
+        &self,
+        account_id: &str,
+        item: &str,
+    ) -> Result<u64, StoreError> {
         let table = self.table(USAGE);
         let out = self
             .client
@@ -99,61 +102,6 @@ impl Store {
             .await;
         match res {
             Ok(_) => self.usage_add(account_id, &executions_item(month)).await,
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
-        }
-    }
-
-    /// How many helper instances the account has used.
-    ///
-    /// # Errors
-    /// [`StoreError`] when DynamoDB fails.
-    pub async fn helper_instances(&self, account_id: &str) -> Result<u64, StoreError> {
-        self.usage_count(account_id, HELPERS_ITEM).await
-    }
-
-    /// Whether the account has used this helper instance before.
-    ///
-    /// # Errors
-    /// [`StoreError`] when DynamoDB fails.
-    pub async fn knows_instance(
-        &self,
-        account_id: &str,
-        instance: &str,
-    ) -> Result<bool, StoreError> {
-        let item = format!("instance#{instance}");
-        self.exists(USAGE, &[("account_id", account_id), ("item", &item)])
-            .await
-    }
-
-    /// Registers a helper instance of the account, counting it once.
-    ///
-    /// # Errors
-    /// [`StoreError`] when DynamoDB fails.
-    pub async fn register_instance(
-        &self,
-        account_id: &str,
-        instance: &str,
-        helper: &str,
-    ) -> Result<(), StoreError> {
-        let table = self.table(USAGE);
-        let res = self
-            .client
-            .put_item()
-            .table_name(&table)
-            .item("account_id", AttributeValue::S(account_id.to_owned()))
-            .item("item", AttributeValue::S(format!("instance#{instance}")))
-            .item("helper", AttributeValue::S(helper.to_owned()))
-            .item(
-                "first_seen",
-                AttributeValue::N(mfh_pipeline::now_millis().to_string()),
-            )
-            .condition_expression("attribute_not_exists(#i)")
-            .expression_attribute_names("#i", "item")
-            .send()
-            .await;
-        match res {
-            Ok(_) => self.usage_add(account_id, HELPERS_ITEM).await,
             Err(e) if is_conditional_failure(&e) => Ok(()),
             Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
         }

@@ -134,8 +134,11 @@ pub struct Usage {
     pub executions: u64,
     /// Keys not revoked.
     pub api_keys: u64,
-    /// Helper instances in use.
+    /// Saved helpers (not deleted): the plan's helper slots in use.
     pub helpers: u64,
+    /// Executions this month past the plan's limit: billed as overage on paid plans
+    /// (trial and free stop at the limit instead).
+    pub overage: u64,
 }
 
 /// The answer to `POST /v1/api-keys`: the only time the key is shown.
@@ -308,10 +311,13 @@ async fn profile(state: &AppState, account_id: &str) -> Result<Profile, ApiError
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("account {account_id}")))?;
     let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let executions = state.store.executions_in_month(account_id, &month).await?;
+    let limit = a.billing.limits().executions_per_month;
     let usage = Usage {
-        executions: state.store.executions_in_month(account_id, &month).await?,
+        executions,
         api_keys: state.store.count_active_api_keys(account_id).await?,
-        helpers: state.store.helper_instances(account_id).await?,
+        helpers: state.store.helper_slots_used(account_id).await?,
+        overage: limit.map_or(0, |l| executions.saturating_sub(l)),
         month,
     };
     Ok(Profile {
