@@ -67,6 +67,9 @@ pub const CONTACTS_LATEST: &str = "CREATE TABLE contacts AS SELECT {columns} FRO
             topic_partition DESC, topic_offset DESC) = 1 \
 ) WHERE NOT deleted";
 
+/// The most one query may spill to disk.
+const SPILL_LIMIT: &str = "1GB";
+
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
@@ -94,6 +97,14 @@ pub fn run_query(
     if sql.contains(';') {
         return Err(ExplorerError::Sql("one statement per query".into()));
     }
+    // Spilled blocks hold the caller's rows: each query spills to a directory of its own
+    // (the only one besides its files that the lock-down leaves reachable), capped, and
+    // removed with it. DuckDB's default, `.tmp` under the process's directory, is shared
+    // by every query of every account.
+    let spill = tempfile::Builder::new()
+        .prefix("mfh-explorer-")
+        .tempdir()
+        .map_err(|e| internal(&e))?;
     let conn = duckdb::Connection::open_in_memory().map_err(|e| internal(&e))?;
     // Files written before a column was added lack it: they read as null by name.
     let load = if files.is_empty() {
@@ -112,10 +123,13 @@ pub fn run_query(
             .replace("{files}", &file_list(contact_files))
     };
     conn.execute_batch(&format!(
-        "SET threads = 1; SET memory_limit = {}; {load}; {contacts}; \
+        "SET threads = 1; SET memory_limit = {}; SET temp_directory = {}; \
+         SET max_temp_directory_size = {}; {load}; {contacts}; \
          SET enable_external_access = false; SET autoinstall_known_extensions = false; \
          SET autoload_known_extensions = false; SET lock_configuration = true;",
-        quote(memory_limit)
+        quote(memory_limit),
+        quote(&spill.path().display().to_string()),
+        quote(SPILL_LIMIT),
     ))
     .map_err(|e| internal(&e))?;
 
@@ -234,6 +248,34 @@ mod tests {
         assert_eq!(r.columns[3], "contact_id");
         let r = query(&[], "select count(*) from executions");
         assert_eq!(r.rows, vec![vec![json!(0)]]);
+    }
+
+    /// The spill directory is the query's own: DuckDB's shared default is not reachable,
+    /// and two queries never share one.
+    #[test]
+    fn each_query_spills_to_a_directory_of_its_own() {
+        let shared = run_query(
+            &[],
+            &[],
+            "select count(*) from glob('.tmp/*')",
+            10,
+            Duration::from_secs(10),
+            "256MB",
+        );
+        assert!(matches!(shared, Err(ExplorerError::Sql(_))), "{shared:?}");
+        let dir = || {
+            query(&[], "select current_setting('temp_directory')").rows[0][0]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let (a, b) = (dir(), dir());
+        assert_ne!(a, b);
+        assert!(a.contains("mfh-explorer-"), "{a}");
+        assert!(
+            !std::path::Path::new(&a).exists(),
+            "removed after the query"
+        );
     }
 
     /// Files written before `helper_id` existed and files with it read as one table.

@@ -200,12 +200,25 @@ impl Stack {
         cancel: &CancellationToken,
     ) {
         let svc = &self.services;
+        let mut spawn = |name: String, start: Box<dyn Fn() -> Component + Send>| {
+            tasks.spawn(restarting(name, cancel.clone(), start));
+        };
         if matches!(which, Processors::All | Processors::Router) {
-            tasks.spawn(mfh_processors::router::run(svc.clone(), cancel.clone()));
+            let (svc, c) = (svc.clone(), cancel.clone());
+            spawn(
+                "router".into(),
+                Box::new(move || Box::pin(mfh_processors::router::run(svc.clone(), c.clone()))),
+            );
         }
-        for c in Category::ALL {
-            if *which == Processors::All || *which == Processors::Category(c) {
-                tasks.spawn(mfh_processors::worker::run(svc.clone(), c, cancel.clone()));
+        for cat in Category::ALL {
+            if *which == Processors::All || *which == Processors::Category(cat) {
+                let (svc, c) = (svc.clone(), cancel.clone());
+                spawn(
+                    format!("worker.{cat}"),
+                    Box::new(move || {
+                        Box::pin(mfh_processors::worker::run(svc.clone(), cat, c.clone()))
+                    }),
+                );
             }
         }
         // Timers are mostly set by automation helpers, so their scheduler runs there.
@@ -213,40 +226,114 @@ impl Stack {
             which,
             Processors::All | Processors::Category(Category::Automation)
         ) {
-            tasks.spawn(mfh_processors::scheduler::run(svc.clone(), cancel.clone()));
+            let (svc, c) = (svc.clone(), cancel.clone());
+            spawn(
+                "scheduler".into(),
+                Box::new(move || Box::pin(mfh_processors::scheduler::run(svc.clone(), c.clone()))),
+            );
         }
         if matches!(which, Processors::All | Processors::Billing) {
-            tasks.spawn(mfh_processors::billing_processor::run(
-                svc.clone(),
-                cancel.clone(),
-            ));
-            tasks.spawn(mfh_processors::notifier::run(svc.clone(), cancel.clone()));
-            tasks.spawn(mfh_processors::trial_expiry::run(
-                svc.clone(),
-                cancel.clone(),
-            ));
+            let (s1, c1) = (svc.clone(), cancel.clone());
+            spawn(
+                "billing".into(),
+                Box::new(move || {
+                    Box::pin(mfh_processors::billing_processor::run(
+                        s1.clone(),
+                        c1.clone(),
+                    ))
+                }),
+            );
+            let (s2, c2) = (svc.clone(), cancel.clone());
+            spawn(
+                "notifier".into(),
+                Box::new(move || Box::pin(mfh_processors::notifier::run(s2.clone(), c2.clone()))),
+            );
+            let (s3, c3) = (svc.clone(), cancel.clone());
+            spawn(
+                "trial_expiry".into(),
+                Box::new(move || {
+                    Box::pin(mfh_processors::trial_expiry::run(s3.clone(), c3.clone()))
+                }),
+            );
         }
         if matches!(which, Processors::All | Processors::Crm) {
-            tasks.spawn(mfh_processors::crm_events::run(svc.clone(), cancel.clone()));
-            tasks.spawn(mfh_processors::contact_sync::run(
-                svc.clone(),
-                self.sync_interval,
-                std::time::Duration::from_secs(2),
-                cancel.clone(),
-            ));
+            let (s1, c1) = (svc.clone(), cancel.clone());
+            spawn(
+                "crm_events".into(),
+                Box::new(move || Box::pin(mfh_processors::crm_events::run(s1.clone(), c1.clone()))),
+            );
+            let (s2, c2, every) = (svc.clone(), cancel.clone(), self.sync_interval);
+            spawn(
+                "contact_sync".into(),
+                Box::new(move || {
+                    Box::pin(mfh_processors::contact_sync::run(
+                        s2.clone(),
+                        every,
+                        std::time::Duration::from_secs(2),
+                        c2.clone(),
+                    ))
+                }),
+            );
         }
         if matches!(which, Processors::All | Processors::Sink) {
-            tasks.spawn(mfh_processors::sink::run(
-                svc.clone(),
-                self.lake.clone(),
-                cancel.clone(),
-            ));
-            tasks.spawn(mfh_processors::contact_sink::run(
-                svc.clone(),
-                self.lake.clone(),
-                cancel.clone(),
-            ));
+            let (s1, c1, lake1) = (svc.clone(), cancel.clone(), self.lake.clone());
+            spawn(
+                "sink".into(),
+                Box::new(move || {
+                    Box::pin(mfh_processors::sink::run(
+                        s1.clone(),
+                        lake1.clone(),
+                        c1.clone(),
+                    ))
+                }),
+            );
+            let (s2, c2, lake2) = (svc.clone(), cancel.clone(), self.lake.clone());
+            spawn(
+                "contact_sink".into(),
+                Box::new(move || {
+                    Box::pin(mfh_processors::contact_sink::run(
+                        s2.clone(),
+                        lake2.clone(),
+                        c2.clone(),
+                    ))
+                }),
+            );
         }
+    }
+}
+
+/// One run of a processor.
+type Component = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
+
+/// Runs a processor until `cancel`, starting it again after a failure (a fatal error or
+/// a panic outside its records) with a pause that grows from 1 s to 30 s: one component
+/// whose store or broker is away must not stop the others or the API.
+async fn restarting(
+    name: String,
+    cancel: CancellationToken,
+    start: Box<dyn Fn() -> Component + Send>,
+) -> anyhow::Result<()> {
+    use futures::FutureExt;
+    let mut pause = std::time::Duration::from_secs(1);
+    loop {
+        let run = std::panic::AssertUnwindSafe(start()).catch_unwind().await;
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+        match run {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => {
+                tracing::error!(component = %name, error = ?e, pause_s = pause.as_secs(), "Component failed; restarting it.");
+            }
+            Err(_) => {
+                tracing::error!(component = %name, pause_s = pause.as_secs(), "Component panicked; restarting it.");
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(std::time::Duration::from_secs(30));
     }
 }
 

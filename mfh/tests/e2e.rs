@@ -70,6 +70,19 @@ async fn an_idempotency_key_returns_the_same_execution_and_runs_it_once() {
     }
     assert!(ids.iter().all(|i| *i == ids[0]));
     assert_eq!(t.wait_done(&ids[0], &t.key).await["status"], "succeeded");
+    // A retry once it finished is answered with the result, and nothing is produced.
+    let r = t
+        .http
+        .post(format!("{}/v1/executions", t.base))
+        .header("x-api-key", &t.key)
+        .header("idempotency-key", "order-7")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["execution_id"], ids[0].as_str());
+    assert_eq!(v["status"], "succeeded", "{v}");
     // A different body under the same key is refused.
     let r = t
         .http

@@ -294,7 +294,7 @@ pub async fn run(
                 .copied()
                 .unwrap_or(0);
             running.spawn(async move {
-                let r = h.handle(&rec).await;
+                let r = handle_caught(h.as_ref(), &rec).await;
                 (key, rec, epoch, r)
             });
         }
@@ -369,6 +369,31 @@ pub async fn run(
     result
 }
 
+/// Runs the handler on one record; a panic becomes that record's dead letter, so one
+/// record (a tenant's config, a vendor's answer) can never stop the partition or the
+/// process, and its redelivery cannot turn into a crash loop.
+async fn handle_caught(h: &dyn Handler, rec: &Record) -> Result<(), Failure> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(h.handle(rec))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            tracing::error!(topic = %rec.topic, partition = rec.partition, offset = rec.offset, panic = %what, "Handler panicked; the record is dead-lettered.");
+            Err(Failure::dead_letter(
+                "panic",
+                format!("the handler panicked: {what}"),
+            ))
+        }
+    }
+}
+
 fn forget_revoked(
     consumer: &StreamConsumer<RebalanceTracker>,
     tracker: &mut OffsetTracker,
@@ -418,12 +443,37 @@ async fn dead_letter(
     if let Some(k) = &rec.key {
         fr = fr.key(k);
     }
-    deps.producer
-        .send(fr, Duration::from_secs(30))
-        .await
-        .map_err(|(e, _)| {
-            anyhow::anyhow!("dead-letter produce to {}: {e}", cfg.dead_letter_topic)
-        })?;
+    let sent = deps.producer.send(fr, Duration::from_secs(30)).await;
+    if let Err((e, _)) = sent {
+        if !too_large(&e) {
+            return Err(anyhow::anyhow!(
+                "dead-letter produce to {}: {e}",
+                cfg.dead_letter_topic
+            ));
+        }
+        // A record near the broker's message size cannot travel with its payload: the
+        // dead letter keeps the position (to fetch the original) and the reason.
+        let dl = DeadLetter {
+            payload: None,
+            reason: format!(
+                "{} (payload of {} bytes left out: too large for a dead letter)",
+                dl.reason,
+                rec.payload.as_ref().map_or(0, Vec::len)
+            ),
+            ..dl
+        };
+        let bytes = deps.avro.encode(&subject, &dl).await?;
+        let mut fr = FutureRecord::to(&cfg.dead_letter_topic).payload(&bytes);
+        if let Some(k) = &rec.key {
+            fr = fr.key(k);
+        }
+        deps.producer
+            .send(fr, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| {
+                anyhow::anyhow!("dead-letter produce to {}: {e}", cfg.dead_letter_topic)
+            })?;
+    }
     deps.metrics
         .dead_letters
         .get_or_create(&DeadLetterLabels {
@@ -432,6 +482,15 @@ async fn dead_letter(
         })
         .inc();
     Ok(())
+}
+
+/// Whether the broker (or librdkafka) refused a message for its size.
+fn too_large(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(C::MessageSizeTooLarge | C::InvalidRecord)
+    )
 }
 
 async fn report_lag(
@@ -489,6 +548,39 @@ mod tests {
             key: Some(key.into()),
             payload: None,
         }
+    }
+
+    /// Panics on offset 1 (with a formatted message) and 2 (with a literal).
+    struct Panicky;
+
+    #[async_trait]
+    impl Handler for Panicky {
+        async fn handle(&self, record: &Record) -> Result<(), Failure> {
+            match record.offset {
+                1 => panic!("overflow at {}", record.offset),
+                2 => panic!("literal"),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_record_is_a_dead_letter_and_the_next_runs() {
+        let kind = |r: Result<(), Failure>| match r {
+            Err(Failure::DeadLetter { kind, reason }) => Some((kind, reason)),
+            _ => None,
+        };
+        let one = kind(handle_caught(&Panicky, &rec(0, 1, "k")).await);
+        assert_eq!(
+            one,
+            Some(("panic".into(), "the handler panicked: overflow at 1".into()))
+        );
+        let two = kind(handle_caught(&Panicky, &rec(0, 2, "k")).await);
+        assert_eq!(
+            two.map(|(_, r)| r).as_deref(),
+            Some("the handler panicked: literal")
+        );
+        assert!(handle_caught(&Panicky, &rec(0, 3, "k")).await.is_ok());
     }
 
     #[test]

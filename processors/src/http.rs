@@ -246,7 +246,9 @@ impl HttpClient {
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
                     let mut body = resp.text().await.unwrap_or_default();
-                    body.truncate(1024);
+                    // At a char boundary: a vendor's non-ASCII text across byte 1024 is
+                    // ordinary input, not a reason to panic.
+                    body.truncate(body.floor_char_boundary(1024));
                     (
                         HttpError::Status {
                             url: url.to_owned(),
@@ -416,5 +418,42 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, HttpError::InvalidUrl { .. }));
+    }
+
+    /// A 400 whose body has a two-byte character across byte 1024 is an error with the
+    /// body cut at a boundary, not a panic.
+    #[tokio::test]
+    async fn an_error_body_is_cut_at_a_char_boundary() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let body = format!("{}é tail", "a".repeat(1023));
+            let resp = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-length: {}\r\nretry-after: 99999999999999999999\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            sock.write_all(resp.as_bytes()).await.unwrap();
+        });
+        let client = HttpClient::new(HttpConfig {
+            allow_private_networks: true,
+            max_attempts: 1,
+            ..HttpConfig::default()
+        })
+        .unwrap();
+        let err = client
+            .send(reqwest::Method::GET, &format!("http://{addr}/"), |r| r)
+            .await
+            .unwrap_err();
+        match err {
+            HttpError::Status { status, body, .. } => {
+                assert_eq!(status, 400);
+                assert_eq!(body.len(), 1023);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

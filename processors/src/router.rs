@@ -29,6 +29,12 @@ pub enum Rejection {
         /// The field.
         field: &'static str,
     },
+    /// An id is empty, too long or holds the key separator `:`.
+    #[error("{field} must be 1-256 characters without ':'")]
+    InvalidId {
+        /// The field.
+        field: &'static str,
+    },
     /// Chained too deep.
     #[error("chain depth {depth} exceeds the limit {limit}")]
     TooDeep {
@@ -47,6 +53,7 @@ impl Rejection {
             Self::UnknownHelper(_) => "unknown_helper",
             Self::InvalidConfig(_) => "invalid_config",
             Self::NotJson { .. } => "invalid_json",
+            Self::InvalidId { .. } => "invalid_id",
             Self::TooDeep { .. } => "chain_too_deep",
         }
     }
@@ -72,6 +79,18 @@ pub struct Validated {
 /// # Errors
 /// The [`Rejection`].
 pub fn validate(req: &ExecutionRequested, max_depth: i32) -> Result<Validated, Rejection> {
+    // Direct producers write ids the store keys items by; an empty one is a record no
+    // write can take, so it is refused here rather than failing every retry downstream.
+    for (field, id) in [
+        ("execution_id", &req.execution_id),
+        ("account_id", &req.account_id),
+        ("contact_id", &req.contact_id),
+        ("connection_id", &req.connection_id),
+    ] {
+        if id.trim().is_empty() || id.len() > 256 || (field != "execution_id" && id.contains(':')) {
+            return Err(Rejection::InvalidId { field });
+        }
+    }
     let helper =
         helpers::find(&req.helper).ok_or_else(|| Rejection::UnknownHelper(req.helper.clone()))?;
     let config: serde_json::Value =
@@ -121,8 +140,10 @@ impl Router {
         &self,
         req: &ExecutionRequested,
     ) -> Result<Result<admission::Admitted, Refusal>, Failure> {
-        let now = chrono::DateTime::from_timestamp_millis(req.requested_at)
-            .unwrap_or_else(chrono::Utc::now);
+        // The processing clock, never the record's own `requested_at`: a producer could
+        // date a request into an empty month or before a trial ended, and a timer's
+        // follow-up runs (and counts) when it runs.
+        let now = chrono::Utc::now();
         with_retries("admission", || {
             admission::admit(
                 &self.svc.store,
@@ -375,5 +396,15 @@ mod tests {
         let mut bad_input = req("tag_it", ok, 0);
         bad_input.input_json = Some("{".into());
         assert_eq!(kind(bad_input), Some("invalid_json"));
+        for f in [
+            |r: &mut ExecutionRequested| r.execution_id.clear(),
+            |r: &mut ExecutionRequested| r.account_id.clear(),
+            |r: &mut ExecutionRequested| r.contact_id = "a:b".into(),
+            |r: &mut ExecutionRequested| r.connection_id = "x".repeat(300),
+        ] {
+            let mut r = req("tag_it", ok, 0);
+            f(&mut r);
+            assert_eq!(kind(r), Some("invalid_id"));
+        }
     }
 }

@@ -54,7 +54,7 @@ pub struct CreateQuery {
 pub struct Accepted {
     /// The execution's id.
     pub execution_id: String,
-    /// Always `queued`.
+    /// `queued`, or for a repeat of a finished request its final status.
     pub status: &'static str,
     /// Where to read the result.
     pub href: String,
@@ -215,13 +215,20 @@ pub(crate) async fn accept(
                 ));
             }
             Idempotency::Existing { execution_id, .. } => {
-                // Produce again under the same id: a first attempt may have stopped before
-                // producing, and a duplicate request is absorbed downstream by its id.
-                if let Some(prev) = state
+                let prev = state
                     .store
                     .get_execution(&req.account_id, &execution_id)
-                    .await?
-                {
+                    .await?;
+                // A finished execution is the answer: producing it again would run a
+                // redelivery whose result could replace the one the caller saw.
+                match prev.as_ref().map(|p| p.status.as_str()) {
+                    Some("succeeded") => return Ok(accepted(execution_id, "succeeded")),
+                    Some("failed") => return Ok(accepted(execution_id, "failed")),
+                    _ => {}
+                }
+                // Otherwise produce again under the same id: a first attempt may have
+                // stopped before producing, and a duplicate is absorbed by its id.
+                if let Some(prev) = prev {
                     req.requested_at = prev.requested_at;
                 }
                 req.execution_id = execution_id;
@@ -230,12 +237,17 @@ pub(crate) async fn accept(
     }
     state.store.put_queued(&req, retry_of).await?;
     produce(state, &req).await?;
-    let accepted = Accepted {
-        href: format!("/v1/executions/{}", req.execution_id),
-        execution_id: req.execution_id,
-        status: "queued",
+    Ok(accepted(req.execution_id, "queued"))
+}
+
+/// 202 naming the execution, its status and where to read it.
+fn accepted(execution_id: String, status: &'static str) -> Response {
+    let body = Accepted {
+        href: format!("/v1/executions/{execution_id}"),
+        execution_id,
+        status,
     };
-    Ok((StatusCode::ACCEPTED, axum::Json(accepted)).into_response())
+    (StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }
 
 async fn produce(state: &AppState, req: &ExecutionRequested) -> Result<(), ApiError> {

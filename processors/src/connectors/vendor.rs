@@ -384,14 +384,20 @@ impl Limiter {
         }
     }
 
-    /// The vendor answered 429: send nothing more until `retry_after` (or one window).
+    /// The vendor answered 429: send nothing more until `retry_after` (or one window),
+    /// at most [`MAX_PAUSE`]: the header is the vendor's (or a tenant's server's) word,
+    /// and an absurd one must neither overflow the clock nor hold the connection forever.
     pub fn throttled(&self, retry_after: Option<Duration>) {
+        let pause = retry_after.unwrap_or(self.limit.per).min(MAX_PAUSE);
         if let Ok(mut b) = self.state.lock() {
             b.tokens = 0.0;
-            b.paused_until = Some(Instant::now() + retry_after.unwrap_or(self.limit.per));
+            b.paused_until = Instant::now().checked_add(pause);
         }
     }
 }
+
+/// The longest a 429 pauses a connection.
+pub const MAX_PAUSE: Duration = Duration::from_secs(15 * 60);
 
 /// One limiter per connection, shared by every connector built for it in this process.
 #[derive(Debug, Default, Clone)]
@@ -612,6 +618,17 @@ mod tests {
         let t1 = Instant::now();
         l.acquire().await;
         assert!(t1.elapsed() >= Duration::from_millis(300));
+    }
+
+    #[tokio::test]
+    async fn an_absurd_retry_after_pauses_at_most_the_cap() {
+        let l = Limiter::new(RateLimit::new(10, Duration::from_millis(200)));
+        l.throttled(Some(Duration::from_secs(u64::MAX)));
+        let until = l.state.lock().unwrap().paused_until.unwrap();
+        assert!(until <= Instant::now() + MAX_PAUSE);
+        // The limiter still works (its lock was not poisoned by a panic).
+        l.throttled(Some(Duration::from_millis(1)));
+        l.acquire().await;
     }
 
     #[test]

@@ -97,6 +97,25 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// The most of a result's output (and of its changes) the executions item keeps.
+const MAX_OUTPUT_BYTES: usize = 150 * 1024;
+/// The most of a message the executions item keeps.
+const MAX_TEXT_BYTES: usize = 8 * 1024;
+
+/// `text` cut to at most `max` bytes at a char boundary.
+fn cut(text: &str, max: usize) -> &str {
+    &text[..text.floor_char_boundary(max)]
+}
+
+/// A JSON document that fits in `max` bytes: itself, or a note of its size.
+fn fit(json: &str, max: usize) -> String {
+    if json.len() <= max {
+        json.to_owned()
+    } else {
+        serde_json::json!({"truncated": true, "bytes": json.len(), "note": "too large for the API's copy; the lake has it whole"}).to_string()
+    }
+}
+
 fn sort_key(requested_at: i64, id: &str) -> String {
     format!("{requested_at:015}#{id}")
 }
@@ -208,6 +227,14 @@ impl Store {
         let table = self.table(EXECUTIONS);
         let changes: Vec<ContactChangeView> = c.changes.iter().map(Into::into).collect();
         let changes = serde_json::to_string(&changes).unwrap_or_else(|_| "[]".into());
+        // A DynamoDB item holds at most 400 KB; a result may be near a Kafka message's
+        // 1 MB. The API's copy keeps what fits (the lake keeps the whole result).
+        let output = fit(&c.output_json, MAX_OUTPUT_BYTES);
+        let changes = if changes.len() <= MAX_OUTPUT_BYTES {
+            changes
+        } else {
+            serde_json::json!([{"kind": "truncated", "target": format!("{} changes", c.changes.len()), "old_value": null, "new_value": "too many for the API's copy; the lake has them all"}]).to_string()
+        };
         let mut values: Vec<(&str, AttributeValue)> = vec![
             ("account_id", s(&c.account_id)),
             ("sort_key", s(sort_key(c.requested_at, &c.execution_id))),
@@ -216,11 +243,11 @@ impl Store {
             ("contact_id", s(&c.contact_id)),
             ("connection_id", s(&c.connection_id)),
             ("status", s(c.status.as_str())),
-            ("message", s(&c.message)),
+            ("message", s(cut(&c.message, MAX_TEXT_BYTES))),
             ("requested_at", n(c.requested_at)),
             ("started_at", n(c.started_at)),
             ("completed_at", n(c.completed_at)),
-            ("output_json", s(&c.output_json)),
+            ("output_json", s(output)),
             ("changes_json", s(changes)),
             ("source", s(&c.source)),
             ("lake_partition", n(i64::from(partition))),
@@ -240,7 +267,7 @@ impl Store {
             values.push(("error_kind", s(k)));
         }
         if let Some(m) = &c.error_message {
-            values.push(("error_message", s(m)));
+            values.push(("error_message", s(cut(m, MAX_TEXT_BYTES))));
         }
         let sets: Vec<String> = (0..values.len())
             .map(|i| format!("#a{i} = :v{i}"))

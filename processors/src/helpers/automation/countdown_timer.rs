@@ -145,6 +145,9 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
         .into()
 }
 
+/// The longest evergreen countdown: ten years, far inside chrono's range.
+const MAX_DAYS: u32 = 3650;
+
 impl Config {
     fn tz(&self) -> chrono_tz::Tz {
         self.timezone.trim().parse().unwrap_or(chrono_tz::UTC)
@@ -213,6 +216,18 @@ impl Validate for Config {
             "add_days",
             "evergreen needs add_days, add_hours or add_minutes",
         );
+        for (field, value, max) in [
+            ("add_days", self.add_days, MAX_DAYS),
+            ("add_hours", self.add_hours, MAX_DAYS * 24),
+            ("add_minutes", self.add_minutes, MAX_DAYS * 24 * 60),
+        ] {
+            check(
+                &mut errors,
+                value > max,
+                field,
+                &format!("must be at most {max} ({MAX_DAYS} days)"),
+            );
+        }
         for (field, c) in [
             ("background_color", &self.background_color),
             ("digit_color", &self.digit_color),
@@ -289,7 +304,13 @@ impl AsyncStep for CountdownTimerStep {
             }
             TimerType::Evergreen => {
                 let key = format!("countdown_timer/{}/{}", ctx.instance, contact.id);
-                let fresh = json!({"deadline": (ctx.now + c.evergreen()).to_rfc3339()});
+                let Some(deadline) = ctx.now.checked_add_signed(c.evergreen()) else {
+                    return Err(StepError::Input(format!(
+                        "the evergreen deadline is past the calendar's end: {} days from now",
+                        c.evergreen().num_days()
+                    )));
+                };
+                let fresh = json!({"deadline": deadline.to_rfc3339()});
                 let (stored, _) = ctx.state.put_if_absent(&key, fresh, None).await?;
                 let d = stored["deadline"]
                     .as_str()
@@ -324,6 +345,27 @@ impl AsyncStep for CountdownTimerStep {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evergreen_lengths_are_bounded_by_validation() {
+        let h = crate::helpers::find("countdown_timer").unwrap();
+        let with = |field: &str, n: u64| {
+            let mut c: serde_json::Value =
+                serde_json::from_str(<CountdownTimer as Helper>::EXAMPLE_CONFIG).unwrap();
+            c[field] = json!(n);
+            c
+        };
+        for field in ["add_days", "add_hours", "add_minutes"] {
+            let err = h.build_json(&with(field, 4_000_000_000)).err().unwrap();
+            assert!(
+                err.errors
+                    .iter()
+                    .any(|e| e.field == field && e.message.contains("at most")),
+                "{err:?}"
+            );
+        }
+        assert!(h.build_json(&with("add_days", 3650)).is_ok());
+    }
     use crate::helpers::testing::{Env, config_errors, contact, fixed_now, set};
     use serde_json::Value;
 

@@ -1,0 +1,107 @@
+//! No input a tenant or a direct producer sends stops a processor: records the store
+//! cannot take, configs at the edge of their range and results too large for DynamoDB
+//! are refused, dead-lettered or cut, and the records after them still flow. Run with
+//! `scripts/test`.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use mfh_schemas::{ExecutionCompleted, ExecutionRequested, ExecutionStatus};
+use serde_json::{Value, json};
+use support::TestStack;
+
+fn request(t: &TestStack, id: &str, contact: &str) -> ExecutionRequested {
+    ExecutionRequested {
+        execution_id: id.to_owned(),
+        account_id: t.account.clone(),
+        contact_id: contact.to_owned(),
+        connection_id: "sandbox".into(),
+        helper: "tag_it".into(),
+        config_json: json!({"action": "apply", "tag_ids": ["101"]}).to_string(),
+        input_json: None,
+        requested_at: mfh_pipeline::now_millis(),
+        source: "direct".into(),
+        depth: 0,
+        parent_execution_id: None,
+        helper_id: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_no_write_can_take_are_refused_and_the_rest_flows() {
+    let t = TestStack::start().await;
+    let svc = &t.stack.services;
+    let requested = svc.kafka.topics().requested();
+    // An empty execution id and a contact id with the key separator: every store write
+    // would fail on them, forever. They are dead letters, not a stopped router.
+    let mut empty = request(&t, "", "1");
+    empty.execution_id.clear();
+    svc.produce(&requested, &empty.key(), &empty).await.unwrap();
+    let colon = request(&t, &uuid::Uuid::new_v4().to_string(), "a:b");
+    svc.produce(&requested, "k", &colon).await.unwrap();
+    // A result bigger than a DynamoDB item, written straight to the results topic.
+    let big_id = uuid::Uuid::new_v4().to_string();
+    let now = mfh_pipeline::now_millis();
+    let big = ExecutionCompleted {
+        execution_id: big_id.clone(),
+        account_id: t.account.clone(),
+        contact_id: "1".into(),
+        connection_id: "sandbox".into(),
+        helper: "tag_it".into(),
+        category: "tagging".into(),
+        status: ExecutionStatus::Succeeded,
+        message: "é".repeat(10_000),
+        requested_at: now,
+        started_at: now,
+        completed_at: now,
+        output_json: json!({"blob": "x".repeat(600 * 1024)}).to_string(),
+        changes: vec![],
+        error_kind: None,
+        error_message: None,
+        source: "direct".into(),
+        helper_id: None,
+    };
+    let completed = svc.kafka.topics().completed();
+    svc.produce(&completed, &big.key(), &big).await.unwrap();
+    // Records behind them still run.
+    let after = uuid::Uuid::new_v4().to_string();
+    let ok = request(&t, &after, "1");
+    svc.produce(&requested, &ok.key(), &ok).await.unwrap();
+    let done = t.wait_done(&after, &t.key).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let kept = t.wait_done(&big_id, &t.key).await;
+    assert_eq!(kept["output"]["truncated"], true, "{kept}");
+    assert!(kept["message"].as_str().unwrap().len() <= 8 * 1024);
+    // The lake holds the whole result.
+    t.wait_sql(
+        &t.key,
+        &format!(
+            "select length(output_json) > 600000 from executions where execution_id = '{big_id}'"
+        ),
+        json!(true),
+    )
+    .await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configs_at_the_edge_of_their_range_are_refused_before_they_run() {
+    let t = TestStack::start_with(None).await;
+    let mut config: Value = serde_json::from_str(
+        mfh_processors::helpers::find("countdown_timer")
+            .unwrap()
+            .example_config(),
+    )
+    .unwrap();
+    config["add_days"] = json!(4_000_000_000_u64);
+    let (status, p) = t
+        .post(
+            "/v1/executions",
+            &t.key,
+            &json!({"helper": "countdown_timer", "config": config, "connection_id": "sandbox", "contact_id": "1"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{p}");
+    assert_eq!(p["errors"][0]["field"], "add_days", "{p}");
+    t.stop().await;
+}
