@@ -219,16 +219,18 @@ impl Router {
         else {
             return Ok(Resolved::Inline);
         };
-        let saved = with_retries("read saved helper", || self.svc.store.saved_helper(&id))
-            .await
-            .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))?
-            .filter(|h| h.account_id == req.account_id)
-            .ok_or_else(|| {
-                Failure::dead_letter(
-                    "unknown_helper_id",
-                    format!("no saved helper {id} in this account"),
-                )
-            })?;
+        let saved = with_retries("read saved helper", || {
+            self.svc.store.helper_definition(&id)
+        })
+        .await
+        .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))?
+        .filter(|h| h.account_id == req.account_id)
+        .ok_or_else(|| {
+            Failure::dead_letter(
+                "unknown_helper_id",
+                format!("no saved helper {id} in this account"),
+            )
+        })?;
         let helper = helpers::find(&saved.helper).ok_or_else(|| {
             Failure::dead_letter(
                 "unknown_helper",

@@ -12,7 +12,7 @@ use mfh_processors::admission;
 use mfh_processors::context::Scope;
 use mfh_processors::helpers::FieldError;
 use mfh_processors::router::{Rejection, Validated, validate};
-use mfh_processors::store::api_keys::Idempotency;
+use mfh_processors::store::api_keys::{Idempotency, IdempotencyClaim};
 use mfh_processors::store::executions::{ExecutionPage, ExecutionQuery, ExecutionView};
 use mfh_schemas::ExecutionRequested;
 use serde::{Deserialize, Serialize};
@@ -196,46 +196,41 @@ pub(crate) async fn accept(
     if let Err(refusal) = decision {
         return Err(ApiError::Forbidden(refusal.to_string()));
     }
-    if let Some(d) = dedup {
-        match state
-            .store
-            .remember_idempotency_key(
-                &req.account_id,
-                &d.key,
-                &req.execution_id,
-                &d.fingerprint,
-                d.window,
-            )
-            .await?
+    let claim = dedup.as_ref().map(|d| IdempotencyClaim {
+        key: &d.key,
+        fingerprint: &d.fingerprint,
+        window: d.window,
+    });
+    match state.store.put_queued(&req, retry_of, claim).await? {
+        Idempotency::New => {}
+        Idempotency::Existing { fingerprint: f, .. }
+            if dedup.as_ref().is_some_and(|d| d.fingerprint != f) =>
         {
-            Idempotency::New => {}
-            Idempotency::Existing { fingerprint: f, .. } if f != d.fingerprint => {
-                return Err(ApiError::Conflict(
-                    "Idempotency-Key was used for a different request".into(),
-                ));
+            return Err(ApiError::Conflict(
+                "Idempotency-Key was used for a different request".into(),
+            ));
+        }
+        Idempotency::Existing { execution_id, .. } => {
+            let prev = state
+                .store
+                .get_execution(&req.account_id, &execution_id)
+                .await?;
+            // A finished execution is the answer: producing it again would run a
+            // redelivery whose result could replace the one the caller saw.
+            match prev.as_ref().map(|p| p.status.as_str()) {
+                Some("succeeded") => return Ok(accepted(execution_id, "succeeded")),
+                Some("failed") => return Ok(accepted(execution_id, "failed")),
+                _ => {}
             }
-            Idempotency::Existing { execution_id, .. } => {
-                let prev = state
-                    .store
-                    .get_execution(&req.account_id, &execution_id)
-                    .await?;
-                // A finished execution is the answer: producing it again would run a
-                // redelivery whose result could replace the one the caller saw.
-                match prev.as_ref().map(|p| p.status.as_str()) {
-                    Some("succeeded") => return Ok(accepted(execution_id, "succeeded")),
-                    Some("failed") => return Ok(accepted(execution_id, "failed")),
-                    _ => {}
-                }
-                // Otherwise produce again under the same id: a first attempt may have
-                // stopped before producing, and a duplicate is absorbed by its id.
-                if let Some(prev) = prev {
-                    req.requested_at = prev.requested_at;
-                }
-                req.execution_id = execution_id;
+            // Otherwise produce again under the same id: a first attempt may have
+            // stopped before producing, and a duplicate is absorbed by its id.
+            if let Some(prev) = prev {
+                req.requested_at = prev.requested_at;
             }
+            req.execution_id = execution_id;
+            state.store.put_queued(&req, retry_of, None).await?;
         }
     }
-    state.store.put_queued(&req, retry_of).await?;
     produce(state, &req).await?;
     Ok(accepted(req.execution_id, "queued"))
 }

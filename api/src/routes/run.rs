@@ -162,7 +162,7 @@ pub async fn run(
         .ok_or_else(unknown)?;
     let saved = state
         .store
-        .saved_helper(helper_id)
+        .helper_definition(helper_id)
         .await?
         .ok_or_else(unknown)?;
     let hash = mfh_processors::store::api_keys::hash_key(&token);

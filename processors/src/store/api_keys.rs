@@ -127,7 +127,18 @@ pub fn generate_key() -> String {
     format!("mfh_{}{}", a.simple(), b.simple())
 }
 
-/// What `remember_idempotency_key` found.
+/// An idempotency key an execution claims as it is queued ([`Store::put_queued`]).
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyClaim<'a> {
+    /// The key, unique within the account.
+    pub key: &'a str,
+    /// What the request was, so a different request under the same key is told apart.
+    pub fingerprint: &'a str,
+    /// How long the key holds; `None`: for good.
+    pub window: Option<std::time::Duration>,
+}
+
+/// Whether an execution's idempotency key was new ([`Store::put_queued`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Idempotency {
     /// The key is new and now maps to the given execution.
@@ -174,70 +185,60 @@ impl Store {
         }))
     }
 
-    /// Maps `(account, key)` to `execution_id` unless the key is already mapped (within
-    /// `window`, when given: an older mapping is replaced).
-    ///
-    /// # Errors
-    /// [`StoreError`] when DynamoDB fails.
-    pub async fn remember_idempotency_key(
+    /// The put that claims `claim.key` for `execution_id`, refused (by its condition)
+    /// while the key is held, within `claim.window` when one is given: an older mapping
+    /// is replaced. Part of the queued write's transaction ([`Store::put_queued`]).
+    pub(super) fn idempotency_claim(
         &self,
         account_id: &str,
-        key: &str,
         execution_id: &str,
-        fingerprint: &str,
-        window: Option<std::time::Duration>,
-    ) -> Result<Idempotency, StoreError> {
+        claim: &IdempotencyClaim<'_>,
+    ) -> Result<aws_sdk_dynamodb::types::Put, StoreError> {
         let table = self.table(IDEMPOTENCY);
-        let scope = format!("{account_id}#{key}");
         let now = mfh_pipeline::now_millis();
-        let (condition, cutoff) = match window {
+        let (condition, cutoff) = match claim.window {
             Some(w) => (
                 "attribute_not_exists(#s) OR created_at < :cutoff",
                 Some(now.saturating_sub(i64::try_from(w.as_millis()).unwrap_or(i64::MAX))),
             ),
             None => ("attribute_not_exists(#s)", None),
         };
-        let res = self
-            .client
-            .put_item()
+        aws_sdk_dynamodb::types::Put::builder()
             .table_name(&table)
-            .item("scope", AttributeValue::S(scope.clone()))
-            .item("execution_id", AttributeValue::S(execution_id.to_owned()))
-            .item("fingerprint", AttributeValue::S(fingerprint.to_owned()))
-            .item("created_at", AttributeValue::N(now.to_string()))
+            .item("scope", sv(format!("{account_id}#{}", claim.key)))
+            .item("execution_id", sv(execution_id))
+            .item("fingerprint", sv(claim.fingerprint))
+            .item("created_at", nv(now))
             .condition_expression(condition)
             .expression_attribute_names("#s", "scope")
-            .set_expression_attribute_values(
-                cutoff.map(|c| [(":cutoff".to_owned(), AttributeValue::N(c.to_string()))].into()),
-            )
+            .set_expression_attribute_values(cutoff.map(|c| [(":cutoff".to_owned(), nv(c))].into()))
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", &table, e))
+    }
+
+    /// Who holds an idempotency key (a consistent read), `None` when nobody does.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub(super) async fn idempotency_holder(
+        &self,
+        account_id: &str,
+        key: &str,
+    ) -> Result<Option<Idempotency>, StoreError> {
+        let table = self.table(IDEMPOTENCY);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&table)
+            .key("scope", sv(format!("{account_id}#{key}")))
+            .consistent_read(true)
             .send()
-            .await;
-        match res {
-            Ok(_) => Ok(Idempotency::New),
-            Err(e) if super::executions::is_conditional_failure(&e) => {
-                let out = self
-                    .client
-                    .get_item()
-                    .table_name(&table)
-                    .key("scope", AttributeValue::S(scope))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::dynamo("GetItem", &table, e))?;
-                let item = out.item.unwrap_or_default();
-                let get = |k: &str| {
-                    item.get(k)
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default()
-                };
-                Ok(Idempotency::Existing {
-                    execution_id: get("execution_id"),
-                    fingerprint: get("fingerprint"),
-                })
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
-        }
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", &table, e))?;
+        Ok(out.item.map(|item| Idempotency::Existing {
+            execution_id: s(&item, "execution_id").unwrap_or_default(),
+            fingerprint: s(&item, "fingerprint").unwrap_or_default(),
+        }))
     }
 }
 

@@ -158,8 +158,10 @@ pub struct ExecutionQuery<'a> {
 }
 
 impl Store {
-    /// Records an accepted request as `queued`, unless the execution already exists;
-    /// `retry_of` names the execution it retries.
+    /// Writes `r` as queued, unless it already is (a retried request). With a `claim`,
+    /// the idempotency key is claimed in the same transaction, so a key is never held
+    /// by an execution that was not written, and a CRM's retry costs no extra request;
+    /// a key already held returns its holder and writes nothing.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
@@ -167,43 +169,83 @@ impl Store {
         &self,
         r: &ExecutionRequested,
         retry_of: Option<&str>,
-    ) -> Result<(), StoreError> {
+        claim: Option<super::api_keys::IdempotencyClaim<'_>>,
+    ) -> Result<super::api_keys::Idempotency, StoreError> {
+        use super::api_keys::Idempotency;
         let table = self.table(EXECUTIONS);
-        let mut req = self
-            .client
-            .put_item()
+        let mut item: HashMap<String, AttributeValue> = [
+            ("execution_id", s(&r.execution_id)),
+            ("account_id", s(&r.account_id)),
+            ("sort_key", s(sort_key(r.requested_at, &r.execution_id))),
+            ("helper", s(&r.helper)),
+            ("contact_id", s(&r.contact_id)),
+            ("connection_id", s(&r.connection_id)),
+            ("status", s("queued")),
+            ("requested_at", n(r.requested_at)),
+            ("source", s(&r.source)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        item.extend(
+            index_keys(
+                &r.account_id,
+                &r.helper,
+                r.helper_id.as_deref(),
+                &r.contact_id,
+            )
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        let optional = [
+            ("helper_id", r.helper_id.as_deref()),
+            ("input_json", r.input_json.as_deref()),
+            ("retry_of", retry_of),
+        ];
+        for (k, v) in optional {
+            if let Some(v) = v {
+                item.insert(k.to_owned(), s(v));
+            }
+        }
+        let new = "attribute_not_exists(execution_id)";
+        let Some(claim) = claim else {
+            return match self
+                .client
+                .put_item()
+                .table_name(&table)
+                .set_item(Some(item))
+                .condition_expression(new)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(Idempotency::New),
+                Err(e) if is_conditional_failure(&e) => Ok(Idempotency::New),
+                Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
+            };
+        };
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        let queued = Put::builder()
             .table_name(&table)
-            .item("execution_id", s(&r.execution_id))
-            .item("account_id", s(&r.account_id))
-            .item("sort_key", s(sort_key(r.requested_at, &r.execution_id)))
-            .item("helper", s(&r.helper))
-            .item("contact_id", s(&r.contact_id))
-            .item("connection_id", s(&r.connection_id))
-            .item("status", s("queued"))
-            .item("requested_at", n(r.requested_at))
-            .item("source", s(&r.source))
-            .condition_expression("attribute_not_exists(execution_id)");
-        for (k, v) in index_keys(
-            &r.account_id,
-            &r.helper,
-            r.helper_id.as_deref(),
-            &r.contact_id,
-        ) {
-            req = req.item(k, v);
-        }
-        if let Some(id) = &r.helper_id {
-            req = req.item("helper_id", s(id));
-        }
-        if let Some(i) = &r.input_json {
-            req = req.item("input_json", s(i));
-        }
-        if let Some(o) = retry_of {
-            req = req.item("retry_of", s(o));
-        }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
+            .set_item(Some(item))
+            .condition_expression(new)
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", &table, e))?;
+        let key = self.idempotency_claim(&r.account_id, &r.execution_id, &claim)?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(key).build())
+            .transact_items(TransactWriteItem::builder().put(queued).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Idempotency::New),
+            // The execution id is fresh, so the key's condition is what refused.
+            Err(e) if super::transaction_canceled(&e) => self
+                .idempotency_holder(&r.account_id, claim.key)
+                .await?
+                .ok_or_else(|| StoreError::dynamo("TransactWriteItems", &table, e)),
+            Err(e) => Err(StoreError::dynamo("TransactWriteItems", &table, e)),
         }
     }
 
@@ -308,11 +350,7 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error().is_some_and(
-                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::is_transaction_canceled_exception,
-                ) =>
-            {
+            Err(e) if super::transaction_canceled(&e) => {
                 // Either a copy was written before (this one, or another), or the helper
                 // is not the account's (a direct producer named a stranger's id): then the
                 // result is written without stats.

@@ -13,8 +13,6 @@ use super::{
     executions::{decode_cursor, encode_cursor},
     nv, sv,
 };
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::Serialize;
 
@@ -127,11 +125,6 @@ fn to_helper(table: &str, i: &Item) -> Result<SavedHelper, StoreError> {
     })
 }
 
-fn canceled<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {
-    e.as_service_error()
-        .is_some_and(TransactWriteItemsError::is_transaction_canceled_exception)
-}
-
 fn built<E: std::error::Error + 'static>(table: &str) -> impl Fn(E) -> StoreError + '_ {
     move |e| StoreError::dynamo("TransactWriteItems", table, e)
 }
@@ -201,7 +194,7 @@ impl Store {
         match res {
             Ok(_) => Ok(()),
             // The helper id is fresh, so only the slot condition can refuse.
-            Err(e) if canceled(&e) => Err(HelperWriteError::NoSlot),
+            Err(e) if super::transaction_canceled(&e) => Err(HelperWriteError::NoSlot),
             Err(e) => Err(StoreError::dynamo("TransactWriteItems", &table, e).into()),
         }
     }
@@ -222,6 +215,26 @@ impl Store {
             .await
             .map_err(|e| StoreError::dynamo("GetItem", &table, e))?;
         out.item.map(|i| to_helper(&table, &i)).transpose()
+    }
+
+    /// A saved helper as the run URL and the router use it: from the process's cache
+    /// when it was read less than `dynamo.cache_ttl_ms` ago, so a change made through
+    /// another process is seen within that bound (this process's own writes at once).
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub async fn helper_definition(
+        &self,
+        helper_id: &str,
+    ) -> Result<Option<SavedHelper>, StoreError> {
+        if let Some(h) = self.helper_cache.get(helper_id) {
+            return Ok(Some(h));
+        }
+        let h = self.saved_helper(helper_id).await?;
+        if let Some(h) = &h {
+            self.helper_cache.put(helper_id, h.clone());
+        }
+        Ok(h)
     }
 
     /// The account's live (not deleted) helper `helper_id`.
@@ -337,6 +350,9 @@ impl Store {
             .expression_attribute_values(":v", nv(previous_version))
             .send()
             .await;
+        // After the write: a read racing it may still cache the old item, which then
+        // lives at most the cache's time to live.
+        self.helper_cache.forget(&h.helper_id);
         match res {
             Ok(_) => Ok(()),
             Err(e) if super::executions::is_conditional_update_failure(&e) => {
@@ -379,7 +395,11 @@ impl Store {
                 req.update_expression("SET token_hash = :h, updated_at = :now REMOVE token_sealed")
             }
         };
-        match req.send().await {
+        let res = req.send().await;
+        // After the write: a read racing it may still cache the old item, which then
+        // lives at most the cache's time to live.
+        self.helper_cache.forget(helper_id);
+        match res {
             Ok(_) => Ok(()),
             Err(e) if super::executions::is_conditional_update_failure(&e) => {
                 Err(HelperWriteError::NotFound)
@@ -433,9 +453,12 @@ impl Store {
             )
             .send()
             .await;
+        // After the write: a read racing it may still cache the old item, which then
+        // lives at most the cache's time to live.
+        self.helper_cache.forget(helper_id);
         match res {
             Ok(_) => Ok(()),
-            Err(e) if canceled(&e) => Err(HelperWriteError::NotFound),
+            Err(e) if super::transaction_canceled(&e) => Err(HelperWriteError::NotFound),
             Err(e) => Err(StoreError::dynamo("TransactWriteItems", &table, e).into()),
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+mod cache;
 pub mod connections;
 pub mod executions;
 pub mod helpers;
@@ -47,6 +48,15 @@ pub struct DynamoConfig {
     /// Secret key; empty reads `AWS_SECRET_ACCESS_KEY`.
     #[serde(default)]
     pub secret_access_key: String,
+    /// How long a process serves a saved helper's definition from memory, in ms: a
+    /// change made through another process reaches it within this bound (through its
+    /// own store at once). 0 reads the table every time.
+    #[serde(default = "default_cache_ttl_ms")]
+    pub cache_ttl_ms: u64,
+}
+
+fn default_cache_ttl_ms() -> u64 {
+    2_000
 }
 
 fn default_region() -> String {
@@ -93,12 +103,25 @@ impl StoreError {
     }
 }
 
+/// Whether a `TransactWriteItems` was cancelled (a condition of one of its items failed).
+pub(crate) fn transaction_canceled<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        R,
+    >,
+) -> bool {
+    e.as_service_error().is_some_and(
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::is_transaction_canceled_exception,
+    )
+}
+
 /// The client and the table names of one deployment. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     /// The DynamoDB client.
     pub client: Client,
     prefix: String,
+    helper_cache: std::sync::Arc<cache::TtlCache<helpers::SavedHelper>>,
 }
 
 /// A table's name without the prefix, with its key and indexes.
@@ -320,6 +343,9 @@ impl Store {
         Self {
             client: Client::from_conf(b.build()),
             prefix: cfg.table_prefix.clone(),
+            helper_cache: std::sync::Arc::new(cache::TtlCache::new(
+                std::time::Duration::from_millis(cfg.cache_ttl_ms),
+            )),
         }
     }
 

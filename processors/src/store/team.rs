@@ -13,8 +13,7 @@ use super::executions::is_conditional_failure;
 use super::{
     Item, MEMBERS, Store, StoreError, all_pages, attr_n as n, attr_s as s, corrupt, nv, sv,
 };
-use aws_sdk_dynamodb::error::{BuildError, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -227,11 +226,6 @@ fn member_of(table: &str, item: &Item) -> Result<Member, StoreError> {
     })
 }
 
-fn transaction_refused<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {
-    e.as_service_error()
-        .is_some_and(TransactWriteItemsError::is_transaction_canceled_exception)
-}
-
 impl Store {
     /// Adds a member unless the email is one already.
     ///
@@ -407,7 +401,7 @@ impl Store {
         }
         match tx.send().await {
             Ok(_) => Ok(target.clone()),
-            Err(e) if transaction_refused(&e) => Err(TeamError::Contended),
+            Err(e) if super::transaction_canceled(&e) => Err(TeamError::Contended),
             Err(e) => Err(StoreError::dynamo("TransactWriteItems", &table, e).into()),
         }
     }
