@@ -105,3 +105,64 @@ async fn configs_at_the_edge_of_their_range_are_refused_before_they_run() {
     assert_eq!(p["errors"][0]["field"], "add_days", "{p}");
     t.stop().await;
 }
+
+/// Review finding 11: a write DynamoDB refuses (`ValidationException`, here a result with
+/// an empty execution id written straight to the results topic) is permanent: the sink
+/// dead-letters it at once, without retrying or stopping, and the results after it land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_store_refuses_is_dead_lettered_not_retried() {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    let t = TestStack::start().await;
+    let svc = &t.stack.services;
+    let now = mfh_pipeline::now_millis();
+    let result = |id: &str| ExecutionCompleted {
+        execution_id: id.to_owned(),
+        account_id: t.account.clone(),
+        contact_id: "1".into(),
+        connection_id: "sandbox".into(),
+        helper: "tag_it".into(),
+        category: "tagging".into(),
+        status: ExecutionStatus::Succeeded,
+        message: "done".into(),
+        requested_at: now,
+        started_at: now,
+        completed_at: now,
+        output_json: "{}".into(),
+        changes: vec![],
+        error_kind: None,
+        error_message: None,
+        source: "direct".into(),
+        helper_id: None,
+    };
+    let completed = svc.kafka.topics().completed();
+    let refused = result("");
+    // The same key as the next one: the same partition must keep flowing.
+    svc.produce(&completed, "k1", &refused).await.unwrap();
+    let after = uuid::Uuid::new_v4().to_string();
+    svc.produce(&completed, "k1", &result(&after))
+        .await
+        .unwrap();
+    let done = t.wait_done(&after, &t.key).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &t.cfg.kafka.brokers)
+        .set("group.id", format!("{}dlq-store-check", t.cfg.kafka.prefix))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer
+        .subscribe(&[&t.cfg.kafka.topics().dead_letter().name])
+        .unwrap();
+    let serde = mfh_pipeline::avro::AvroSerde::new(&t.registry_url);
+    let m = tokio::time::timeout(std::time::Duration::from_secs(30), consumer.recv())
+        .await
+        .expect("the refused result is dead-lettered")
+        .unwrap();
+    let dl: mfh_schemas::DeadLetter = serde.decode(m.payload().unwrap()).await.unwrap();
+    assert_eq!(dl.stage, "sink");
+    assert_eq!(dl.reason_kind, "store_rejected", "{}", dl.reason);
+    assert!(dl.reason.contains("ValidationException"), "{}", dl.reason);
+    t.stop().await;
+}

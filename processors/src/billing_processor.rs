@@ -61,10 +61,6 @@ pub async fn request_notifications(
     Ok(())
 }
 
-fn store_failure(e: crate::store::StoreError) -> Failure {
-    Failure::Fatal(mfh_pipeline::report(&e))
-}
-
 #[async_trait]
 impl Handler for BillingProcessor {
     async fn handle(&self, rec: &Record) -> Result<(), Failure> {
@@ -81,7 +77,7 @@ impl Handler for BillingProcessor {
             let fresh = BillingState::new_trial(now);
             let account = match with_retries("read account", || store.account(&event.account_id))
                 .await
-                .map_err(store_failure)?
+                .map_err(|e| crate::store_failure(&e))?
             {
                 Some(a) => a,
                 // Stripe knows the account (its metadata names it) before mfh does, e.g. a
@@ -90,7 +86,7 @@ impl Handler for BillingProcessor {
                     store.create_account(&event.account_id, "", None, &fresh)
                 })
                 .await
-                .map_err(store_failure)?,
+                .map_err(|e| crate::store_failure(&e))?,
             };
             let applied = billing::apply(&account.billing, &parsed, prices, now);
             if let Some(reason) = applied.ignored_reason {
@@ -110,7 +106,7 @@ impl Handler for BillingProcessor {
                 store.write_billing(&event.account_id, &applied.state, account.version)
             })
             .await
-            .map_err(store_failure)?;
+            .map_err(|e| crate::store_failure(&e))?;
             if written {
                 tracing::info!(
                     account = %event.account_id,

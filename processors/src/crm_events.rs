@@ -55,7 +55,7 @@ impl CrmEvents {
             store.account_connection(&e.account_id, &e.connection_id)
         })
         .await
-        .map_err(|err| Failure::Fatal(mfh_pipeline::report(&err)))?
+        .map_err(|err| crate::store_failure(&err))?
         .ok_or_else(|| {
             Failure::dead_letter(
                 "unknown_connection",
@@ -91,7 +91,7 @@ impl CrmEvents {
         let store = &self.svc.store;
         let triggers = with_retries("read triggers", || store.triggers_of(&e.account_id))
             .await
-            .map_err(|err| Failure::Fatal(mfh_pipeline::report(&err)))?;
+            .map_err(|err| crate::store_failure(&err))?;
         let topic = self.svc.kafka.topics().requested();
         for t in triggers.iter().filter(|t| t.matches(e)) {
             let req = ExecutionRequested {

@@ -188,7 +188,7 @@ impl Services {
                 .map_err(|(e, _)| e)
         })
         .await
-        .map_err(|e| Failure::Fatal(format!("produce to {}: {e}", topic.name)))?;
+        .map_err(|e| produce_failure(&topic.name, &e))?;
         Ok(())
     }
 
@@ -217,9 +217,62 @@ impl Services {
     }
 }
 
-/// Retries a fallible async step with capped backoff; used for the pipeline's own stores,
+/// Whether an error is one that asking again cannot change.
+pub(crate) trait Permanence {
+    /// `true` stops [`with_retries`] at once.
+    fn is_permanent(&self) -> bool;
+}
+
+impl Permanence for store::StoreError {
+    fn is_permanent(&self) -> bool {
+        store::StoreError::is_permanent(self)
+    }
+}
+
+/// A record the broker refuses for its size stays too large; the rest is the broker's.
+impl Permanence for rdkafka::error::KafkaError {
+    fn is_permanent(&self) -> bool {
+        self.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge)
+    }
+}
+
+/// The registry (encode) and the mail server fail for reasons outside the record.
+impl Permanence for mfh_pipeline::avro::AvroError {
+    fn is_permanent(&self) -> bool {
+        false
+    }
+}
+
+impl Permanence for notifier::MailError {
+    fn is_permanent(&self) -> bool {
+        false
+    }
+}
+
+/// A store error as the failure of the record that caused it: a permanent one
+/// dead-letters the record (its partition moves on), a transient one stops the
+/// processor, which its supervisor restarts, so the record is redelivered.
+pub(crate) fn store_failure(e: &store::StoreError) -> Failure {
+    if e.is_permanent() {
+        Failure::dead_letter("store_rejected", mfh_pipeline::report(e))
+    } else {
+        Failure::Fatal(mfh_pipeline::report(e))
+    }
+}
+
+/// A produce that failed after its retries: a record the broker refuses for its size is
+/// dead-lettered, anything else stops the processor for its supervisor to restart.
+pub(crate) fn produce_failure(topic: &str, e: &rdkafka::error::KafkaError) -> Failure {
+    if Permanence::is_permanent(e) {
+        Failure::dead_letter("too_large", format!("produce to {topic}: {e}"))
+    } else {
+        Failure::Fatal(format!("produce to {topic}: {e}"))
+    }
+}
+
+/// Retries a fallible async step with capped backoff (not a permanent failure); used for the pipeline's own stores,
 /// whose failures are transient until proven otherwise.
-pub(crate) async fn with_retries<T, E: std::fmt::Debug, F, Fut>(
+pub(crate) async fn with_retries<T, E: std::fmt::Debug + Permanence, F, Fut>(
     what: &str,
     mut f: F,
 ) -> Result<T, E>
@@ -233,12 +286,40 @@ where
         attempt += 1;
         match f().await {
             Ok(v) => return Ok(v),
-            Err(e) if attempt >= 6 => return Err(e),
+            Err(e) if attempt >= 6 || e.is_permanent() => return Err(e),
             Err(e) => {
                 tracing::warn!(what, attempt, error = ?e, "Retrying.");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(3));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Refused(bool);
+
+    impl Permanence for Refused {
+        fn is_permanent(&self) -> bool {
+            self.0
+        }
+    }
+
+    #[tokio::test]
+    async fn a_permanent_error_is_not_retried_and_a_transient_one_is() {
+        for (permanent, want) in [(true, 1), (false, 6)] {
+            let mut attempts = 0;
+            let r: Result<(), Refused> = with_retries("test", || {
+                attempts += 1;
+                async move { Err(Refused(permanent)) }
+            })
+            .await;
+            assert!(r.is_err());
+            assert_eq!(attempts, want, "permanent: {permanent}");
         }
     }
 }

@@ -152,10 +152,6 @@ pub async fn run(svc: Services, cancel: mfh_pipeline::CancellationToken) -> anyh
     mfh_pipeline::runner::run(cfg, deps, Arc::new(Notifier { svc, mailer }), cancel).await
 }
 
-fn fatal(e: &crate::store::StoreError) -> Failure {
-    Failure::Fatal(mfh_pipeline::report(e))
-}
-
 #[async_trait]
 impl Handler for Notifier {
     async fn handle(&self, rec: &Record) -> Result<(), Failure> {
@@ -173,7 +169,7 @@ impl Handler for Notifier {
             Some(r) => r.clone(),
             None => with_retries("read account", || store.account(&n.account_id))
                 .await
-                .map_err(|e| fatal(&e))?
+                .map_err(|e| crate::store_failure(&e))?
                 .and_then(|a| a.billing_email)
                 .ok_or_else(|| {
                     Failure::dead_letter(
@@ -186,7 +182,7 @@ impl Handler for Notifier {
             store.claim_notification(&n.account_id, &n.notification_id)
         })
         .await
-        .map_err(|e| fatal(&e))?;
+        .map_err(|e| crate::store_failure(&e))?;
         if claim == NotificationClaim::AlreadySent {
             tracing::debug!(id = %n.notification_id, "Notification already sent.");
             return Ok(());
@@ -208,7 +204,7 @@ impl Handler for Notifier {
             store.notification_sent(&n.account_id, &n.notification_id, &recipient)
         })
         .await
-        .map_err(|e| fatal(&e))?;
+        .map_err(|e| crate::store_failure(&e))?;
         tracing::info!(kind = %n.kind, account = %n.account_id, "Notification sent.");
         Ok(())
     }

@@ -156,7 +156,7 @@ impl Router {
             )
         })
         .await
-        .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))
+        .map_err(|e| crate::store_failure(&e))
     }
 
     /// A refused request still gets a result, failed with the reason, so the caller
@@ -223,7 +223,7 @@ impl Router {
             self.svc.store.helper_definition(&id)
         })
         .await
-        .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))?
+        .map_err(|e| crate::store_failure(&e))?
         .filter(|h| h.account_id == req.account_id)
         .ok_or_else(|| {
             Failure::dead_letter(
@@ -356,7 +356,7 @@ impl Handler for Router {
                 .map_err(|(e, _)| e)
         })
         .await
-        .map_err(|e| Failure::Fatal(format!("produce to {topic}: {e}")))?;
+        .map_err(|e| crate::produce_failure(&topic, &e))?;
         Ok(())
     }
 }

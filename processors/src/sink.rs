@@ -61,6 +61,21 @@ pub async fn run(
     .await
 }
 
+impl Sink {
+    /// The failure of `rec`, after marking a dead letter's offset handled: it is final,
+    /// and the manifest's watermark must pass it. A fatal failure (registry or store
+    /// away) is redelivered and must still reach the lake then, so its offset stays
+    /// unmarked.
+    async fn refuse(&self, rec: &Record, f: Failure) -> Failure {
+        if matches!(f, Failure::DeadLetter { .. })
+            && let Err(e) = self.lake.submit(rec.partition, rec.offset, None).await
+        {
+            return Failure::Fatal(e);
+        }
+        f
+    }
+}
+
 #[async_trait]
 impl Handler for Sink {
     async fn handle(&self, rec: &Record) -> Result<(), Failure> {
@@ -71,18 +86,7 @@ impl Handler for Sink {
         };
         let result = match decoded {
             Ok(r) => r,
-            Err(f) => {
-                // A dead letter is final: mark its offset handled so the manifest's
-                // watermark can pass it. A fatal failure (registry away) is redelivered
-                // and must still reach the lake then, so its offset stays unmarked.
-                if matches!(f, Failure::DeadLetter { .. }) {
-                    self.lake
-                        .submit(rec.partition, rec.offset, None)
-                        .await
-                        .map_err(fatal)?;
-                }
-                return Err(f);
-            }
+            Err(f) => return Err(self.refuse(rec, f).await),
         };
         if let Some(alert) = alerts::alert_for(&result)
             && self.alerts.first(&result.account_id, &alert.dedup_key)
@@ -98,8 +102,11 @@ impl Handler for Sink {
         let won = with_retries("write execution", || {
             store.put_completed(&result, rec.partition, rec.offset)
         })
-        .await
-        .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))?;
+        .await;
+        let won = match won {
+            Ok(won) => won,
+            Err(e) => return Err(self.refuse(rec, crate::store_failure(&e)).await),
+        };
         let row = won.then(|| ExecutionRow::new(result.clone()));
         self.lake
             .submit(rec.partition, rec.offset, row)

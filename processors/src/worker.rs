@@ -461,7 +461,7 @@ impl Handler for Worker {
                 .map_err(|(e, _)| e)
         })
         .await
-        .map_err(|e| Failure::Fatal(format!("produce to {}: {e}", topic.name)))?;
+        .map_err(|e| crate::produce_failure(&topic.name, &e))?;
         #[allow(clippy::cast_precision_loss)]
         let secs = (result.completed_at - result.requested_at).max(0) as f64 / 1000.0;
         self.svc.metrics.latency.get_or_create(&stage).observe(secs);

@@ -125,7 +125,9 @@ fn to_helper(table: &str, i: &Item) -> Result<SavedHelper, StoreError> {
     })
 }
 
-fn built<E: std::error::Error + 'static>(table: &str) -> impl Fn(E) -> StoreError + '_ {
+fn built<E: std::error::Error + super::DynamoErrorCode + 'static>(
+    table: &str,
+) -> impl Fn(E) -> StoreError + '_ {
     move |e| StoreError::dynamo("TransactWriteItems", table, e)
 }
 

@@ -78,6 +78,8 @@ pub enum StoreError {
         table: String,
         /// The SDK's description.
         message: String,
+        /// Whether no retry can succeed ([`StoreError::is_permanent`]).
+        permanent: bool,
     },
     /// An item did not have the expected shape.
     #[error("corrupt item in {table}: {message}")]
@@ -90,7 +92,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn dynamo<E: std::error::Error + 'static>(
+    pub(crate) fn dynamo<E: std::error::Error + DynamoErrorCode + 'static>(
         operation: &'static str,
         table: &str,
         e: E,
@@ -98,8 +100,44 @@ impl StoreError {
         Self::Dynamo {
             operation,
             table: table.to_owned(),
+            permanent: e.code().is_some_and(|c| PERMANENT_CODES.contains(&c)),
             message: mfh_pipeline::report(&e),
         }
+    }
+
+    /// Whether asking again cannot succeed: DynamoDB refused the request itself (a
+    /// `ValidationException`: an empty key, an item over 400 KB), or an item is corrupt.
+    /// The record that caused it is dead-lettered instead of stopping its processor.
+    #[must_use]
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Dynamo { permanent, .. } => *permanent,
+            Self::Corrupt { .. } => true,
+        }
+    }
+}
+
+/// DynamoDB error codes that no retry can change.
+const PERMANENT_CODES: &[&str] = &["ValidationException", "BuildError"];
+
+/// The error code of a DynamoDB failure, for [`StoreError::is_permanent`].
+pub(crate) trait DynamoErrorCode {
+    /// The service's error code, if it answered with one.
+    fn code(&self) -> Option<&str>;
+}
+
+impl<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R> DynamoErrorCode
+    for aws_sdk_dynamodb::error::SdkError<E, R>
+{
+    fn code(&self) -> Option<&str> {
+        aws_sdk_dynamodb::error::ProvideErrorMetadata::code(self)
+    }
+}
+
+/// A request the SDK could not build is a programming error, as permanent as a refusal.
+impl DynamoErrorCode for aws_sdk_dynamodb::error::BuildError {
+    fn code(&self) -> Option<&str> {
+        Some("BuildError")
     }
 }
 
