@@ -714,3 +714,52 @@ async fn keys_and_team_are_managed_per_account_within_roles_and_limits() {
     assert_eq!(s, 404);
     t.stop().await;
 }
+
+/// Review finding 12: count-and-check is one conditional write. Twenty requests racing
+/// for the month's last execution: exactly one is counted, the meter stops at the limit,
+/// and a redelivery of the counted one is recognised rather than refused or counted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_at_the_limit_cannot_all_pass() {
+    use mfh_processors::store::usage::Counted;
+    let t = TestStack::start().await;
+    let store = &t.stack.services.store;
+    let month = mfh_processors::admission::month_of(chrono::Utc::now());
+    let cap = 10;
+    set_month_count(store, &t.account, &month, cap - 1).await;
+    let ids: Vec<String> = (0..20).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let mut racing = tokio::task::JoinSet::new();
+    for id in ids.clone() {
+        let (store, account, month) = (store.clone(), t.account.clone(), month.clone());
+        racing.spawn(async move {
+            let c = store
+                .count_execution(&account, &month, &id, Some(cap))
+                .await
+                .unwrap();
+            (id, c)
+        });
+    }
+    let mut counted = Vec::new();
+    while let Some(r) = racing.join_next().await {
+        let (id, c) = r.unwrap();
+        match c {
+            Counted::New => counted.push(id),
+            Counted::OverLimit => {}
+            Counted::Before => panic!("{id} was never counted before"),
+        }
+    }
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(
+        store.executions_in_month(&t.account, &month).await.unwrap(),
+        cap
+    );
+    let again = store
+        .count_execution(&t.account, &month, &counted[0], Some(cap))
+        .await
+        .unwrap();
+    assert_eq!(again, Counted::Before);
+    assert_eq!(
+        store.executions_in_month(&t.account, &month).await.unwrap(),
+        cap
+    );
+    t.stop().await;
+}

@@ -13,6 +13,7 @@ use crate::billing::{
     Blocked, LimitExceeded, LimitKind, NotificationIntent, NotificationKind, Plan, check_limit,
     executions_allowed,
 };
+use crate::store::usage::Counted;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Datelike, Utc};
 
@@ -131,11 +132,31 @@ pub async fn admit(
     }
     let mut admitted = Admitted::default();
     if meter {
-        store
-            .count_execution(req.account_id, &month, req.execution_id)
-            .await?;
-        if let Some(limit) = limits.executions_per_month {
-            admitted.usage_alert = usage_alert(billing.plan, &month, used, limit);
+        let cap = limits
+            .executions_per_month
+            .filter(|_| !billing.plan.meters_overage());
+        match store
+            .count_execution(req.account_id, &month, req.execution_id, cap)
+            .await?
+        {
+            Counted::New => {
+                if let Some(limit) = limits.executions_per_month {
+                    admitted.usage_alert = usage_alert(billing.plan, &month, used, limit);
+                }
+            }
+            Counted::Before => {}
+            // Others took the last of the month between the read and this write.
+            Counted::OverLimit => {
+                let limit = cap.unwrap_or(used);
+                if let Err(e) = check_limit(
+                    billing.plan,
+                    &limits,
+                    LimitKind::ExecutionsPerMonth,
+                    used.max(limit),
+                ) {
+                    return Ok(Err(Refusal::Limit(e)));
+                }
+            }
         }
     }
     Ok(Ok(admitted))

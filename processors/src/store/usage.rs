@@ -1,14 +1,24 @@
 //! Metered usage per account: executions per month (and the saved-helper slots in use,
 //! kept by [`super::helpers`]).
 //!
-//! A counter is bumped with an atomic `ADD`, never a read-modify-write, so busy accounts
-//! cause no write conflicts. What makes a bump happen once is a marker written first
-//! with a condition (`usage_marks` for an execution id): a redelivered execution finds
-//! its marker and adds nothing. A crash
-//! between the marker and the `ADD` under-counts by one; it never counts twice.
+//! A counter is bumped with an atomic `ADD`, never a read-modify-write. What makes a
+//! bump happen once is a marker (`usage_marks` for an execution id) written in the same
+//! transaction with a condition: a redelivered execution finds its marker and adds
+//! nothing; the counter's own condition holds the plan's limit under concurrency.
 
-use super::{Store, StoreError, USAGE, USAGE_MARKS, executions::is_conditional_failure};
+use super::{Store, StoreError, USAGE, USAGE_MARKS, nv, sv};
 use aws_sdk_dynamodb::types::AttributeValue;
+
+/// What [`Store::count_execution`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Counted now.
+    New,
+    /// Counted before (a redelivery): nothing added.
+    Before,
+    /// Not counted: the month is at its limit.
+    OverLimit,
+}
 
 /// The usage item of a month's executions: `executions#2026-12`.
 #[must_use]
@@ -42,22 +52,6 @@ impl Store {
             .unwrap_or(0))
     }
 
-    async fn usage_add(&self, account_id: &str, item: &str) -> Result<(), StoreError> {
-        let table = self.table(USAGE);
-        self.client
-            .update_item()
-            .table_name(&table)
-            .key("account_id", AttributeValue::S(account_id.to_owned()))
-            .key("item", AttributeValue::S(item.to_owned()))
-            .update_expression("ADD #c :one")
-            .expression_attribute_names("#c", "count")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", &table, e))?;
-        Ok(())
-    }
-
     /// Executions counted for `account_id` in `month` (`YYYY-MM`).
     ///
     /// # Errors
@@ -79,7 +73,10 @@ impl Store {
             .await
     }
 
-    /// Counts an execution against its account's month, once per execution id.
+    /// Counts an execution against its account's month, once per execution id, unless
+    /// the month already holds `limit` (`None`: no cap). The marker and the counter are
+    /// one conditional transaction: concurrent requests at the limit cannot all pass,
+    /// and a marker never exists without its count.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
@@ -88,22 +85,56 @@ impl Store {
         account_id: &str,
         month: &str,
         execution_id: &str,
-    ) -> Result<(), StoreError> {
-        let table = self.table(USAGE_MARKS);
+        limit: Option<u64>,
+    ) -> Result<Counted, StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+        let marks = self.table(USAGE_MARKS);
+        let usage = self.table(USAGE);
+        let mark = Put::builder()
+            .table_name(&marks)
+            .item("execution_id", sv(execution_id))
+            .item("account_id", sv(account_id))
+            .item("month", sv(month))
+            .condition_expression("attribute_not_exists(execution_id)")
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", &marks, e))?;
+        let mut add = Update::builder()
+            .table_name(&usage)
+            .key("account_id", sv(account_id))
+            .key("item", sv(executions_item(month)))
+            .update_expression("ADD #c :one")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":one", nv(1));
+        if let Some(limit) = limit {
+            add = add
+                .condition_expression("attribute_not_exists(#c) OR #c < :limit")
+                .expression_attribute_values(
+                    ":limit",
+                    nv(i64::try_from(limit).unwrap_or(i64::MAX)),
+                );
+        }
+        let add = add
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", &usage, e))?;
         let res = self
             .client
-            .put_item()
-            .table_name(&table)
-            .item("execution_id", AttributeValue::S(execution_id.to_owned()))
-            .item("account_id", AttributeValue::S(account_id.to_owned()))
-            .item("month", AttributeValue::S(month.to_owned()))
-            .condition_expression("attribute_not_exists(execution_id)")
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(mark).build())
+            .transact_items(TransactWriteItem::builder().update(add).build())
             .send()
             .await;
         match res {
-            Ok(_) => self.usage_add(account_id, &executions_item(month)).await,
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
+            Ok(_) => Ok(Counted::New),
+            // Either condition refused; the marker says which (counted before wins: a
+            // redelivered execution was admitted already).
+            Err(e) if super::transaction_canceled(&e) => {
+                if self.execution_counted(execution_id).await? {
+                    Ok(Counted::Before)
+                } else {
+                    Ok(Counted::OverLimit)
+                }
+            }
+            Err(e) => Err(StoreError::dynamo("TransactWriteItems", &usage, e)),
         }
     }
 }
