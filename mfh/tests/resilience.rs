@@ -166,3 +166,111 @@ async fn a_write_the_store_refuses_is_dead_lettered_not_retried() {
     assert!(dl.reason.contains("ValidationException"), "{}", dl.reason);
     t.stop().await;
 }
+
+/// A vendor that takes every apply, counts them, and then takes the journal's table away,
+/// so recording what it took fails.
+struct VendorThenStoreDown {
+    applies: std::sync::atomic::AtomicUsize,
+    store: mfh_processors::store::Store,
+}
+
+#[async_trait::async_trait]
+impl mfh_processors::connectors::CrmRead for VendorThenStoreDown {
+    async fn search_contacts(
+        &self,
+        _query: &mfh_processors::connectors::ContactQuery,
+        _page: Option<&str>,
+    ) -> Result<mfh_processors::connectors::ContactPage, mfh_processors::connectors::CrmError> {
+        Ok(mfh_processors::connectors::ContactPage {
+            contacts: vec![],
+            next: None,
+            total: None,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl mfh_processors::connectors::CrmConnector for VendorThenStoreDown {
+    fn platform(&self) -> &'static str {
+        "keap"
+    }
+    fn capabilities(&self) -> &'static [mfh_processors::connectors::Capability] {
+        &[]
+    }
+    async fn healthcheck(&self) -> Result<(), mfh_processors::connectors::CrmError> {
+        Ok(())
+    }
+    async fn get_contact(
+        &self,
+        contact_id: &str,
+    ) -> Result<mfh_processors::helpers::Contact, mfh_processors::connectors::CrmError> {
+        Err(mfh_processors::connectors::CrmError::NotFound {
+            object: format!("contact {contact_id}"),
+        })
+    }
+    async fn apply(
+        &self,
+        _contact_id: &str,
+        _execution_id: &str,
+        _changes: &[mfh_processors::helpers::Change],
+    ) -> Result<mfh_processors::connectors::ApplyReport, mfh_processors::connectors::CrmError> {
+        self.applies
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.store
+            .client
+            .delete_table()
+            .table_name(self.store.table(mfh_processors::store::CRM_APPLIES))
+            .send()
+            .await
+            .unwrap();
+        Ok(mfh_processors::connectors::ApplyReport::default())
+    }
+}
+
+/// Review finding 6: the vendor answered, then recording the apply failed. The caller
+/// gets the vendor's report, not an error its CRM retry would answer by writing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_write_is_not_repeated_when_recording_it_fails() {
+    use mfh_processors::connectors::CrmConnector;
+    let cfg = mfh_processors::store::DynamoConfig {
+        endpoint: std::env::var("MFH_TEST_DYNAMO").expect("run with scripts/test"),
+        region: "us-east-1".into(),
+        table_prefix: format!(
+            "journal_{}_",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ),
+        access_key_id: "local".into(),
+        secret_access_key: "local".into(),
+        cache_ttl_ms: 0,
+    };
+    let store = mfh_processors::store::Store::connect(&cfg);
+    store.ensure_tables().await.unwrap();
+    let vendor = std::sync::Arc::new(VendorThenStoreDown {
+        applies: std::sync::atomic::AtomicUsize::new(0),
+        store: store.clone(),
+    });
+    let journaled = mfh_processors::connectors::journal::Journaled::new(
+        vendor.clone(),
+        store.clone(),
+        "conn_1".into(),
+    );
+    // The worker's way of calling a CRM: retries while it is unavailable.
+    let policy = mfh_processors::connectors::CrmRetry {
+        rate_limited_attempts: 2,
+        unavailable_attempts: 3,
+        max_wait: std::time::Duration::from_millis(100),
+    };
+    let no_wait = |_: bool, _: std::time::Duration| -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async {})
+    };
+    let r = mfh_processors::connectors::with_crm_retries(policy, &no_wait, || {
+        journaled.apply("7", "exec-1", &[])
+    })
+    .await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(
+        vendor.applies.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the vendor was asked to write again"
+    );
+}

@@ -2,8 +2,10 @@
 //! already took an execution's changes, so what each execution applied to each contact
 //! is recorded, and a redelivery gets the recorded report back instead of writing again.
 //!
-//! The window left is a crash after the vendor took the changes and before the record
-//! was written; the redelivery then applies them again. Field sets, tags, owners and
+//! A failure to record after the vendor answered is never turned into an error (which
+//! would make the CRM retry write again). The window left is a crash after the vendor
+//! took the changes and before the record was written; the redelivery then applies them
+//! again. Field sets, tags, owners and
 //! consent land on the same state again; a note would be added twice.
 
 use super::{
@@ -16,14 +18,16 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 /// A connector whose applies happen at most once per execution and contact.
-pub(super) struct Journaled {
+pub struct Journaled {
     inner: Arc<dyn CrmConnector>,
     store: Store,
     connection_id: String,
 }
 
 impl Journaled {
-    pub(super) fn new(inner: Arc<dyn CrmConnector>, store: Store, connection_id: String) -> Self {
+    /// `inner`'s applies journaled in `store` under `connection_id`.
+    #[must_use]
+    pub fn new(inner: Arc<dyn CrmConnector>, store: Store, connection_id: String) -> Self {
         Self {
             inner,
             store,
@@ -100,10 +104,19 @@ impl CrmConnector for Journaled {
             return Ok(r);
         }
         let report = self.inner.apply(contact_id, execution_id, changes).await?;
-        self.store
-            .record_apply(&self.connection_id, execution_id, contact_id, &report)
-            .await
-            .map_err(|e| unavailable(&e))?;
+        // The vendor answered: its write happened, whatever the record does now. An
+        // error from here would make the caller's CRM retry write again, so recording
+        // is retried here, and if the store stays away the report still goes back (only
+        // a redelivery, after a restart, could then repeat the write).
+        if let Err(e) = crate::with_retries("record CRM apply", || {
+            self.store
+                .record_apply(&self.connection_id, execution_id, contact_id, &report)
+        })
+        .await
+        {
+            tracing::error!(execution_id, contact_id, error = %mfh_pipeline::report(&e),
+                "The CRM took the changes but the journal could not record them.");
+        }
         Ok(report)
     }
 }

@@ -10,7 +10,7 @@ pub mod config;
 pub(crate) mod fake_http;
 pub mod gohighlevel;
 pub mod hubspot;
-mod journal;
+pub mod journal;
 pub mod keap;
 pub mod ontraport;
 pub mod read;
