@@ -274,3 +274,67 @@ async fn a_vendor_write_is_not_repeated_when_recording_it_fails() {
         "the vendor was asked to write again"
     );
 }
+
+/// Review finding 13 (one failing timer aborts the poll): a timer item whose request no
+/// longer parses sits in the first shard. It is dead-lettered and removed, and the timers
+/// of every shard still fire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_that_cannot_fire_is_dead_lettered_and_the_others_fire() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    let t = TestStack::start().await;
+    let store = &t.stack.services.store;
+    let now = mfh_pipeline::now_millis();
+    store
+        .client
+        .put_item()
+        .table_name(store.table(mfh_processors::store::TIMERS))
+        .item("shard", AttributeValue::S("s0".into()))
+        .item(
+            "due",
+            AttributeValue::S(format!("{:013}#broken", now - 1_000)),
+        )
+        .item("request", AttributeValue::S("{not a request".into()))
+        .send()
+        .await
+        .unwrap();
+    // Several, so they land in several shards, the first one's included.
+    let ids: Vec<String> = (0..6).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let req = request(&t, id, &(i % 3 + 1).to_string());
+        store.put_timer(now - 500, &req).await.unwrap();
+    }
+    for id in &ids {
+        let done = t.wait_done(id, &t.key).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+    }
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &t.cfg.kafka.brokers)
+        .set("group.id", format!("{}dlq-timer-check", t.cfg.kafka.prefix))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer
+        .subscribe(&[&t.cfg.kafka.topics().dead_letter().name])
+        .unwrap();
+    let serde = mfh_pipeline::avro::AvroSerde::new(&t.registry_url);
+    let m = tokio::time::timeout(std::time::Duration::from_secs(30), consumer.recv())
+        .await
+        .expect("the broken timer is dead-lettered")
+        .unwrap();
+    let dl: mfh_schemas::DeadLetter = serde.decode(m.payload().unwrap()).await.unwrap();
+    assert_eq!(dl.stage, "scheduler");
+    assert_eq!(dl.reason_kind, "corrupt_timer");
+    assert_eq!(dl.payload.as_deref(), Some(&b"{not a request"[..]));
+    let mut left = 0;
+    for shard in 0..mfh_processors::store::timers::SHARDS {
+        left += store
+            .due_timers(shard, now + 60_000, 10)
+            .await
+            .unwrap()
+            .len();
+    }
+    assert_eq!(left, 0, "every timer, the broken one too, is gone");
+    t.stop().await;
+}

@@ -11,6 +11,19 @@ use sha2::Digest;
 /// Shards of the timer table; spreads a busy minute over several partitions.
 pub const SHARDS: u32 = 8;
 
+/// A timer item whose request does not parse: it can never fire.
+#[derive(Debug, Clone)]
+pub struct CorruptTimer {
+    /// Its shard.
+    pub shard: String,
+    /// Its sort key.
+    pub due: String,
+    /// The stored request text.
+    pub raw: String,
+    /// Why it does not parse.
+    pub reason: String,
+}
+
 /// A due timer.
 #[derive(Debug, Clone)]
 pub struct Timer {
@@ -66,7 +79,7 @@ impl Store {
         shard: u32,
         now_ms: i64,
         limit: i32,
-    ) -> Result<Vec<Timer>, StoreError> {
+    ) -> Result<Vec<Result<Timer, CorruptTimer>>, StoreError> {
         let table = self.table(TIMERS);
         let out = self
             .client
@@ -83,7 +96,8 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("Query", &table, e))?;
-        out.items()
+        Ok(out
+            .items()
             .iter()
             .map(|item| {
                 let s = |k: &str| {
@@ -92,31 +106,35 @@ impl Store {
                         .cloned()
                         .unwrap_or_default()
                 };
-                let request =
-                    serde_json::from_str(&s("request")).map_err(|e| StoreError::Corrupt {
-                        table: table.clone(),
-                        message: e.to_string(),
-                    })?;
-                Ok(Timer {
-                    shard: s("shard"),
-                    due: s("due"),
-                    request,
-                })
+                let (shard, due, request) = (s("shard"), s("due"), s("request"));
+                match serde_json::from_str(&request) {
+                    Ok(request) => Ok(Timer {
+                        shard,
+                        due,
+                        request,
+                    }),
+                    Err(e) => Err(CorruptTimer {
+                        shard,
+                        due,
+                        raw: request,
+                        reason: e.to_string(),
+                    }),
+                }
             })
-            .collect()
+            .collect())
     }
 
     /// Removes a fired timer.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
-    pub async fn delete_timer(&self, timer: &Timer) -> Result<(), StoreError> {
+    pub async fn delete_timer(&self, shard: &str, due: &str) -> Result<(), StoreError> {
         let table = self.table(TIMERS);
         self.client
             .delete_item()
             .table_name(&table)
-            .key("shard", AttributeValue::S(timer.shard.clone()))
-            .key("due", AttributeValue::S(timer.due.clone()))
+            .key("shard", AttributeValue::S(shard.to_owned()))
+            .key("due", AttributeValue::S(due.to_owned()))
             .send()
             .await
             .map_err(|e| StoreError::dynamo("DeleteItem", &table, e))?;
