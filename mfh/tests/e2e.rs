@@ -5,9 +5,7 @@
 mod support;
 
 use mfh_processors::connectors::sandbox::Sandbox;
-use mfh_schemas::{DeadLetter, ExecutionRequested};
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use mfh_schemas::ExecutionRequested;
 use rdkafka::producer::FutureRecord;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -205,23 +203,10 @@ async fn bad_records_go_to_the_dead_letter_topic_and_the_partition_keeps_flowing
     .await;
     assert_eq!(t.wait_done(&good, &t.key).await["status"], "succeeded");
 
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &t.cfg.kafka.brokers)
-        .set("group.id", format!("{}dlq-check", t.cfg.kafka.prefix))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer
-        .subscribe(&[&t.cfg.kafka.topics().dead_letter().name])
-        .unwrap();
-    let serde = mfh_pipeline::avro::AvroSerde::new(&t.registry_url);
+    let dead = t.dead_letters("dlq-check");
     let mut kinds = Vec::new();
     while kinds.len() < 4 {
-        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-            .await
-            .expect("dead letters arrive")
-            .unwrap();
-        let dl: DeadLetter = serde.decode(m.payload().unwrap()).await.unwrap();
+        let dl = dead.next(Duration::from_secs(30), "each bad record").await;
         assert_eq!(dl.stage, "router");
         assert!(!dl.reason.is_empty());
         assert!(dl.payload.is_some());

@@ -236,9 +236,6 @@ async fn the_api_lists_every_helper_with_its_config_schema() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_it_runs_its_steps_in_the_pipeline_and_a_loop_stops_at_the_depth_limit() {
     use mfh_processors::connectors::sandbox::Sandbox;
-    use mfh_schemas::DeadLetter;
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::message::Message;
     let t = TestStack::start().await;
     // One step now, one after a 2 s timer; both on contact 3 (which has no tags).
     let parent = t
@@ -283,21 +280,10 @@ async fn chain_it_runs_its_steps_in_the_pipeline_and_a_loop_stops_at_the_depth_l
         helper = "chain_it";
     }
     let root = t.execute("chain_it", config, "4").await;
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &t.cfg.kafka.brokers)
-        .set("group.id", format!("{}dlq-chain", t.cfg.kafka.prefix))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer
-        .subscribe(&[&t.cfg.kafka.topics().dead_letter().name])
-        .unwrap();
-    let serde = mfh_pipeline::avro::AvroSerde::new(&t.registry_url);
-    let m = tokio::time::timeout(std::time::Duration::from_secs(60), consumer.recv())
-        .await
-        .expect("the over-deep request is dead-lettered")
-        .unwrap();
-    let dl: DeadLetter = serde.decode(m.payload().unwrap()).await.unwrap();
+    let dl = t
+        .dead_letters("dlq-chain")
+        .next(std::time::Duration::from_secs(60), "the over-deep request")
+        .await;
     assert_eq!(dl.reason_kind, "chain_too_deep", "{dl:?}");
     assert_eq!(t.wait_done(&root, &t.key).await["status"], "succeeded");
     let c = sandbox.contact_record("4").await.unwrap().unwrap();

@@ -10,6 +10,30 @@ use mfh_schemas::{ExecutionCompleted, ExecutionRequested, ExecutionStatus};
 use serde_json::{Value, json};
 use support::TestStack;
 
+/// A succeeded tag_it result for sandbox contact 1, as a worker writes it.
+fn result(t: &TestStack, id: &str) -> ExecutionCompleted {
+    let now = mfh_pipeline::now_millis();
+    ExecutionCompleted {
+        execution_id: id.to_owned(),
+        account_id: t.account.clone(),
+        contact_id: "1".into(),
+        connection_id: "sandbox".into(),
+        helper: "tag_it".into(),
+        category: "tagging".into(),
+        status: ExecutionStatus::Succeeded,
+        message: "done".into(),
+        requested_at: now,
+        started_at: now,
+        completed_at: now,
+        output_json: "{}".into(),
+        changes: vec![],
+        error_kind: None,
+        error_message: None,
+        source: "direct".into(),
+        helper_id: None,
+    }
+}
+
 fn request(t: &TestStack, id: &str, contact: &str) -> ExecutionRequested {
     ExecutionRequested {
         execution_id: id.to_owned(),
@@ -41,25 +65,10 @@ async fn records_no_write_can_take_are_refused_and_the_rest_flows() {
     svc.produce(&requested, "k", &colon).await.unwrap();
     // A result bigger than a DynamoDB item, written straight to the results topic.
     let big_id = uuid::Uuid::new_v4().to_string();
-    let now = mfh_pipeline::now_millis();
     let big = ExecutionCompleted {
-        execution_id: big_id.clone(),
-        account_id: t.account.clone(),
-        contact_id: "1".into(),
-        connection_id: "sandbox".into(),
-        helper: "tag_it".into(),
-        category: "tagging".into(),
-        status: ExecutionStatus::Succeeded,
         message: "é".repeat(10_000),
-        requested_at: now,
-        started_at: now,
-        completed_at: now,
         output_json: json!({"blob": "x".repeat(600 * 1024)}).to_string(),
-        changes: vec![],
-        error_kind: None,
-        error_message: None,
-        source: "direct".into(),
-        helper_id: None,
+        ..result(&t, &big_id)
     };
     let completed = svc.kafka.topics().completed();
     svc.produce(&completed, &big.key(), &big).await.unwrap();
@@ -111,56 +120,23 @@ async fn configs_at_the_edge_of_their_range_are_refused_before_they_run() {
 /// dead-letters it at once, without retrying or stopping, and the results after it land.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_the_store_refuses_is_dead_lettered_not_retried() {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::message::Message;
     let t = TestStack::start().await;
     let svc = &t.stack.services;
-    let now = mfh_pipeline::now_millis();
-    let result = |id: &str| ExecutionCompleted {
-        execution_id: id.to_owned(),
-        account_id: t.account.clone(),
-        contact_id: "1".into(),
-        connection_id: "sandbox".into(),
-        helper: "tag_it".into(),
-        category: "tagging".into(),
-        status: ExecutionStatus::Succeeded,
-        message: "done".into(),
-        requested_at: now,
-        started_at: now,
-        completed_at: now,
-        output_json: "{}".into(),
-        changes: vec![],
-        error_kind: None,
-        error_message: None,
-        source: "direct".into(),
-        helper_id: None,
-    };
     let completed = svc.kafka.topics().completed();
-    let refused = result("");
+    let refused = result(&t, "");
     // The same key as the next one: the same partition must keep flowing.
     svc.produce(&completed, "k1", &refused).await.unwrap();
     let after = uuid::Uuid::new_v4().to_string();
-    svc.produce(&completed, "k1", &result(&after))
+    svc.produce(&completed, "k1", &result(&t, &after))
         .await
         .unwrap();
     let done = t.wait_done(&after, &t.key).await;
     assert_eq!(done["status"], "succeeded", "{done}");
 
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &t.cfg.kafka.brokers)
-        .set("group.id", format!("{}dlq-store-check", t.cfg.kafka.prefix))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer
-        .subscribe(&[&t.cfg.kafka.topics().dead_letter().name])
-        .unwrap();
-    let serde = mfh_pipeline::avro::AvroSerde::new(&t.registry_url);
-    let m = tokio::time::timeout(std::time::Duration::from_secs(30), consumer.recv())
-        .await
-        .expect("the refused result is dead-lettered")
-        .unwrap();
-    let dl: mfh_schemas::DeadLetter = serde.decode(m.payload().unwrap()).await.unwrap();
+    let dl = t
+        .dead_letters("dlq-store-check")
+        .next(std::time::Duration::from_secs(30), "the refused result")
+        .await;
     assert_eq!(dl.stage, "sink");
     assert_eq!(dl.reason_kind, "store_rejected", "{}", dl.reason);
     assert!(dl.reason.contains("ValidationException"), "{}", dl.reason);
@@ -281,8 +257,6 @@ async fn a_vendor_write_is_not_repeated_when_recording_it_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timer_that_cannot_fire_is_dead_lettered_and_the_others_fire() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::message::Message;
     let t = TestStack::start().await;
     let store = &t.stack.services.store;
     let now = mfh_pipeline::now_millis();
@@ -309,21 +283,10 @@ async fn a_timer_that_cannot_fire_is_dead_lettered_and_the_others_fire() {
         let done = t.wait_done(id, &t.key).await;
         assert_eq!(done["status"], "succeeded", "{done}");
     }
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &t.cfg.kafka.brokers)
-        .set("group.id", format!("{}dlq-timer-check", t.cfg.kafka.prefix))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer
-        .subscribe(&[&t.cfg.kafka.topics().dead_letter().name])
-        .unwrap();
-    let serde = mfh_pipeline::avro::AvroSerde::new(&t.registry_url);
-    let m = tokio::time::timeout(std::time::Duration::from_secs(30), consumer.recv())
-        .await
-        .expect("the broken timer is dead-lettered")
-        .unwrap();
-    let dl: mfh_schemas::DeadLetter = serde.decode(m.payload().unwrap()).await.unwrap();
+    let dl = t
+        .dead_letters("dlq-timer-check")
+        .next(std::time::Duration::from_secs(30), "the broken timer")
+        .await;
     assert_eq!(dl.stage, "scheduler");
     assert_eq!(dl.reason_kind, "corrupt_timer");
     assert_eq!(dl.payload.as_deref(), Some(&b"{not a request"[..]));

@@ -219,8 +219,10 @@ impl Services {
 
 /// Whether an error is one that asking again cannot change.
 pub(crate) trait Permanence {
-    /// `true` stops [`with_retries`] at once.
-    fn is_permanent(&self) -> bool;
+    /// `true` stops [`with_retries`] at once; by default every failure is transient.
+    fn is_permanent(&self) -> bool {
+        false
+    }
 }
 
 impl Permanence for store::StoreError {
@@ -237,17 +239,8 @@ impl Permanence for rdkafka::error::KafkaError {
 }
 
 /// The registry (encode) and the mail server fail for reasons outside the record.
-impl Permanence for mfh_pipeline::avro::AvroError {
-    fn is_permanent(&self) -> bool {
-        false
-    }
-}
-
-impl Permanence for notifier::MailError {
-    fn is_permanent(&self) -> bool {
-        false
-    }
-}
+impl Permanence for mfh_pipeline::avro::AvroError {}
+impl Permanence for notifier::MailError {}
 
 /// A store error as the failure of the record that caused it: a permanent one
 /// dead-letters the record (its partition moves on), a transient one stops the

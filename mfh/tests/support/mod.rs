@@ -301,3 +301,41 @@ pub async fn start_vendor_stub(
     });
     (base, seen)
 }
+
+/// Reads the stack's dead-letter topic from its start, as its own consumer group.
+pub struct DeadLetters {
+    consumer: rdkafka::consumer::StreamConsumer,
+    serde: mfh_pipeline::avro::AvroSerde,
+}
+
+impl DeadLetters {
+    /// The next dead letter, within `within`; panics naming `what` otherwise.
+    pub async fn next(&self, within: Duration, what: &str) -> mfh_schemas::DeadLetter {
+        use rdkafka::message::Message;
+        let m = tokio::time::timeout(within, self.consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{what} is dead-lettered"))
+            .unwrap();
+        self.serde.decode(m.payload().unwrap()).await.unwrap()
+    }
+}
+
+impl TestStack {
+    /// A reader of the dead-letter topic, in consumer group `group` (unique per test).
+    pub fn dead_letters(&self, group: &str) -> DeadLetters {
+        use rdkafka::consumer::Consumer;
+        let consumer: rdkafka::consumer::StreamConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.cfg.kafka.brokers)
+            .set("group.id", format!("{}{group}", self.cfg.kafka.prefix))
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .unwrap();
+        consumer
+            .subscribe(&[&self.cfg.kafka.topics().dead_letter().name])
+            .unwrap();
+        DeadLetters {
+            consumer,
+            serde: mfh_pipeline::avro::AvroSerde::new(&self.registry_url),
+        }
+    }
+}
