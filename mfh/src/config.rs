@@ -128,6 +128,12 @@ impl Config {
                 "processors: need max_in_flight >= 1 and max_buffered >= max_in_flight".to_owned(),
             );
         }
+        if self.processors.drain_timeout > std::time::Duration::from_secs(240) {
+            errs.push(
+                "processors.drain_timeout: at most 4m, under the broker's 5-minute poll interval"
+                    .to_owned(),
+            );
+        }
         if self.processors.lake_max_batch == 0 {
             errs.push("processors.lake_max_batch: must be at least 1".to_owned());
         }

@@ -98,6 +98,9 @@ impl KafkaConfig {
                 self.fetch_wait_max.as_millis().to_string(),
             )
             .set("session.timeout.ms", "10000")
+            // Polling never stops (a full buffer pauses partitions instead), so this bounds
+            // only a revoke's wait for running records, which `drain_timeout` keeps under it.
+            .set("max.poll.interval.ms", "300000")
             .set("heartbeat.interval.ms", "1000")
             .create_with_context(context)
     }

@@ -63,6 +63,11 @@ pub struct ProcessorsConfig {
     /// Records held per processor instance, running or waiting.
     #[serde(default = "default_buffered")]
     pub max_buffered: usize,
+    /// Longest a revoke or a clean stop waits for running records before stopping them
+    /// (they then run again in their new owner or after restart). At most 4 minutes: the
+    /// group's rebalance waits for it, within librdkafka's 5-minute poll interval.
+    #[serde(with = "humantime_serde", default = "default_drain")]
+    pub drain_timeout: Duration,
     /// Deepest chain of executions started by other executions.
     #[serde(default = "default_depth")]
     pub max_chain_depth: i32,
@@ -96,6 +101,9 @@ const fn default_in_flight() -> usize {
 const fn default_buffered() -> usize {
     1024
 }
+fn default_drain() -> Duration {
+    Duration::from_secs(20)
+}
 const fn default_depth() -> i32 {
     5
 }
@@ -117,6 +125,7 @@ impl Default for ProcessorsConfig {
         Self {
             max_in_flight: default_in_flight(),
             max_buffered: default_buffered(),
+            drain_timeout: default_drain(),
             max_chain_depth: default_depth(),
             lake_max_batch: default_batch(),
             lake_max_wait: default_wait(),
@@ -206,6 +215,7 @@ impl Services {
                 dead_letter_topic: self.kafka.topics().dead_letter().name,
                 max_in_flight: self.cfg.max_in_flight,
                 max_buffered: self.cfg.max_buffered,
+                drain_timeout: self.cfg.drain_timeout,
             },
             RunnerDeps {
                 kafka: self.kafka.clone(),
