@@ -388,9 +388,12 @@ mod tests {
             snap("b", "w", T, "b-w"),
         ];
         for (offset, s) in (0..).zip(records) {
-            w.submit(0, offset, Some(ContactRow::new(s, 0, offset)))
-                .await
-                .unwrap();
+            w.submit(
+                mfh_processors::lake::compact::Position::fetched(0, offset, 1),
+                Some(ContactRow::new(s, 0, offset)),
+            )
+            .await
+            .unwrap();
         }
         let scratch = tempfile::tempdir().unwrap();
         let contacts = lake.table(CONTACTS_TABLE);

@@ -7,7 +7,7 @@
 //! from producing a second row.
 
 use crate::Services;
-use crate::lake::compact::{LakeWriter, WriterConfig};
+use crate::lake::compact::{LakeWriter, Position, WriterConfig};
 use crate::lake::{CONTACTS_TABLE, ContactRow, Lake};
 use crate::router::decode;
 use async_trait::async_trait;
@@ -67,7 +67,7 @@ impl Handler for ContactSink {
                 // A compaction tombstone carries no state (deletions are `deleted`
                 // snapshots); only its offset needs marking, so the watermark can pass it.
                 self.lake
-                    .submit(rec.partition, rec.offset, None)
+                    .submit(Position::of(rec), None)
                     .await
                     .map_err(fatal)?;
                 return Ok(());
@@ -81,7 +81,7 @@ impl Handler for ContactSink {
             Err(f) => {
                 // Mark the offset handled so the manifest's watermark can pass it.
                 self.lake
-                    .submit(rec.partition, rec.offset, None)
+                    .submit(Position::of(rec), None)
                     .await
                     .map_err(fatal)?;
                 return Err(f);
@@ -89,8 +89,12 @@ impl Handler for ContactSink {
         };
         let row = ContactRow::new(snapshot, rec.partition, rec.offset);
         self.lake
-            .submit(rec.partition, rec.offset, Some(row))
+            .submit(Position::of(rec), Some(row))
             .await
             .map_err(fatal)
+    }
+
+    fn revoked(&self, partitions: &[(String, i32)]) {
+        self.lake.forget(partitions);
     }
 }

@@ -10,7 +10,7 @@
 //! so a crash in between cannot drop the alert.
 
 use crate::alerts::{self, AlertMemory};
-use crate::lake::compact::{LakeWriter, WriterConfig};
+use crate::lake::compact::{LakeWriter, Position, WriterConfig};
 use crate::lake::{ExecutionRow, Lake};
 use crate::router::decode;
 use crate::{Services, with_retries};
@@ -68,7 +68,7 @@ impl Sink {
     /// unmarked.
     async fn refuse(&self, rec: &Record, f: Failure) -> Failure {
         if matches!(f, Failure::DeadLetter { .. })
-            && let Err(e) = self.lake.submit(rec.partition, rec.offset, None).await
+            && let Err(e) = self.lake.submit(Position::of(rec), None).await
         {
             return Failure::Fatal(e);
         }
@@ -109,7 +109,7 @@ impl Handler for Sink {
         };
         let row = won.then(|| ExecutionRow::new(result.clone()));
         self.lake
-            .submit(rec.partition, rec.offset, row)
+            .submit(Position::of(rec), row)
             .await
             .map_err(fatal)?;
         let stage = mfh_pipeline::metrics::Metrics::stage("sink");
@@ -117,5 +117,9 @@ impl Handler for Sink {
         let secs = (mfh_pipeline::now_millis() - result.requested_at).max(0) as f64 / 1000.0;
         self.svc.metrics.latency.get_or_create(&stage).observe(secs);
         Ok(())
+    }
+
+    fn revoked(&self, partitions: &[(String, i32)]) {
+        self.lake.forget(partitions);
     }
 }

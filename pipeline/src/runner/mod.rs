@@ -29,6 +29,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -47,6 +48,13 @@ pub struct Record {
     pub key: Option<Vec<u8>>,
     /// Value bytes.
     pub payload: Option<Vec<u8>>,
+    /// The record's timestamp (producer's create time or the broker's append time), Unix ms.
+    pub timestamp_ms: Option<i64>,
+    /// The offset of the record fetched before this one from the same partition in this
+    /// assignment; `None` for the first, every offset below which was committed. The
+    /// offsets in between hold no record (compaction, transaction markers), so a reader
+    /// of offsets may count them as done once this one is.
+    pub previous: Option<i64>,
 }
 
 /// How handling a record ended, other than success.
@@ -180,11 +188,13 @@ pub async fn run(
     let mut queues = KeyedQueues::default();
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut buffered = 0usize;
+    // The last offset fetched per partition in this assignment.
+    let mut fetched: HashMap<Tp, i64> = HashMap::new();
     // The assignment the partitions were paused in; None while fetching.
     let mut paused: Option<u64> = None;
     let stage = crate::metrics::Metrics::stage(&cfg.stage);
     let result = loop {
-        drop_revoked(&in_flight, &mut queues, &mut buffered);
+        drop_revoked(&in_flight, &mut queues, &mut buffered, &mut fetched);
         while running.len() < cfg.max_in_flight {
             let Some((key, rec)) = queues.next_ready() else {
                 break;
@@ -220,13 +230,16 @@ pub async fn run(
                     Ok(m) => {
                         // A rebalance runs inside recv(): forget the old assignment's
                         // records before adding this one, which may belong to the new one.
-                        drop_revoked(&in_flight, &mut queues, &mut buffered);
+                        drop_revoked(&in_flight, &mut queues, &mut buffered, &mut fetched);
+                        let tp = (m.topic().to_owned(), m.partition());
                         let rec = Record {
-                            topic: m.topic().to_owned(),
-                            partition: m.partition(),
+                            topic: tp.0.clone(),
+                            partition: tp.1,
                             offset: m.offset(),
                             key: m.key().map(<[u8]>::to_vec),
                             payload: m.payload().map(<[u8]>::to_vec),
+                            timestamp_ms: m.timestamp().to_millis(),
+                            previous: fetched.insert(tp, m.offset()),
                         };
                         in_flight.fetched(&(rec.topic.clone(), rec.partition), rec.offset);
                         buffered += 1;
@@ -401,8 +414,14 @@ fn pause_when_full(
 }
 
 /// Drops the waiting records of partitions revoked since the last look.
-fn drop_revoked(in_flight: &InFlight, queues: &mut KeyedQueues, buffered: &mut usize) {
+fn drop_revoked(
+    in_flight: &InFlight,
+    queues: &mut KeyedQueues,
+    buffered: &mut usize,
+    fetched: &mut HashMap<Tp, i64>,
+) {
     for tp in in_flight.take_revoked() {
+        fetched.remove(&tp);
         let dropped = queues.drop_partition(&tp);
         *buffered = buffered.saturating_sub(dropped);
         if dropped > 0 {
@@ -490,6 +509,8 @@ mod tests {
             offset: o,
             key: Some(key.into()),
             payload: None,
+            timestamp_ms: None,
+            previous: None,
         }
     }
 

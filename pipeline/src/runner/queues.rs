@@ -74,6 +74,8 @@ mod tests {
             offset: o,
             key: Some(key.into()),
             payload: None,
+            timestamp_ms: None,
+            previous: None,
         }
     }
 

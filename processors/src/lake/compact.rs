@@ -10,7 +10,9 @@
 use super::rows::{ExecutionRow, decode_parquet, encode_parquet};
 use super::{FileEntry, Lake, LakeError, LakeRow, Manifest, manifest::PendingDelete};
 use arrow::array::RecordBatch;
-use std::collections::{BTreeMap, HashMap};
+use mfh_pipeline::runner::Record;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -27,9 +29,54 @@ pub struct WriterConfig {
     pub delete_grace: Duration,
 }
 
+/// Where a row comes from: its record's place in the source topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The topic partition.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+    /// The offset fetched before it in this assignment (see [`Record::previous`]): the
+    /// offsets in between hold no record and are done with this one.
+    pub previous: Option<i64>,
+    /// The record's timestamp, which tells a later life of the topic from a redelivery.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Position {
+    /// The position of a consumed record.
+    #[must_use]
+    pub fn of(rec: &Record) -> Self {
+        Self {
+            partition: rec.partition,
+            offset: rec.offset,
+            previous: rec.previous,
+            timestamp_ms: rec.timestamp_ms,
+        }
+    }
+
+    /// A record fetched in order right after `offset - 1`, stamped `timestamp_ms`.
+    #[cfg(any(test, feature = "test-util"))]
+    #[must_use]
+    pub fn fetched(partition: i32, offset: i64, timestamp_ms: i64) -> Self {
+        Self {
+            partition,
+            offset,
+            previous: offset.checked_sub(1).filter(|p| *p >= 0),
+            timestamp_ms: Some(timestamp_ms),
+        }
+    }
+
+    /// The offsets this record settles: itself and the empty gap before it.
+    fn first_settled(&self) -> i64 {
+        self.previous
+            .map_or(0, |p| p.saturating_add(1))
+            .min(self.offset)
+    }
+}
+
 struct Request<R> {
-    partition: i32,
-    offset: i64,
+    at: Position,
     row: Option<R>,
     done: oneshot::Sender<Result<(), String>>,
 }
@@ -38,6 +85,7 @@ struct Request<R> {
 #[derive(Clone, Debug)]
 pub struct LakeWriter<R = ExecutionRow> {
     tx: mpsc::Sender<Request<R>>,
+    forgotten: Arc<Mutex<HashSet<i32>>>,
 }
 
 impl<R: LakeRow> LakeWriter<R> {
@@ -45,8 +93,9 @@ impl<R: LakeRow> LakeWriter<R> {
     #[must_use]
     pub fn start(lake: Lake, cfg: WriterConfig) -> Self {
         let (tx, rx) = mpsc::channel(cfg.max_batch * 2);
-        tokio::spawn(writer_loop(lake, cfg, rx));
-        Self { tx }
+        let forgotten = Arc::new(Mutex::new(HashSet::new()));
+        tokio::spawn(writer_loop(lake, cfg, rx, forgotten.clone()));
+        Self { tx, forgotten }
     }
 
     /// Publishes `row` (or only marks the offset handled, for `None`) and waits until the
@@ -55,25 +104,34 @@ impl<R: LakeRow> LakeWriter<R> {
     ///
     /// # Errors
     /// A description of the failed flush.
-    pub async fn submit(&self, partition: i32, offset: i64, row: Option<R>) -> Result<(), String> {
+    pub async fn submit(&self, at: Position, row: Option<R>) -> Result<(), String> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Request {
-                partition,
-                offset,
-                row,
-                done,
-            })
+            .send(Request { at, row, done })
             .await
             .map_err(|_| "lake writer stopped".to_owned())?;
         wait.await.map_err(|_| "lake writer stopped".to_owned())?
     }
+
+    /// Drops what the writer holds for `partitions` (their manifests), after they were
+    /// revoked: their next owner may change them, so this writer reads them afresh.
+    pub fn forget(&self, partitions: &[(String, i32)]) {
+        let mut f = self
+            .forgotten
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f.extend(partitions.iter().map(|(_, p)| *p));
+    }
 }
+
+/// Attempts of one flush against manifests other writers keep changing.
+const FLUSH_ATTEMPTS: usize = 8;
 
 async fn writer_loop<R: LakeRow>(
     lake: Lake,
     cfg: WriterConfig,
     mut rx: mpsc::Receiver<Request<R>>,
+    forgotten: Arc<Mutex<HashSet<i32>>>,
 ) {
     let mut manifests: HashMap<i32, Manifest> = HashMap::new();
     while let Some(first) = rx.recv().await {
@@ -85,16 +143,35 @@ async fn writer_loop<R: LakeRow>(
                 Ok(None) | Err(_) => break,
             }
         }
+        for p in std::mem::take(&mut *forgotten.lock().unwrap_or_else(PoisonError::into_inner)) {
+            manifests.remove(&p);
+        }
         let mut by_partition: BTreeMap<i32, Vec<Request<R>>> = BTreeMap::new();
         for r in batch {
-            by_partition.entry(r.partition).or_default().push(r);
+            // Nobody waits for it: its handler was stopped (a revoke or stop outlived its
+            // drain), and the record goes to the next owner, which writes it.
+            if r.done.is_closed() {
+                continue;
+            }
+            by_partition.entry(r.at.partition).or_default().push(r);
         }
         for (partition, reqs) in by_partition {
-            let result = flush_partition(&lake, &cfg, &mut manifests, partition, &reqs).await;
+            let mut result = Err(LakeError::Conflict {
+                path: Manifest::path(partition, 0),
+            });
+            for _ in 0..FLUSH_ATTEMPTS {
+                result = flush_partition(&lake, &cfg, &mut manifests, partition, &reqs).await;
+                if !matches!(result, Err(LakeError::Conflict { .. })) {
+                    break;
+                }
+                tracing::info!(
+                    partition,
+                    table = lake.table_name(),
+                    "Manifest changed by another writer; flushing again on the newest."
+                );
+            }
             if let Err(e) = &result {
                 tracing::error!(partition, error = ?e, "Lake flush failed.");
-                // Re-read the manifest next time: the in-memory copy may be ahead of storage.
-                manifests.remove(&partition);
             }
             let msg = result.map_err(|e| mfh_pipeline::report(&e));
             for r in reqs {
@@ -139,6 +216,9 @@ async fn encode<R: LakeRow>(
     })?
 }
 
+/// Publishes `reqs` on the partition's newest manifest. A [`LakeError::Conflict`] (or
+/// any error) drops the cached manifest and the files this attempt wrote, for the caller
+/// to try again on a fresh read.
 async fn flush_partition<R: LakeRow>(
     lake: &Lake,
     cfg: &WriterConfig,
@@ -146,60 +226,98 @@ async fn flush_partition<R: LakeRow>(
     partition: i32,
     reqs: &[Request<R>],
 ) -> Result<(), LakeError> {
-    let manifest = match manifests.entry(partition) {
-        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::hash_map::Entry::Vacant(e) => {
-            e.insert(Manifest::load(lake, partition).await?)
-        }
+    let manifest = match manifests.remove(&partition) {
+        Some(m) => m,
+        None => Manifest::load(lake, partition).await?,
     };
+    let mut next = manifest.clone();
+    if reqs
+        .iter()
+        .any(|r| next.is_new_life(r.at.offset, r.at.timestamp_ms))
+    {
+        tracing::warn!(
+            partition,
+            table = lake.table_name(),
+            life = next.life + 1,
+            watermark = next.watermark,
+            "A record newer than every one handled sits at a handled offset: the topic began a new life (recreated, or a fresh broker); its offsets start again."
+        );
+        next.begin_life();
+    }
     let mut groups: BTreeMap<(String, String), Vec<R>> = BTreeMap::new();
-    let mut offsets = Vec::new();
+    let mut settled = Vec::new();
     for r in reqs {
-        if manifest.is_handled(r.offset) {
-            continue;
-        }
-        offsets.push(r.offset);
-        if let Some(row) = &r.row {
+        if !next.is_handled(r.at.offset)
+            && let Some(row) = &r.row
+        {
             groups
                 .entry((row.account_id().to_owned(), row.date()))
                 .or_default()
                 .push(row.clone());
         }
+        settled.push(r.at);
     }
-    if offsets.is_empty() {
+    let unchanged = settled
+        .iter()
+        .all(|p| next.is_range_handled(p.first_settled(), p.offset));
+    if unchanged && next.life == manifest.life {
+        manifests.insert(partition, manifest);
         return Ok(());
     }
-    let mut next = manifest.clone();
-    let first = offsets.iter().min().copied().unwrap_or_default();
-    for ((account, date), rows) in &groups {
-        let rel = format!(
-            "account_id={}/date={date}/p{partition}-{first:012}-{}.parquet",
-            sanitize(account),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let batch = R::to_batch(rows).map_err(|e| LakeError::Parquet {
-            path: rel.clone(),
-            message: e.to_string(),
-        })?;
-        let (bytes, n) = encode::<R>(rel.clone(), vec![batch], false).await?;
-        lake.put(&rel, bytes).await?;
-        next.files.push(FileEntry {
-            path: rel,
-            account_id: account.clone(),
-            date: date.clone(),
-            rows: n,
-        });
+    let first = settled.iter().map(|p| p.offset).min().unwrap_or_default();
+    let mut written = Vec::new();
+    let result = async {
+        for ((account, date), rows) in &groups {
+            let rel = format!(
+                "account_id={}/date={date}/p{partition}-{first:012}-{}.parquet",
+                sanitize(account),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            );
+            let batch = R::to_batch(rows).map_err(|e| LakeError::Parquet {
+                path: rel.clone(),
+                message: e.to_string(),
+            })?;
+            let (bytes, n) = encode::<R>(rel.clone(), vec![batch], false).await?;
+            lake.put(&rel, bytes).await?;
+            written.push(rel.clone());
+            next.files.push(FileEntry {
+                path: rel,
+                account_id: account.clone(),
+                date: date.clone(),
+                rows: n,
+            });
+        }
+        for p in &settled {
+            next.mark_range(p.first_settled(), p.offset);
+            next.saw_record(p.timestamp_ms);
+        }
+        next.save(lake).await
     }
-    next.mark_handled(offsets);
-    next.save(lake).await?;
-    *manifest = next;
+    .await;
+    if let Err(e) = result {
+        // Not in any manifest: nobody can read them.
+        for rel in written {
+            let _ = lake.delete(&rel).await;
+        }
+        return Err(e);
+    }
     for (account, date) in groups.keys() {
-        if let Err(e) = compact::<R>(lake, cfg, manifest, account, date).await {
+        match compact::<R>(lake, cfg, &mut next, account, date).await {
+            Ok(()) => {}
+            // Another writer moved on; the next flush reloads and compacts then.
+            Err(LakeError::Conflict { .. }) => return Ok(()),
             // Compaction is an optimisation; the small files stay valid.
-            tracing::warn!(partition, account, date, error = ?e, "Compaction failed.");
+            Err(e) => tracing::warn!(partition, account, date, error = ?e, "Compaction failed."),
         }
     }
-    delete_expired(lake, manifest).await
+    match delete_expired(lake, &mut next).await {
+        Ok(()) => {
+            manifests.insert(partition, next);
+            Ok(())
+        }
+        Err(LakeError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Account ids are ours, but the lake must never let one escape its directory.
@@ -257,6 +375,7 @@ async fn compact<R: LakeRow>(
     );
     let (bytes, rows) = encode::<R>(rel.clone(), batches, true).await?;
     lake.put(&rel, bytes).await?;
+    let compacted = rel.clone();
     let mut next = manifest.clone();
     next.files.retain(|f| !small.contains(f));
     next.files.push(FileEntry {
@@ -272,7 +391,10 @@ async fn compact<R: LakeRow>(
             path: f.path,
             after_ms,
         }));
-    next.save(lake).await?;
+    if let Err(e) = next.save(lake).await {
+        let _ = lake.delete(&compacted).await;
+        return Err(e);
+    }
     *manifest = next;
     Ok(())
 }
@@ -282,13 +404,15 @@ async fn delete_expired(lake: &Lake, manifest: &mut Manifest) -> Result<(), Lake
     if !manifest.pending_deletes.iter().any(|d| d.after_ms <= now) {
         return Ok(());
     }
-    let (expired, keep): (Vec<_>, Vec<_>) = manifest
+    let mut next = manifest.clone();
+    let (expired, keep): (Vec<_>, Vec<_>) = next
         .pending_deletes
         .drain(..)
         .partition(|d| d.after_ms <= now);
-    manifest.pending_deletes = keep;
+    next.pending_deletes = keep;
     // Save first: a crash then leaves only unreferenced files, never a dangling entry.
-    manifest.save(lake).await?;
+    next.save(lake).await?;
+    *manifest = next;
     for d in expired {
         lake.delete(&d.path).await?;
     }
@@ -355,19 +479,20 @@ pub mod testing {
             delete_grace: Duration::ZERO,
         };
         let w = LakeWriter::start(lake.clone(), cfg);
+        let at = |o| Position::fetched(0, o, 1_000 + o);
         for o in 0..5 {
-            w.submit(0, o, Some(row(&format!("e{o}"), "a")))
+            w.submit(at(o), Some(row(&format!("e{o}"), "a")))
                 .await
                 .unwrap();
         }
         // Redelivery of offsets 2..5 after a crash: nothing new becomes visible.
         for o in 2..5 {
-            w.submit(0, o, Some(row(&format!("e{o}"), "a")))
+            w.submit(at(o), Some(row(&format!("e{o}"), "a")))
                 .await
                 .unwrap();
         }
-        w.submit(0, 5, None).await.unwrap();
-        w.submit(0, 6, Some(row("other", "b"))).await.unwrap();
+        w.submit(at(5), None).await.unwrap();
+        w.submit(at(6), Some(row("other", "b"))).await.unwrap();
         assert_eq!(visible_rows(&lake, "a").await.unwrap(), 5);
         assert_eq!(visible_rows(&lake, "b").await.unwrap(), 1);
         let m = Manifest::load(&lake, 0).await.unwrap();
@@ -391,5 +516,119 @@ mod tests {
     async fn local_lake_is_effectively_once_and_compacts() {
         let dir = tempfile::tempdir().unwrap();
         testing::exercise(Lake::local(dir.path()).unwrap()).await;
+    }
+
+    fn cfg() -> WriterConfig {
+        WriterConfig {
+            max_batch: 1,
+            max_wait: Duration::from_millis(1),
+            compact_min_files: 100,
+            delete_grace: Duration::ZERO,
+        }
+    }
+
+    /// Review finding 3: a writer holding an old manifest (a partition moved away and
+    /// back, or a zombie) used to save over the newer one, dropping the other writer's
+    /// files from it for good.
+    #[tokio::test]
+    async fn a_writer_with_an_old_manifest_keeps_the_other_writers_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::local(dir.path()).unwrap();
+        let (s1, s2) = (
+            LakeWriter::start(lake.clone(), cfg()),
+            LakeWriter::start(lake.clone(), cfg()),
+        );
+        let at = |o| Position::fetched(3, o, 1_000 + o);
+        for o in 0..5 {
+            s1.submit(at(o), Some(testing::row(&format!("f{o}"), "a")))
+                .await
+                .unwrap();
+        }
+        // Partition 3 moves to the second sink, which writes offsets 5..8.
+        for o in 5..8 {
+            s2.submit(at(o), Some(testing::row(&format!("g{o}"), "a")))
+                .await
+                .unwrap();
+        }
+        // And back, without the first sink hearing of the revoke: it still caches its copy.
+        s1.submit(at(8), Some(testing::row("h8", "a")))
+            .await
+            .unwrap();
+        assert_eq!(visible_rows(&lake, "a").await.unwrap(), 9);
+        let m = Manifest::load(&lake, 3).await.unwrap();
+        assert_eq!(m.watermark, 9);
+        // A revoke told to the writer drops its copy; the next flush starts from storage.
+        s1.forget(&[("t".into(), 3)]);
+        s2.submit(at(9), Some(testing::row("g9", "a")))
+            .await
+            .unwrap();
+        s1.submit(at(10), Some(testing::row("h10", "a")))
+            .await
+            .unwrap();
+        assert_eq!(visible_rows(&lake, "a").await.unwrap(), 11);
+    }
+
+    /// Review finding 4: after a restart of the embedded broker (offsets from 0 again)
+    /// the lake used to skip every new result below the old watermark.
+    #[tokio::test]
+    async fn results_of_a_fresh_broker_are_written_and_its_redeliveries_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::local(dir.path()).unwrap();
+        let w = LakeWriter::start(lake.clone(), cfg());
+        for o in 0..10 {
+            w.submit(
+                Position::fetched(0, o, 1_000 + o),
+                Some(testing::row(&format!("old{o}"), "a")),
+            )
+            .await
+            .unwrap();
+        }
+        drop(w);
+        let w = LakeWriter::start(lake.clone(), cfg());
+        for o in 0..4 {
+            w.submit(
+                Position::fetched(0, o, 50_000 + o),
+                Some(testing::row(&format!("new{o}"), "a")),
+            )
+            .await
+            .unwrap();
+        }
+        // The new life's own redelivery of offsets 2 and 3 adds nothing.
+        for o in 2..4 {
+            w.submit(
+                Position::fetched(0, o, 50_000 + o),
+                Some(testing::row(&format!("new{o}"), "a")),
+            )
+            .await
+            .unwrap();
+        }
+        assert_eq!(visible_rows(&lake, "a").await.unwrap(), 14);
+        let m = Manifest::load(&lake, 0).await.unwrap();
+        assert_eq!((m.life, m.watermark), (1, 4));
+    }
+
+    /// Review finding 9: offsets topic compaction removed used to hold the watermark back
+    /// for good.
+    #[tokio::test]
+    async fn a_gap_from_topic_compaction_moves_the_watermark_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::local(dir.path()).unwrap();
+        let w = LakeWriter::start(lake.clone(), cfg());
+        let gapped = |offset, previous| Position {
+            partition: 1,
+            offset,
+            previous,
+            timestamp_ms: Some(7),
+        };
+        w.submit(gapped(40, None), Some(testing::row("a", "a")))
+            .await
+            .unwrap();
+        w.submit(gapped(90, Some(40)), None).await.unwrap();
+        w.submit(gapped(5000, Some(90)), Some(testing::row("b", "a")))
+            .await
+            .unwrap();
+        let m = Manifest::load(&lake, 1).await.unwrap();
+        assert_eq!(m.watermark, 5001);
+        assert!(m.handled.is_empty());
     }
 }

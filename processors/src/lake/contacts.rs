@@ -236,7 +236,7 @@ pub mod testing {
 mod tests {
     use super::testing::{snapshot, summary};
     use super::*;
-    use crate::lake::compact::{LakeWriter, WriterConfig};
+    use crate::lake::compact::{LakeWriter, Position, WriterConfig};
     use crate::lake::rows::{decode_parquet, encode_parquet};
     use crate::lake::{CONTACTS_TABLE, Lake, Manifest};
     use std::time::Duration;
@@ -368,7 +368,11 @@ mod tests {
         );
         let submit = |offset: i64, r: ContactRow| {
             let w = w.clone();
-            async move { w.submit(0, offset, Some(r)).await.unwrap() }
+            async move {
+                w.submit(Position::fetched(0, offset, 1), Some(r))
+                    .await
+                    .unwrap()
+            }
         };
         submit(0, row("c1", "x", T, 0)).await;
         submit(1, row("c1", "y", T, 1)).await;
@@ -378,10 +382,9 @@ mod tests {
         submit(3, gone(row("c1", "y", T + DAY, 3))).await;
         // A stale snapshot of y arriving late, on a third day's file: must not resurrect it.
         submit(4, row("c1", "y", T - DAY, 4)).await;
-        w.submit(0, 5, None).await.unwrap();
+        w.submit(Position::fetched(0, 5, 1), None).await.unwrap();
         w.submit(
-            0,
-            6,
+            Position::fetched(0, 6, 1),
             Some(ContactRow::new(snapshot("b", "c1", "x", T), 0, 6)),
         )
         .await
@@ -407,7 +410,7 @@ mod tests {
         );
         assert_eq!(summary(&read_all(&lake, "b").await).len(), 1);
         // The table lives in its own directory; executions on the same store are untouched.
-        assert!(dir.path().join("contacts/_manifest/p0.json").exists());
+        assert!(dir.path().join("contacts/_manifest/p0").is_dir());
         let executions = Lake::local(dir.path()).unwrap();
         assert!(executions.files_of_account("a").await.unwrap().is_empty());
         let local = lake.materialize_account("a", dir.path()).await.unwrap();

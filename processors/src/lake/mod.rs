@@ -6,14 +6,16 @@
 //! mechanism (the writer in [`compact`], the manifests in [`manifest`]).
 //!
 //! Readers never list data files: each partition of a table's source topic has a manifest
-//! (`<table>/_manifest/p<N>.json`) naming the files that are visible and the topic
-//! offsets already written. A flush writes its files first and then replaces the manifest
-//! with one atomic put (a rename on local disk, a single-object PUT on S3), so a crash at
-//! any point leaves either the old manifest (the new files are invisible orphans, and the
-//! rows are written again on redelivery) or the new one. Compaction merges one partition's
-//! small files of an account and day into one file and swaps them in the manifest the same
-//! way; the old files are deleted only after a grace period, so a reader holding the old
-//! manifest still finds them.
+//! (`<table>/_manifest/p<N>/<generation>.json`) naming the files that are visible and the
+//! topic offsets already written. A flush writes its files first and then stores the next
+//! generation of the manifest with one create-if-absent (a hard link on local disk, a PUT
+//! with `If-None-Match: *` on S3), so a crash at any point leaves either the old manifest
+//! (the new files are invisible orphans, and the rows are written again on redelivery) or
+//! the new one, and of two writers of a partition only one can store a generation: the
+//! other reloads and redoes its flush. Compaction merges one partition's small files of an
+//! account and day into one file and swaps them in the manifest the same way; the old
+//! files are deleted only after a grace period, so a reader holding the old manifest
+//! still finds them.
 
 pub mod compact;
 pub mod contacts;
@@ -139,6 +141,9 @@ pub enum LakeError {
         message: String,
     },
     /// The lake config is unusable.
+    /// Another writer stored the manifest generation this one meant to write.
+    #[error("manifest {path} was written by another writer first")]
+    Conflict { path: String },
     #[error("lake config: {0}")]
     Config(String),
 }
@@ -275,6 +280,26 @@ impl Lake {
             .map_err(|e| store_err(rel, &e))
     }
 
+    /// Stores `bytes` at `rel` only if nothing is there; `false` when something was.
+    ///
+    /// # Errors
+    /// [`LakeError::Store`].
+    pub async fn put_if_absent(&self, rel: &str, bytes: Vec<u8>) -> Result<bool, LakeError> {
+        let opts = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..object_store::PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&self.key(rel), bytes.into(), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(store_err(rel, &e)),
+        }
+    }
+
     /// Reads one object, or `None` if it does not exist.
     ///
     /// # Errors
@@ -311,6 +336,27 @@ impl Lake {
                 .filter_map(|o| o.location.filename().map(str::to_owned))
                 .collect()),
             Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(store_err(dir, &e)),
+        }
+    }
+
+    /// The names of the folders and of the files directly in `dir`.
+    ///
+    /// # Errors
+    /// [`LakeError::Store`].
+    pub async fn list_dir(&self, dir: &str) -> Result<(Vec<String>, Vec<String>), LakeError> {
+        match self.store.list_with_delimiter(Some(&self.key(dir))).await {
+            Ok(l) => Ok((
+                l.common_prefixes
+                    .iter()
+                    .filter_map(|p| p.filename().map(str::to_owned))
+                    .collect(),
+                l.objects
+                    .iter()
+                    .filter_map(|o| o.location.filename().map(str::to_owned))
+                    .collect(),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok((Vec::new(), Vec::new())),
             Err(e) => Err(store_err(dir, &e)),
         }
     }
