@@ -79,6 +79,20 @@ fn file_list(files: &[PathBuf]) -> String {
     format!("[{}]", list.join(","))
 }
 
+/// What one query may use.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Rows returned at most.
+    pub max_rows: usize,
+    /// Bytes of returned values at most (as JSON, roughly): the rows are held twice in
+    /// the API (values, then the response), which DuckDB's memory limit does not cover.
+    pub max_bytes: usize,
+    /// Longest the query may take, loading the caller's files included.
+    pub timeout: Duration,
+    /// DuckDB's memory limit, e.g. `512MB`.
+    pub memory_limit: String,
+}
+
 /// Runs `sql` over one account's tables: `files` are its executions files, `contact_files`
 /// its contacts files (both from [`mfh_processors::lake::Lake::materialize_account`]).
 ///
@@ -88,9 +102,7 @@ pub fn run_query(
     files: &[PathBuf],
     contact_files: &[PathBuf],
     sql: &str,
-    max_rows: usize,
-    timeout: Duration,
-    memory_limit: &str,
+    limits: &Limits,
 ) -> Result<QueryResult, ExplorerError> {
     let internal = |e: &dyn std::fmt::Display| ExplorerError::Internal(e.to_string());
     let sql = sql.trim().trim_end_matches(';').trim();
@@ -122,19 +134,11 @@ pub fn run_query(
             .replace("{columns}", CONTACT_COLUMNS)
             .replace("{files}", &file_list(contact_files))
     };
-    conn.execute_batch(&format!(
-        "SET threads = 1; SET memory_limit = {}; SET temp_directory = {}; \
-         SET max_temp_directory_size = {}; {load}; {contacts}; \
-         SET enable_external_access = false; SET autoinstall_known_extensions = false; \
-         SET autoload_known_extensions = false; SET lock_configuration = true;",
-        quote(memory_limit),
-        quote(&spill.path().display().to_string()),
-        quote(SPILL_LIMIT),
-    ))
-    .map_err(|e| internal(&e))?;
-
+    // The clock runs from here: loading a large lake is as much the caller's time as
+    // the SQL itself.
     let handle = conn.interrupt_handle();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let timeout = limits.timeout;
     let watchdog = std::thread::spawn(move || {
         if done_rx.recv_timeout(timeout).is_err() {
             handle.interrupt();
@@ -142,30 +146,55 @@ pub fn run_query(
         }
         false
     });
-    let result = collect(&conn, sql, max_rows);
+    let result = conn
+        .execute_batch(&format!(
+            "SET threads = 1; SET memory_limit = {}; SET temp_directory = {}; \
+             SET max_temp_directory_size = {}; {load}; {contacts}; \
+             SET enable_external_access = false; SET autoinstall_known_extensions = false; \
+             SET autoload_known_extensions = false; SET lock_configuration = true;",
+            quote(&limits.memory_limit),
+            quote(&spill.path().display().to_string()),
+            quote(SPILL_LIMIT),
+        ))
+        .map_err(Loading::Load)
+        .and_then(|()| collect(&conn, sql, limits).map_err(Loading::Query));
     let _ = done_tx.send(());
     let timed_out = watchdog.join().unwrap_or(false);
     match result {
         Err(_) if timed_out => Err(ExplorerError::Timeout),
-        Err(e) => Err(ExplorerError::Sql(e.to_string())),
+        Err(Loading::Load(e)) => Err(internal(&e)),
+        Err(Loading::Query(e)) => Err(ExplorerError::Sql(e.to_string())),
         Ok(r) => Ok(r),
     }
 }
 
-fn collect(conn: &duckdb::Connection, sql: &str, max_rows: usize) -> duckdb::Result<QueryResult> {
+/// Which step failed: loading is ours (a defect or a broken file), the query the caller's.
+enum Loading {
+    Load(duckdb::Error),
+    Query(duckdb::Error),
+}
+
+fn collect(conn: &duckdb::Connection, sql: &str, limits: &Limits) -> duckdb::Result<QueryResult> {
     let mut stmt = conn.prepare(sql)?;
     let mut rows_out = Vec::new();
     let mut truncated = false;
+    let mut bytes = 0usize;
     let mut rows = stmt.query([])?;
     let columns: Vec<String> = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
-    while let Some(row) = rows.next()? {
-        if rows_out.len() == max_rows {
+    'rows: while let Some(row) = rows.next()? {
+        if rows_out.len() == limits.max_rows {
             truncated = true;
             break;
         }
         let mut out = Vec::with_capacity(columns.len());
         for i in 0..columns.len() {
-            out.push(to_json(row.get::<_, Value>(i)?));
+            let v = to_json(row.get::<_, Value>(i)?);
+            bytes = bytes.saturating_add(json_size(&v));
+            if bytes > limits.max_bytes {
+                truncated = true;
+                break 'rows;
+            }
+            out.push(v);
         }
         rows_out.push(out);
     }
@@ -174,6 +203,17 @@ fn collect(conn: &duckdb::Connection, sql: &str, max_rows: usize) -> duckdb::Res
         rows: rows_out,
         truncated,
     })
+}
+
+/// About what `v` takes in the response, counted without serializing scalars.
+fn json_size(v: &serde_json::Value) -> usize {
+    use serde_json::Value as J;
+    match v {
+        J::Null | J::Bool(_) => 5,
+        J::Number(_) => 24,
+        J::String(s) => s.len() + 2,
+        J::Array(_) | J::Object(_) => serde_json::to_vec(v).map_or(usize::MAX, |b| b.len()),
+    }
 }
 
 fn to_json(v: Value) -> serde_json::Value {
@@ -236,8 +276,17 @@ mod tests {
         }
     }
 
+    fn limits() -> Limits {
+        Limits {
+            max_rows: 100,
+            max_bytes: 1 << 20,
+            timeout: Duration::from_secs(10),
+            memory_limit: "256MB".into(),
+        }
+    }
+
     fn query(files: &[PathBuf], sql: &str) -> QueryResult {
-        run_query(&[], files, sql, 100, Duration::from_secs(10), "256MB").unwrap()
+        run_query(&[], files, sql, &limits()).unwrap()
     }
 
     #[test]
@@ -254,14 +303,7 @@ mod tests {
     /// and two queries never share one.
     #[test]
     fn each_query_spills_to_a_directory_of_its_own() {
-        let shared = run_query(
-            &[],
-            &[],
-            "select count(*) from glob('.tmp/*')",
-            10,
-            Duration::from_secs(10),
-            "256MB",
-        );
+        let shared = run_query(&[], &[], "select count(*) from glob('.tmp/*')", &limits());
         assert!(matches!(shared, Err(ExplorerError::Sql(_))), "{shared:?}");
         let dir = || {
             query(&[], "select current_setting('temp_directory')").rows[0][0]
@@ -324,9 +366,7 @@ mod tests {
                 files,
                 &[],
                 "select execution_id, helper_id from executions order by 1",
-                100,
-                Duration::from_secs(10),
-                "256MB",
+                &limits(),
             )
             .unwrap()
         };
@@ -338,9 +378,7 @@ mod tests {
             &files,
             &[],
             "select execution_id, helper_id from executions order by 1",
-            100,
-            Duration::from_secs(10),
-            "256MB",
+            &limits(),
         )
         .unwrap();
         assert_eq!(
@@ -442,10 +480,114 @@ mod tests {
             &[],
             &b,
             &format!("select * from read_parquet('{path}')"),
-            10,
-            Duration::from_secs(10),
-            "256MB",
+            &limits(),
         );
         assert!(matches!(leak, Err(ExplorerError::Sql(_))), "{leak:?}");
+    }
+
+    /// A query's clock covers loading the caller's files: a lake too large to load in
+    /// time is a timeout, not a load that runs unbounded before the clock starts.
+    #[test]
+    fn the_timeout_covers_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.parquet");
+        let conn = duckdb::Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "COPY (SELECT 'e' || i AS execution_id, repeat('x', 40) AS message \
+             FROM range(3000000) t(i)) TO {} (FORMAT parquet)",
+            quote(&big.display().to_string())
+        ))
+        .unwrap();
+        let started = std::time::Instant::now();
+        let r = run_query(
+            &[big],
+            &[],
+            "select 1",
+            &Limits {
+                timeout: Duration::from_millis(50),
+                ..limits()
+            },
+        );
+        assert!(matches!(r, Err(ExplorerError::Timeout)), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    /// Review finding 10: the rows' bytes were unbounded in the API, whatever DuckDB's
+    /// memory limit.
+    #[test]
+    fn returned_rows_stop_at_the_byte_budget() {
+        let r = run_query(
+            &[],
+            &[],
+            "select repeat('x', 100000) from range(1000)",
+            &Limits {
+                max_rows: 10_000,
+                max_bytes: 1 << 20,
+                ..limits()
+            },
+        )
+        .unwrap();
+        assert!(r.truncated);
+        assert_eq!(r.rows.len(), 10, "about 1 MiB of 100 kB values");
+    }
+
+    /// Two accounts' queries spilling at once: a query can neither list, read nor write
+    /// another query's spill directory (nor its own through SQL).
+    #[test]
+    fn spilling_queries_cannot_reach_each_others_files() {
+        let spill_dirs = || -> Vec<PathBuf> {
+            std::fs::read_dir(std::env::temp_dir())
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("mfh-explorer-"))
+                .filter(|e| std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_some()))
+                .map(|e| e.path())
+                .collect()
+        };
+        let spilling = || {
+            std::thread::spawn(|| {
+                run_query(
+                    &[],
+                    &[],
+                    "select count(*) from (select i, md5(i::varchar) || repeat('y', 200) s \
+                     from range(1500000) t(i) order by s desc, i)",
+                    &Limits {
+                        memory_limit: "100MB".into(),
+                        timeout: Duration::from_secs(120),
+                        ..limits()
+                    },
+                )
+            })
+        };
+        let (a, b) = (spilling(), spilling());
+        let started = std::time::Instant::now();
+        let dirs = loop {
+            let d = spill_dirs();
+            if d.len() >= 2 || a.is_finished() || b.is_finished() {
+                break d;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "no spill seen");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(dirs.len() >= 2, "both queries spill to disk: {dirs:?}");
+        for d in &dirs {
+            let d = d.display().to_string();
+            for sql in [
+                format!("select * from glob('{d}/*')"),
+                format!("select count(*) from read_blob('{d}/*')"),
+                format!("copy (select 1) to '{d}/planted.csv'"),
+            ] {
+                let r = run_query(&[], &[], &sql, &limits());
+                assert!(matches!(r, Err(ExplorerError::Sql(_))), "{sql}: {r:?}");
+            }
+            assert!(!std::path::Path::new(&d).join("planted.csv").exists());
+        }
+        for q in [a, b] {
+            let r = q.join().unwrap().unwrap();
+            assert_eq!(r.rows, vec![vec![json!(1_500_000)]]);
+        }
+        for d in &dirs {
+            assert!(!d.exists(), "{} removed after its query", d.display());
+        }
     }
 }

@@ -52,6 +52,13 @@ pub struct ApiConfig {
     /// Explorer: DuckDB memory limit per query, e.g. `512MB`.
     #[serde(default = "default_memory")]
     pub explorer_memory_limit: String,
+    /// Explorer: queries run at once by this process (each may use the memory limit);
+    /// more wait up to 2 s for a slot, then get 429.
+    #[serde(default = "default_explorer_concurrent")]
+    pub explorer_max_concurrent: usize,
+    /// Explorer: bytes of returned values at most; the answer is cut (`truncated`) there.
+    #[serde(default = "default_explorer_bytes")]
+    pub explorer_max_bytes: usize,
     /// Largest request body accepted.
     #[serde(default = "default_body")]
     pub max_body_bytes: usize,
@@ -103,6 +110,12 @@ const fn default_rows() -> usize {
 fn default_timeout() -> Duration {
     Duration::from_secs(10)
 }
+const fn default_explorer_concurrent() -> usize {
+    2
+}
+const fn default_explorer_bytes() -> usize {
+    16 << 20
+}
 fn default_memory() -> String {
     "512MB".into()
 }
@@ -117,6 +130,8 @@ impl Default for ApiConfig {
             explorer_max_rows: default_rows(),
             explorer_timeout: default_timeout(),
             explorer_memory_limit: default_memory(),
+            explorer_max_concurrent: default_explorer_concurrent(),
+            explorer_max_bytes: default_explorer_bytes(),
             max_body_bytes: default_body(),
             public_url: default_public_url(),
             jwks_url: String::new(),
@@ -148,6 +163,8 @@ pub struct AppState {
     pub http: HttpClient,
     /// The lake, for the explorer.
     pub lake: Lake,
+    /// The explorer's query slots (`explorer_max_concurrent`).
+    pub explorer_slots: Arc<tokio::sync::Semaphore>,
     /// Metrics.
     pub metrics: Metrics,
     /// Max chain depth (validation is shared with the router).

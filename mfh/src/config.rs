@@ -128,6 +128,11 @@ impl Config {
                 "processors: need max_in_flight >= 1 and max_buffered >= max_in_flight".to_owned(),
             );
         }
+        if self.api.explorer_max_concurrent == 0 || self.api.explorer_max_bytes == 0 {
+            errs.push(
+                "api: explorer_max_concurrent and explorer_max_bytes must be at least 1".to_owned(),
+            );
+        }
         if self.processors.drain_timeout > std::time::Duration::from_secs(240) {
             errs.push(
                 "processors.drain_timeout: at most 4m, under the broker's 5-minute poll interval"

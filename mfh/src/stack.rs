@@ -175,6 +175,7 @@ impl Stack {
             connectors: s.connectors.clone(),
             http: s.http.clone(),
             lake: self.lake.clone(),
+            explorer_slots: Arc::new(tokio::sync::Semaphore::new(cfg.api.explorer_max_concurrent)),
             metrics: s.metrics.clone(),
             max_chain_depth: s.cfg.max_chain_depth,
             vendors: s.cfg.vendors.clone(),

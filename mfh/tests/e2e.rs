@@ -695,3 +695,31 @@ async fn workers_rebalance_and_crash_mid_stream_without_losing_or_duplicating_a_
     terminate(&mut sink);
     t.stop().await;
 }
+
+/// Review finding 10: queries had no cap, so a burst multiplied DuckDB's memory limit by
+/// the blocking pool's size. With one slot, a second query while one runs gets a 429
+/// problem, not a second DuckDB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_runs_at_most_its_slots_at_once() {
+    let t = TestStack::start_configured(None, |cfg| {
+        cfg.api.explorer_max_concurrent = 1;
+        cfg.api.explorer_timeout = Duration::from_secs(8);
+    })
+    .await;
+    let slow = t.sql(&t.key, "select sum(i) from range(100000000000) t(i)");
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        t.sql(&t.key, "select 1").await
+    };
+    let ((slow_status, _), (status, body)) = tokio::join!(slow, second);
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["status"], 429);
+    assert!(
+        body["detail"].as_str().unwrap().contains("try again"),
+        "{body}"
+    );
+    assert_eq!(slow_status, 422, "the long query ran out of time");
+    let (status, body) = t.sql(&t.key, "select 1 as one").await;
+    assert_eq!((status, &body["rows"]), (200, &json!([[1]])), "{body}");
+    t.stop().await;
+}
