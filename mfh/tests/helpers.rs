@@ -144,6 +144,13 @@ async fn helper_state_counts_exactly_under_concurrent_writers_and_replays() {
         .await
         .unwrap();
     assert!(created && !again && v == json!({"a": 1}));
+    // Review finding 13: a put used to erase the `incr` journal, so an execution that
+    // incremented before a reset incremented again on redelivery.
+    assert_eq!(mine.incr("reset/x", 1, "e1", None).await.unwrap(), 1);
+    mine.put("reset/x", json!(0), None).await.unwrap();
+    assert_eq!(mine.incr("reset/x", 1, "e1", None).await.unwrap(), 1);
+    assert_eq!(mine.get("reset/x").await.unwrap(), Some(json!(0)));
+    assert_eq!(mine.incr("reset/x", 1, "e2", None).await.unwrap(), 1);
     t.stop().await;
 }
 

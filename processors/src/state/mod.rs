@@ -137,12 +137,18 @@ impl StateStore for MemoryState {
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<(), StateError> {
         self.with(|m| {
+            // The `incr` journal stays, as in the DynamoDB store.
+            let increments = m
+                .get(key)
+                .filter(|e| self.live(e))
+                .map(|e| e.increments.clone())
+                .unwrap_or_default();
             m.insert(
                 key.to_owned(),
                 Entry {
                     value,
                     expires_at,
-                    increments: Vec::new(),
+                    increments,
                 },
             );
         });
@@ -328,6 +334,17 @@ impl StateStore for DryRunState<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Review finding 13: a put used to erase the journal, so a redelivered execution
+    /// incremented a second time after a reset.
+    #[tokio::test]
+    async fn a_put_keeps_the_incr_journal() {
+        let s = MemoryState::new();
+        assert_eq!(s.incr("k", 1, "e1", None).await.unwrap(), 1);
+        s.put("k", Value::from(0), None).await.unwrap();
+        assert_eq!(s.incr("k", 1, "e1", None).await.unwrap(), 1);
+        assert_eq!(s.get("k").await.unwrap(), Some(Value::from(0)));
+    }
 
     #[tokio::test]
     async fn incr_is_once_per_execution_and_expiry_resets() {

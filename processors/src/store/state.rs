@@ -160,8 +160,18 @@ impl StateStore for DynamoState {
             if attempt > 0 {
                 contention_pause(attempt).await;
             }
-            let version = self.read(key).await?.map(|i| i.version);
-            if self.write(key, &value, expires_at, &[], version).await? {
+            // The `incr` journal stays: an execution that incremented before this write
+            // must, on redelivery, get its answer back, not increment again.
+            let now = Utc::now().timestamp_millis();
+            let (version, journal) = match self.read(key).await? {
+                Some(i) if i.live(now) => (Some(i.version), i.increments),
+                Some(i) => (Some(i.version), Vec::new()),
+                None => (None, Vec::new()),
+            };
+            if self
+                .write(key, &value, expires_at, &journal, version)
+                .await?
+            {
                 return Ok(());
             }
         }
