@@ -301,3 +301,49 @@ async fn a_timer_that_cannot_fire_is_dead_lettered_and_the_others_fire() {
     assert_eq!(left, 0, "every timer, the broken one too, is gone");
     t.stop().await;
 }
+
+/// Review finding 13: an execution accepted but never produced (the registry or broker
+/// away) stayed `queued` forever. It now shows why, and the caller's repeat queues it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_the_api_could_not_queue_says_so_and_a_repeat_runs_it() {
+    let t = TestStack::start().await;
+    // A second API on the same store whose registry is unreachable: every produce fails.
+    let mut broken = t.stack.api_state(&t.cfg);
+    broken.avro = mfh_pipeline::avro::AvroSerde::new("http://127.0.0.1:9");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let broken_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(mfh::stack::serve_api(broken, listener, t.cancel.clone()));
+    let body = json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["101"]}, "connection_id": "sandbox", "contact_id": "4"});
+    let send = |base: String| {
+        let (http, key, body) = (t.http.clone(), t.key.clone(), body.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/v1/executions"))
+                .header("x-api-key", key)
+                .header("idempotency-key", "order-8")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, problem) = send(broken_base).await;
+    assert_eq!(status, 503, "{problem}");
+    let (_, list) = t.get("/v1/executions", &t.key).await;
+    let stuck = &list["items"][0];
+    assert_eq!(stuck["status"], "failed", "{list}");
+    assert_eq!(stuck["error_kind"], "not_queued", "{list}");
+    let id = stuck["execution_id"].as_str().unwrap().to_owned();
+    let (status, accepted) = send(t.base.clone()).await;
+    assert_eq!(
+        (status, accepted["execution_id"].as_str()),
+        (202, Some(id.as_str())),
+        "{accepted}"
+    );
+    assert_eq!(accepted["status"], "queued");
+    let done = t.wait_done(&id, &t.key).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["error_kind"], Value::Null, "{done}");
+    t.stop().await;
+}

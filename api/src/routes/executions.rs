@@ -217,9 +217,13 @@ pub(crate) async fn accept(
                 .await?;
             // A finished execution is the answer: producing it again would run a
             // redelivery whose result could replace the one the caller saw.
+            // One that never reached the topic is not finished: the repeat queues it.
+            let never_queued = prev
+                .as_ref()
+                .is_some_and(|p| p.error_kind.as_deref() == Some(NOT_QUEUED));
             match prev.as_ref().map(|p| p.status.as_str()) {
                 Some("succeeded") => return Ok(accepted(execution_id, "succeeded")),
-                Some("failed") => return Ok(accepted(execution_id, "failed")),
+                Some("failed") if !never_queued => return Ok(accepted(execution_id, "failed")),
                 _ => {}
             }
             // Otherwise produce again under the same id: a first attempt may have
@@ -229,11 +233,38 @@ pub(crate) async fn accept(
             }
             req.execution_id = execution_id;
             state.store.put_queued(&req, retry_of, None).await?;
+            if never_queued {
+                state
+                    .store
+                    .mark_queued_again(&req.execution_id, NOT_QUEUED)
+                    .await?;
+            }
         }
     }
-    produce(state, &req).await?;
+    if let Err(e) = produce(state, &req).await {
+        // The caller hears 503 and may send it again; meanwhile the execution shows why
+        // it is not running instead of `queued` forever. A produce that timed out yet
+        // landed still runs, and its result replaces this mark.
+        let reason = format!("accepted but not queued ({e}); send the request again");
+        if let Err(mark) = state
+            .store
+            .mark_not_queued(
+                &req.execution_id,
+                mfh_pipeline::now_millis(),
+                NOT_QUEUED,
+                &reason,
+            )
+            .await
+        {
+            tracing::warn!(execution = %req.execution_id, error = %mark, "Could not mark an execution that was not queued.");
+        }
+        return Err(e);
+    }
     Ok(accepted(req.execution_id, "queued"))
 }
+
+/// The error kind of an execution the API accepted but could not produce.
+const NOT_QUEUED: &str = "not_queued";
 
 /// 202 naming the execution, its status and where to read it.
 fn accepted(execution_id: String, status: &'static str) -> Response {

@@ -588,6 +588,77 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Marks a queued execution failed with `kind` and `reason` when its request never
+    /// reached the topic; an execution that has moved on (running, a result written) is
+    /// left alone.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub async fn mark_not_queued(
+        &self,
+        execution_id: &str,
+        at: i64,
+        kind: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let table = self.table(EXECUTIONS);
+        match self
+            .client
+            .update_item()
+            .table_name(&table)
+            .key("execution_id", s(execution_id))
+            .update_expression(
+                "SET #st = :f, error_kind = :k, error_message = :m, completed_at = :at",
+            )
+            .condition_expression("#st = :q AND attribute_not_exists(lake_offset)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":f", s("failed"))
+            .expression_attribute_values(":q", s("queued"))
+            .expression_attribute_values(":k", s(kind))
+            .expression_attribute_values(":m", s(reason))
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_update_failure(&e) => Ok(()),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", &table, e)),
+        }
+    }
+}
+
+impl Store {
+    /// Undoes [`Store::mark_not_queued`] of kind `kind` when its request is sent again.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub async fn mark_queued_again(
+        &self,
+        execution_id: &str,
+        kind: &str,
+    ) -> Result<(), StoreError> {
+        let table = self.table(EXECUTIONS);
+        match self
+            .client
+            .update_item()
+            .table_name(&table)
+            .key("execution_id", s(execution_id))
+            .update_expression("SET #st = :q REMOVE error_kind, error_message, completed_at")
+            .condition_expression("error_kind = :k AND attribute_not_exists(lake_offset)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":q", s("queued"))
+            .expression_attribute_values(":k", s(kind))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_update_failure(&e) => Ok(()),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", &table, e)),
+        }
+    }
+}
+
 /// Whether a conditional put lost (an expected outcome, not a fault).
 pub(crate) fn is_conditional_failure<R>(
     e: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
