@@ -347,3 +347,37 @@ async fn an_execution_the_api_could_not_queue_says_so_and_a_repeat_runs_it() {
     assert_eq!(done["error_kind"], Value::Null, "{done}");
     t.stop().await;
 }
+
+/// Review finding 13: a follow-up that could not be requested (store or broker away)
+/// marked the parent failed, although its changes were made, and the follow-ups after it
+/// were never requested. Now the parent waits: it is redelivered and requests them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_that_cannot_be_requested_holds_its_parent_until_it_can() {
+    let t = TestStack::start().await;
+    let store = &t.stack.services.store;
+    store
+        .client
+        .delete_table()
+        .table_name(store.table(mfh_processors::store::TIMERS))
+        .send()
+        .await
+        .unwrap();
+    let later = json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["101"]}, "delay_seconds": 3600});
+    let id = t
+        .execute("chain_it", json!({"steps": [later.clone(), later]}), "2")
+        .await;
+    // Long enough for the worker's retries to run out more than once.
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    let (_, seen) = t.get(&format!("/v1/executions/{id}"), &t.key).await;
+    assert_ne!(seen["status"], "failed", "{seen}");
+    assert_ne!(seen["status"], "succeeded", "{seen}");
+    store.ensure_tables().await.unwrap();
+    let done = t.wait_done(&id, &t.key).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        done["output"]["follow_ups"].as_array().map(Vec::len),
+        Some(2),
+        "{done}"
+    );
+    t.stop().await;
+}

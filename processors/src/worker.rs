@@ -113,7 +113,11 @@ impl Worker {
         .map_err(store_err)
     }
 
-    async fn execute(&self, req: &ExecutionRequested, valid: &Validated) -> ExecutionCompleted {
+    async fn execute(
+        &self,
+        req: &ExecutionRequested,
+        valid: &Validated,
+    ) -> Result<ExecutionCompleted, Failure> {
         let started_at = mfh_pipeline::now_millis();
         let mut result = ExecutionCompleted {
             execution_id: req.execution_id.clone(),
@@ -158,13 +162,22 @@ impl Worker {
                     .collect();
                 outcome.output.insert("failed_changes".into(), failed.into());
             }
-            let started = self.request_follow_ups(req, &outcome).await?;
-            if !started.is_empty() {
-                outcome.output.insert("follow_ups".into(), started.into());
-            }
             Ok::<_, ExecError>((outcome, report))
         }
         .await;
+        // Follow-ups are requested only once the parent's changes are in, and a failure to
+        // request one is the broker's or the store's, not the execution's: the parent is
+        // redelivered and requests them all again under their derived ids.
+        let applied = match applied {
+            Ok((mut outcome, report)) => {
+                let started = self.request_follow_ups(req, &outcome).await?;
+                if !started.is_empty() {
+                    outcome.output.insert("follow_ups".into(), started.into());
+                }
+                Ok((outcome, report))
+            }
+            Err(e) => Err(e),
+        };
         match applied {
             Ok((outcome, report)) => {
                 let ok = outcome.success && report.failed.is_empty();
@@ -189,7 +202,7 @@ impl Worker {
             }
         }
         result.completed_at = mfh_pipeline::now_millis();
-        result
+        Ok(result)
     }
 }
 
@@ -285,7 +298,7 @@ impl Worker {
         &self,
         req: &ExecutionRequested,
         outcome: &Outcome,
-    ) -> Result<Vec<String>, ExecError> {
+    ) -> Result<Vec<String>, Failure> {
         let now = mfh_pipeline::now_millis();
         let topic = self.svc.kafka.topics().requested();
         let mut ids = Vec::new();
@@ -314,7 +327,7 @@ impl Worker {
                 Some(d) if d > now => {
                     with_retries("store timer", || self.svc.store.put_timer(d, &child))
                         .await
-                        .map_err(store_err)?;
+                        .map_err(|e| crate::store_failure(&e))?;
                 }
                 _ => {
                     let bytes = self
@@ -322,10 +335,7 @@ impl Worker {
                         .avro
                         .encode(&topic.value_subject(), &child)
                         .await
-                        .map_err(|e| ExecError {
-                            kind: "encode",
-                            message: mfh_pipeline::report(&e),
-                        })?;
+                        .map_err(|e| Failure::Fatal(mfh_pipeline::report(&e)))?;
                     let key = child.key();
                     with_retries("produce follow-up", || async {
                         self.svc
@@ -338,10 +348,7 @@ impl Worker {
                             .map_err(|(e, _)| e)
                     })
                     .await
-                    .map_err(|e| ExecError {
-                        kind: "produce",
-                        message: e.to_string(),
-                    })?;
+                    .map_err(|e| crate::produce_failure(&topic.name, &e))?;
                 }
             }
             ids.push(child.execution_id);
@@ -437,7 +444,7 @@ impl Handler for Worker {
                 format!("{} is not a {} helper", req.helper, self.category),
             ));
         }
-        let result = self.execute(&req, &valid).await;
+        let result = self.execute(&req, &valid).await?;
         let stage = mfh_pipeline::metrics::Metrics::stage(&format!("worker.{}", self.category));
         if result.status == ExecutionStatus::Failed {
             self.svc.metrics.failures.get_or_create(&stage).inc();
