@@ -242,22 +242,14 @@ impl HttpClient {
                     let retry_after = resp
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    let mut body = resp.text().await.unwrap_or_default();
-                    // At a char boundary: a vendor's non-ASCII text across byte 1024 is
-                    // ordinary input, not a reason to panic.
-                    body.truncate(body.floor_char_boundary(1024));
-                    (
-                        HttpError::Status {
-                            url: url.to_owned(),
-                            status,
-                            body,
-                            retry_after,
-                        },
-                        retry_after,
-                    )
+                        .map(|v| v.as_bytes().to_vec());
+                    let body = resp.bytes().await.unwrap_or_default();
+                    let err = refusal(url, status, retry_after.as_deref(), &body);
+                    let wait = match &err {
+                        HttpError::Status { retry_after, .. } => *retry_after,
+                        _ => None,
+                    };
+                    (err, wait)
                 }
                 Err(source) if is_blocked_resolution(&source) => {
                     return Err(HttpError::Blocked {
@@ -287,6 +279,25 @@ impl HttpClient {
         let jitter = rand::rng().random_range(0.5..1.0);
         let base = retry_after.unwrap_or_else(|| exp.mul_f64(jitter));
         base.min(self.cfg.max_backoff)
+    }
+}
+
+/// The error of a response that was not a success: its `Retry-After` (delta-seconds;
+/// anything else is ignored) and the start of its body, cut to 1 KiB at a char boundary
+/// (a vendor's non-ASCII text across byte 1024 is ordinary input, not a reason to panic).
+#[must_use]
+pub fn refusal(url: &str, status: u16, retry_after: Option<&[u8]>, body: &[u8]) -> HttpError {
+    let retry_after = retry_after
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let mut body = String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned();
+    body.truncate(body.floor_char_boundary(1024));
+    HttpError::Status {
+        url: url.to_owned(),
+        status,
+        body,
+        retry_after,
     }
 }
 

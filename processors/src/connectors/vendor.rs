@@ -203,7 +203,10 @@ impl OAuthClient {
                 .refresh_token
                 .filter(|r| !r.is_empty())
                 .unwrap_or_else(|| previous_refresh.to_owned()),
-            expires_at: now_ms + t.expires_in.unwrap_or(3600).max(0) * 1000,
+            // The lifetime is the vendor's number: a huge one means "does not expire soon",
+            // never an overflow.
+            expires_at: now_ms
+                .saturating_add(t.expires_in.unwrap_or(3600).max(0).saturating_mul(1000)),
         }
     }
 }

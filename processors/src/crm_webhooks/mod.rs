@@ -172,8 +172,12 @@ fn malformed(platform: &'static str, reason: impl Into<String>) -> WebhookError 
 }
 
 fn check_window(ts_ms: i64, now_ms: i64, window: Duration) -> Result<(), WebhookError> {
-    let w = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-    if (now_ms - ts_ms).abs() > w {
+    let w = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    // A timestamp so far off that the difference overflows is outside any window.
+    if now_ms
+        .checked_sub(ts_ms)
+        .is_none_or(|d| d.unsigned_abs() > w)
+    {
         return Err(WebhookError::Stale {
             window_secs: window.as_secs(),
         });

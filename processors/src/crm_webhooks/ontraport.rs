@@ -53,7 +53,13 @@ pub(super) fn parse(body: &[u8], content_type: &str) -> Result<Vec<ParsedEvent>,
     let occurred = v
         .get("timestamp")
         .and_then(|t| t.as_i64().or_else(|| t.as_str()?.parse().ok()))
-        .map(|s| if s < 10_000_000_000 { s * 1000 } else { s });
+        .map(|s| {
+            if s < 10_000_000_000 {
+                s.saturating_mul(1000)
+            } else {
+                s
+            }
+        });
     Ok(vec![ParsedEvent {
         vendor_event_id: sha256_hex(body),
         kind,
@@ -69,6 +75,25 @@ pub(super) fn parse(body: &[u8], content_type: &str) -> Result<Vec<ParsedEvent>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A vendor's timestamp at the edge of the integer range is a value, not a panic.
+    #[test]
+    fn an_extreme_timestamp_does_not_overflow() {
+        let body = br#"{"event":{"type":"sub_tag","tag_id":"5"},"data":{"id":"123"},"timestamp":-9223372036854775808}"#;
+        let e = parse(body, "application/json").unwrap();
+        assert_eq!(e[0].occurred_at, Some(i64::MIN));
+        assert!(
+            super::super::check_window(
+                i64::MIN,
+                1_773_576_000_000,
+                std::time::Duration::from_secs(300)
+            )
+            .is_err()
+        );
+        assert!(
+            super::super::check_window(i64::MAX, -1, std::time::Duration::from_secs(300)).is_err()
+        );
+    }
 
     #[test]
     fn json_and_form_deliveries_parse() {

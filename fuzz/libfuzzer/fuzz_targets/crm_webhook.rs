@@ -1,0 +1,6 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mfh_fuzz::TARGETS
+    .iter()
+    .find(|(name, _)| *name == "crm_webhook")
+    .expect("a target of mfh_fuzz::TARGETS")
+    .1(data));
