@@ -67,6 +67,11 @@ pub const CONTACTS_LATEST: &str = "CREATE TABLE contacts AS SELECT {columns} FRO
             topic_partition DESC, topic_offset DESC) = 1 \
 ) WHERE NOT deleted";
 
+/// One row per execution, as DynamoDB keeps it: a succeeded copy over a failed one, then
+/// the later; compaction keeps the same row, so this only matters before it.
+const ONE_PER_EXECUTION: &str = "QUALIFY row_number() OVER (PARTITION BY execution_id \
+    ORDER BY status = 'succeeded' DESC, completed_at DESC) = 1";
+
 /// The most one query may spill to disk.
 const SPILL_LIMIT: &str = "1GB";
 
@@ -123,7 +128,7 @@ pub fn run_query(
         EMPTY_TABLE.to_owned()
     } else {
         format!(
-            "{EMPTY_TABLE}; INSERT INTO executions BY NAME SELECT * FROM read_parquet({}, union_by_name = true, hive_partitioning = false)",
+            "{EMPTY_TABLE}; INSERT INTO executions BY NAME SELECT * FROM read_parquet({}, union_by_name = true, hive_partitioning = false) {ONE_PER_EXECUTION}",
             file_list(files)
         )
     };
@@ -493,7 +498,8 @@ mod tests {
         let big = dir.path().join("big.parquet");
         let conn = duckdb::Connection::open_in_memory().unwrap();
         conn.execute_batch(&format!(
-            "COPY (SELECT 'e' || i AS execution_id, repeat('x', 40) AS message \
+            "COPY (SELECT 'e' || i AS execution_id, repeat('x', 40) AS message, \
+             'succeeded' AS status, now() AS completed_at \
              FROM range(3000000) t(i)) TO {} (FORMAT parquet)",
             quote(&big.display().to_string())
         ))

@@ -381,3 +381,44 @@ async fn a_follow_up_that_cannot_be_requested_holds_its_parent_until_it_can() {
     );
     t.stop().await;
 }
+
+/// Review finding 7: the first copy of a result always won, so a redelivered execution
+/// whose first run failed (before recording an outcome) and whose second run made its
+/// changes stayed `failed` for good. A succeeded copy now replaces a failed one, in
+/// DynamoDB and in the explorer's one row per execution; a failed copy never replaces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_succeeded_copy_replaces_a_failed_one_and_never_the_reverse() {
+    let t = TestStack::start().await;
+    let svc = &t.stack.services;
+    let completed = svc.kafka.topics().completed();
+    let id = uuid::Uuid::new_v4().to_string();
+    let key = format!("{}:1", t.account);
+    let failed = ExecutionCompleted {
+        status: ExecutionStatus::Failed,
+        error_kind: Some("crm_unavailable".into()),
+        error_message: Some("the CRM did not answer".into()),
+        ..result(&t, &id)
+    };
+    svc.produce(&completed, &key, &failed).await.unwrap();
+    assert_eq!(t.wait_done(&id, &t.key).await["status"], "failed");
+    let succeeded = ExecutionCompleted {
+        completed_at: failed.completed_at + 1000,
+        ..result(&t, &id)
+    };
+    svc.produce(&completed, &key, &succeeded).await.unwrap();
+    // A later failed copy (another redelivery, the CRM away again) changes nothing.
+    svc.produce(&completed, &key, &failed).await.unwrap();
+    let marker = uuid::Uuid::new_v4().to_string();
+    svc.produce(&completed, &key, &result(&t, &marker))
+        .await
+        .unwrap();
+    t.wait_done(&marker, &t.key).await;
+    let (_, now) = t.get(&format!("/v1/executions/{id}"), &t.key).await;
+    assert_eq!(now["status"], "succeeded", "{now}");
+    assert_eq!(now["error_kind"], Value::Null, "{now}");
+    let q = format!(
+        "select count(*) || ' ' || min(status) from executions where execution_id = '{id}'"
+    );
+    t.wait_sql(&t.key, &q, json!("1 succeeded")).await;
+    t.stop().await;
+}

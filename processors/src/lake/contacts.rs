@@ -7,14 +7,14 @@
 //! ranks lowest), then topic partition and offset, the order the explorer uses too.
 
 use super::LakeRow;
+use super::rows::column;
 use arrow::array::{
     Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMillisecondArray, UInt32Array,
+    TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use mfh_schemas::ContactSnapshot;
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 /// One row of the contacts table: a snapshot and where it was read from the topic.
@@ -151,36 +151,10 @@ impl LakeRow for ContactRow {
                 offset.value(i),
             )
         };
-        let mut latest: HashMap<(&str, &str), usize> = HashMap::new();
-        for i in 0..all.num_rows() {
-            latest
-                .entry((connection.value(i), contact.value(i)))
-                .and_modify(|best| {
-                    if rank(i) > rank(*best) {
-                        *best = i;
-                    }
-                })
-                .or_insert(i);
-        }
-        // Input order, so a compacted file's rows are deterministic.
-        let mut keep: Vec<usize> = latest.into_values().collect();
-        keep.sort_unstable();
-        let indices = keep
-            .into_iter()
-            .map(u32::try_from)
-            .collect::<Result<UInt32Array, _>>()
-            .map_err(|e| ArrowError::ComputeError(e.to_string()))?;
-        Ok(vec![arrow::compute::take_record_batch(&all, &indices)?])
+        let ranked =
+            (0..all.num_rows()).map(|i| ((connection.value(i), contact.value(i)), rank(i)));
+        Ok(vec![super::rows::keep_best(&all, ranked)?])
     }
-}
-
-fn column<'a, T: Array + 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, ArrowError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| {
-            ArrowError::SchemaError(format!("contacts column {name} missing or mistyped"))
-        })
 }
 
 /// Test support: snapshots and a reader of the table (also used by the explorer's tests).

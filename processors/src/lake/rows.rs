@@ -57,6 +57,68 @@ impl LakeRow for ExecutionRow {
     fn to_batch(rows: &[Self]) -> Result<RecordBatch, arrow::error::ArrowError> {
         to_batch(rows)
     }
+
+    /// Keeps one row per execution: a succeeded copy over a failed one (the result
+    /// DynamoDB keeps, see `Store::put_completed`), then the later one.
+    fn compact(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+        let Some(first) = batches.first() else {
+            return Ok(batches);
+        };
+        let all = arrow::compute::concat_batches(&first.schema(), &batches)?;
+        let id = column::<StringArray>(&all, "execution_id")?;
+        let status = column::<StringArray>(&all, "status")?;
+        let completed = column::<TimestampMillisecondArray>(&all, "completed_at")?;
+        let ranked = (0..all.num_rows()).map(|i| {
+            (
+                id.value(i),
+                (status.value(i) == "succeeded", completed.value(i)),
+            )
+        });
+        Ok(vec![keep_best(&all, ranked)?])
+    }
+}
+
+/// A column of `batch` by name and type.
+pub(super) fn column<'a, T: arrow::array::Array + 'static>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a T, arrow::error::ArrowError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError(format!("no {name} column of the expected type"))
+        })
+}
+
+/// The rows of `all` that rank highest per key (`ranked` gives each row's key and rank,
+/// in row order), in input order, so a compacted file's rows are deterministic.
+pub(super) fn keep_best<K: Eq + std::hash::Hash, R: Ord>(
+    all: &RecordBatch,
+    ranked: impl Iterator<Item = (K, R)>,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use std::collections::hash_map::Entry;
+    let mut best: std::collections::HashMap<K, (R, usize)> = std::collections::HashMap::new();
+    for (i, (key, rank)) in ranked.enumerate() {
+        match best.entry(key) {
+            Entry::Occupied(mut e) => {
+                if rank > e.get().0 {
+                    e.insert((rank, i));
+                }
+            }
+            Entry::Vacant(e) => {
+                e.insert((rank, i));
+            }
+        }
+    }
+    let mut keep: Vec<usize> = best.into_values().map(|(_, i)| i).collect();
+    keep.sort_unstable();
+    let indices = keep
+        .into_iter()
+        .map(u32::try_from)
+        .collect::<Result<arrow::array::UInt32Array, _>>()
+        .map_err(|e| arrow::error::ArrowError::ComputeError(e.to_string()))?;
+    arrow::compute::take_record_batch(all, &indices)
 }
 
 /// The Arrow schema of the executions table.
@@ -210,6 +272,31 @@ pub fn decode_parquet(path: &str, bytes: bytes::Bytes) -> Result<Vec<RecordBatch
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Compaction keeps the row DynamoDB keeps: a succeeded copy of an execution over a
+    /// failed one, whatever their order.
+    #[test]
+    fn compaction_keeps_one_row_per_execution_preferring_success() {
+        let row = |id: &str, ok: bool, at: i64| {
+            let mut r = crate::lake::compact::testing::row(id, "a");
+            r.result.status = if ok {
+                mfh_schemas::ExecutionStatus::Succeeded
+            } else {
+                mfh_schemas::ExecutionStatus::Failed
+            };
+            r.result.completed_at = at;
+            r
+        };
+        let batch =
+            to_batch(&[row("e1", true, 5), row("e1", false, 9), row("e2", false, 1)]).unwrap();
+        let kept = ExecutionRow::compact(vec![batch]).unwrap();
+        let ids = column::<StringArray>(&kept[0], "execution_id").unwrap();
+        let status = column::<StringArray>(&kept[0], "status").unwrap();
+        let got: Vec<_> = (0..kept[0].num_rows())
+            .map(|i| (ids.value(i), status.value(i)))
+            .collect();
+        assert_eq!(got, vec![("e1", "succeeded"), ("e2", "failed")]);
+    }
 
     /// A file written before `helper_id` existed still compacts with new rows.
     #[test]

@@ -314,18 +314,37 @@ impl Store {
         let sets: Vec<String> = (0..values.len())
             .map(|i| format!("#a{i} = :v{i}"))
             .collect();
+        // A copy replacing a failed one leaves nothing of it behind.
+        let absent: Vec<&str> = [
+            ("error_kind", c.error_kind.is_none()),
+            ("error_message", c.error_message.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(name, gone)| gone.then_some(name))
+        .collect();
+        let remove = if absent.is_empty() {
+            String::new()
+        } else {
+            format!(" REMOVE {}", absent.join(", "))
+        };
         let mut update = Update::builder()
             .table_name(&table)
             .key("execution_id", s(&c.execution_id))
-            .update_expression(format!("SET {}", sets.join(", ")));
+            .update_expression(format!("SET {}{remove}", sets.join(", ")));
         for (i, (k, v)) in values.into_iter().enumerate() {
             update = update
                 .expression_attribute_names(format!("#a{i}"), k)
                 .expression_attribute_values(format!(":v{i}"), v);
         }
         let built = |e| StoreError::dynamo("UpdateItem", &table, e);
+        // A succeeded copy replaces a failed one: a redelivered execution whose first run
+        // failed before recording an outcome (the CRM away) may run and apply its changes
+        // the second time, and the result must say so. A failed copy never replaces.
+        let succeeded = c.status == mfh_schemas::ExecutionStatus::Succeeded;
         let Some(helper_id) = &c.helper_id else {
-            return self.write_result(update, &table, partition, offset).await;
+            return self
+                .write_result(update, &table, partition, offset, succeeded)
+                .await;
         };
         // Only the first write of the winning copy counts in the helper's stats; a
         // repeat of it is told apart by the position it recorded.
@@ -355,7 +374,8 @@ impl Store {
                 // is not the account's (a direct producer named a stranger's id): then the
                 // result is written without stats.
                 tracing::debug!(execution_id = %c.execution_id, error = ?e, "Result written without helper stats.");
-                self.write_result(update, &table, partition, offset).await
+                self.write_result(update, &table, partition, offset, succeeded)
+                    .await
             }
             Err(e) => Err(StoreError::dynamo("TransactWriteItems", &table, e)),
         }
@@ -368,13 +388,22 @@ impl Store {
         table: &str,
         partition: i32,
         offset: i64,
+        replaces_failed: bool,
     ) -> Result<bool, StoreError> {
-        let u = update
+        let mut update = update
             .expression_attribute_values(":p", n(i64::from(partition)))
-            .expression_attribute_values(":o", n(offset))
-            .condition_expression(
-                "attribute_not_exists(lake_offset) OR (lake_partition = :p AND lake_offset = :o)",
-            )
+            .expression_attribute_values(":o", n(offset));
+        let mut condition =
+            "attribute_not_exists(lake_offset) OR (lake_partition = :p AND lake_offset = :o)"
+                .to_owned();
+        if replaces_failed {
+            update = update
+                .expression_attribute_names("#was", "status")
+                .expression_attribute_values(":failed", s("failed"));
+            condition.push_str(" OR #was = :failed");
+        }
+        let u = update
+            .condition_expression(condition)
             .build()
             .map_err(|e| StoreError::dynamo("UpdateItem", table, e))?;
         let res = self
