@@ -499,10 +499,10 @@ async fn report_lag(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn rec(p: i32, o: i64, key: &str) -> Record {
+    pub(super) fn rec(p: i32, o: i64, key: &str) -> Record {
         Record {
             topic: "t".into(),
             partition: p,

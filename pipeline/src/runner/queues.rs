@@ -66,18 +66,7 @@ pub(super) fn record_key(rec: &Record) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rec(p: i32, o: i64, key: &str) -> Record {
-        Record {
-            topic: "t".into(),
-            partition: p,
-            offset: o,
-            key: Some(key.into()),
-            payload: None,
-            timestamp_ms: None,
-            previous: None,
-        }
-    }
+    use crate::runner::tests::rec;
 
     #[test]
     fn a_key_runs_one_record_at_a_time_in_order() {

@@ -591,7 +591,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let table = self.table(EXECUTIONS);
         let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
-        match self
+        let update = self
             .client
             .update_item()
             .table_name(&table)
@@ -606,18 +606,10 @@ impl Store {
             .expression_attribute_values(":t", s("throttled"))
             .expression_attribute_values(":at", n(at))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":w", n(wait_ms))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_update_failure(&e) => Ok(()),
-            Err(e) => Err(StoreError::dynamo("UpdateItem", &table, e)),
-        }
+            .expression_attribute_values(":w", n(wait_ms));
+        self.update_unless_moved(update, &table).await
     }
-}
 
-impl Store {
     /// Marks a queued execution failed with `kind` and `reason` when its request never
     /// reached the topic; an execution that has moved on (running, a result written) is
     /// left alone.
@@ -632,7 +624,7 @@ impl Store {
         reason: &str,
     ) -> Result<(), StoreError> {
         let table = self.table(EXECUTIONS);
-        match self
+        let update = self
             .client
             .update_item()
             .table_name(&table)
@@ -646,18 +638,10 @@ impl Store {
             .expression_attribute_values(":q", s("queued"))
             .expression_attribute_values(":k", s(kind))
             .expression_attribute_values(":m", s(reason))
-            .expression_attribute_values(":at", n(at))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_update_failure(&e) => Ok(()),
-            Err(e) => Err(StoreError::dynamo("UpdateItem", &table, e)),
-        }
+            .expression_attribute_values(":at", n(at));
+        self.update_unless_moved(update, &table).await
     }
-}
 
-impl Store {
     /// Undoes [`Store::mark_not_queued`] of kind `kind` when its request is sent again.
     ///
     /// # Errors
@@ -668,7 +652,7 @@ impl Store {
         kind: &str,
     ) -> Result<(), StoreError> {
         let table = self.table(EXECUTIONS);
-        match self
+        let update = self
             .client
             .update_item()
             .table_name(&table)
@@ -677,13 +661,21 @@ impl Store {
             .condition_expression("error_kind = :k AND attribute_not_exists(lake_offset)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":q", s("queued"))
-            .expression_attribute_values(":k", s(kind))
-            .send()
-            .await
-        {
+            .expression_attribute_values(":k", s(kind));
+        self.update_unless_moved(update, &table).await
+    }
+
+    /// Sends a conditional update of an execution whose lost condition means it has
+    /// moved on (a result written, a status changed): nothing to do.
+    async fn update_unless_moved(
+        &self,
+        update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        table: &str,
+    ) -> Result<(), StoreError> {
+        match update.send().await {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_update_failure(&e) => Ok(()),
-            Err(e) => Err(StoreError::dynamo("UpdateItem", &table, e)),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", table, e)),
         }
     }
 }
