@@ -68,7 +68,7 @@ pub const CONTACTS_LATEST: &str = "CREATE TABLE contacts AS SELECT {columns} FRO
 ) WHERE NOT deleted";
 
 /// One row per execution, as DynamoDB keeps it: a succeeded copy over a failed one, then
-/// the later; compaction keeps the same row, so this only matters before it.
+/// the later. Compaction keeps the same row within a tier; this picks it across tiers.
 const ONE_PER_EXECUTION: &str = "QUALIFY row_number() OVER (PARTITION BY execution_id \
     ORDER BY status = 'succeeded' DESC, completed_at DESC) = 1";
 

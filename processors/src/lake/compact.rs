@@ -285,6 +285,7 @@ async fn flush_partition<R: LakeRow>(
                 account_id: account.clone(),
                 date: date.clone(),
                 rows: n,
+                tier: 0,
             });
         }
         for p in &settled {
@@ -334,7 +335,10 @@ fn sanitize(s: &str) -> String {
 }
 
 /// Merges the account's files of `date` (or of every day, for
-/// [`LakeRow::COMPACT_ACROSS_DAYS`]) into one file holding what [`LakeRow::compact`] keeps.
+/// [`LakeRow::COMPACT_ACROSS_DAYS`]) in tiers: once a tier holds `compact_min_files`
+/// files they become one file of the next tier, holding what [`LakeRow::compact`] keeps,
+/// and so on up; a merged file is not read again until its own tier fills. Readers pick
+/// the one row per key across tiers (the explorer's `QUALIFY`s).
 async fn compact<R: LakeRow>(
     lake: &Lake,
     cfg: &WriterConfig,
@@ -342,15 +346,35 @@ async fn compact<R: LakeRow>(
     account: &str,
     date: &str,
 ) -> Result<(), LakeError> {
-    let small: Vec<FileEntry> = manifest
-        .files
-        .iter()
-        .filter(|f| f.account_id == account && (R::COMPACT_ACROSS_DAYS || f.date == date))
-        .cloned()
-        .collect();
-    if small.len() < cfg.compact_min_files {
-        return Ok(());
+    for tier in 0..u8::MAX {
+        let small: Vec<FileEntry> = manifest
+            .files
+            .iter()
+            .filter(|f| {
+                f.account_id == account
+                    && f.tier == tier
+                    && (R::COMPACT_ACROSS_DAYS || f.date == date)
+            })
+            .cloned()
+            .collect();
+        if small.len() < cfg.compact_min_files.max(2) {
+            return Ok(());
+        }
+        merge::<R>(lake, cfg, manifest, account, date, small, tier + 1).await?;
     }
+    Ok(())
+}
+
+/// Replaces `small` by one file of `tier`.
+async fn merge<R: LakeRow>(
+    lake: &Lake,
+    cfg: &WriterConfig,
+    manifest: &mut Manifest,
+    account: &str,
+    date: &str,
+    small: Vec<FileEntry>,
+    tier: u8,
+) -> Result<(), LakeError> {
     // Across days, the merged file goes under the newest day merged: a latest-state row's
     // day is only where it was first written, and readers never derive data from the path.
     let date = small
@@ -368,7 +392,7 @@ async fn compact<R: LakeRow>(
         batches.extend(decode_parquet(&f.path, bytes)?);
     }
     let rel = format!(
-        "account_id={}/date={date}/p{}-compacted-{}.parquet",
+        "account_id={}/date={date}/p{}-t{tier}-{}.parquet",
         sanitize(account),
         manifest.partition,
         uuid::Uuid::new_v4().simple()
@@ -383,6 +407,7 @@ async fn compact<R: LakeRow>(
         account_id: account.to_owned(),
         date,
         rows,
+        tier,
     });
     let after_ms = mfh_pipeline::now_millis()
         + i64::try_from(cfg.delete_grace.as_millis()).unwrap_or(i64::MAX);
@@ -497,9 +522,16 @@ pub mod testing {
         assert_eq!(visible_rows(&lake, "b").await.unwrap(), 1);
         let m = Manifest::load(&lake, 0).await.unwrap();
         assert_eq!(m.watermark, 7);
-        assert!(
-            m.files.iter().filter(|f| f.account_id == "a").count() < 3,
-            "compacted"
+        let tiers: Vec<u8> = m
+            .files
+            .iter()
+            .filter(|f| f.account_id == "a")
+            .map(|f| f.tier)
+            .collect();
+        assert_eq!(
+            tiers,
+            vec![1, 0, 0],
+            "the first three files merged, the next two wait"
         );
         assert!(
             m.pending_deletes.is_empty(),
@@ -525,6 +557,55 @@ mod tests {
             compact_min_files: 100,
             delete_grace: Duration::ZERO,
         }
+    }
+
+    /// Review finding 9: every compaction used to rewrite the account's whole day,
+    /// compacted file included. Now a merged file waits for its own tier to fill.
+    #[tokio::test]
+    async fn compaction_rewrites_each_row_once_per_tier() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::local(dir.path()).unwrap();
+        let w = LakeWriter::start(
+            lake.clone(),
+            WriterConfig {
+                compact_min_files: 3,
+                ..cfg()
+            },
+        );
+        let tiers = || async {
+            let mut t: Vec<(u8, u64)> = Manifest::load(&lake, 0)
+                .await
+                .unwrap()
+                .files
+                .iter()
+                .map(|f| (f.tier, f.rows))
+                .collect();
+            t.sort_unstable();
+            t
+        };
+        for o in 0..7 {
+            w.submit(
+                Position::fetched(0, o, 1),
+                Some(testing::row(&format!("e{o}"), "a")),
+            )
+            .await
+            .unwrap();
+        }
+        assert_eq!(tiers().await, vec![(0, 1), (1, 3), (1, 3)]);
+        for o in 7..9 {
+            w.submit(
+                Position::fetched(0, o, 1),
+                Some(testing::row(&format!("e{o}"), "a")),
+            )
+            .await
+            .unwrap();
+        }
+        assert_eq!(
+            tiers().await,
+            vec![(2, 9)],
+            "three tier-1 files become one of tier 2"
+        );
+        assert_eq!(visible_rows(&lake, "a").await.unwrap(), 9);
     }
 
     /// Review finding 3: a writer holding an old manifest (a partition moved away and

@@ -367,11 +367,17 @@ mod tests {
         let m = Manifest::load(&lake, 0).await.unwrap();
         assert_eq!(m.watermark, 7);
         let a_files: Vec<_> = m.files.iter().filter(|f| f.account_id == "a").collect();
-        assert_eq!(a_files.len(), 1, "all days merged: {a_files:?}");
-        assert_eq!(a_files[0].rows, 2);
-        assert!(m.pending_deletes.is_empty());
+        let tiers: Vec<(u8, u64)> = a_files.iter().map(|f| (f.tier, f.rows)).collect();
         assert_eq!(
-            summary(&read_all(&lake, "a").await),
+            tiers,
+            vec![(1, 2), (0, 1), (0, 1)],
+            "the first three days merged to each contact's latest: {a_files:?}"
+        );
+        assert!(m.pending_deletes.is_empty());
+        // Readers pick each contact's latest across tiers, as compaction does within one.
+        let latest = ContactRow::compact(read_all(&lake, "a").await).unwrap();
+        assert_eq!(
+            summary(&latest),
             vec![
                 (
                     "c1".into(),

@@ -15,6 +15,10 @@ pub struct FileEntry {
     pub date: String,
     /// Row count.
     pub rows: u64,
+    /// Compaction tier: 0 for a flush's file, t + 1 for a merge of `compact_min_files`
+    /// files of tier t, so each row is rewritten once per tier, not at every compaction.
+    #[serde(default)]
+    pub tier: u8,
 }
 
 /// A file replaced by compaction, deleted once readers can no longer hold it.
