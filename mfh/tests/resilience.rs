@@ -422,3 +422,35 @@ async fn a_succeeded_copy_replaces_a_failed_one_and_never_the_reverse() {
     t.wait_sql(&t.key, &q, json!("1 succeeded")).await;
     t.stop().await;
 }
+
+/// Review finding 13: helper state did not retry a store error, so a moment of DynamoDB
+/// unavailability inside `once` turned a sent message into a failed execution. Here the
+/// state table appears a moment after the first write is tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_state_rides_out_a_moment_without_its_store() {
+    use mfh_processors::state::StateStore;
+    let cfg = mfh_processors::store::DynamoConfig {
+        endpoint: std::env::var("MFH_TEST_DYNAMO").expect("run with scripts/test"),
+        region: "us-east-1".into(),
+        table_prefix: format!("state_{}_", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        access_key_id: "local".into(),
+        secret_access_key: "local".into(),
+        cache_ttl_ms: 0,
+    };
+    let store = mfh_processors::store::Store::connect(&cfg);
+    let state = mfh_processors::store::state::DynamoState::new(store.clone(), "acct_1");
+    let later = store.clone();
+    let tables = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        later.ensure_tables().await.unwrap();
+    });
+    state
+        .put("once/e1/sms", json!({"status": "done"}), None)
+        .await
+        .unwrap();
+    tables.await.unwrap();
+    assert_eq!(
+        state.get("once/e1/sms").await.unwrap(),
+        Some(json!({"status": "done"}))
+    );
+}

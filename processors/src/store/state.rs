@@ -1,7 +1,7 @@
 //! Durable helper state in DynamoDB: one item per (account, key), written with a version
 //! check so two instances of a category updating one counter never lose an increment.
 
-use super::{HELPER_STATE, Store};
+use super::{HELPER_STATE, Store, StoreError};
 use crate::state::{REMEMBERED_INCREMENTS, StateError, StateStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -76,17 +76,23 @@ impl Item {
 
 impl DynamoState {
     async fn read(&self, key: &str) -> Result<Option<Item>, StateError> {
-        let out = self
+        let table = self.store.table(HELPER_STATE);
+        let req = self
             .store
             .client
             .get_item()
-            .table_name(self.store.table(HELPER_STATE))
+            .table_name(&table)
             .key("account", AttributeValue::S(self.account.clone()))
             .key("key", AttributeValue::S(key.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| err("GetItem", e))?;
+            .consistent_read(true);
+        let out = crate::with_retries("read helper state", || async {
+            req.clone()
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("GetItem", &table, e))
+        })
+        .await
+        .map_err(|e| err("GetItem", e))?;
         out.item.as_ref().map(Item::parse).transpose()
     }
 
@@ -131,11 +137,19 @@ impl DynamoState {
         if expected.is_none() {
             req = req.expression_attribute_names("#k", "key");
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if super::executions::is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(err("PutItem", e)),
-        }
+        // A store error is retried; a lost condition is an answer (another writer, or this
+        // write landing before its reply was lost: the caller reads again and the
+        // version, or the `incr` journal, tells).
+        let table = self.store.table(HELPER_STATE);
+        crate::with_retries("write helper state", || async {
+            match req.clone().send().await {
+                Ok(_) => Ok(true),
+                Err(e) if super::executions::is_conditional_failure(&e) => Ok(false),
+                Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
+            }
+        })
+        .await
+        .map_err(|e| err("PutItem", e))
     }
 }
 
