@@ -156,20 +156,19 @@ async fn writer_loop<R: LakeRow>(
             by_partition.entry(r.at.partition).or_default().push(r);
         }
         for (partition, reqs) in by_partition {
-            let mut result = Err(LakeError::Conflict {
-                path: Manifest::path(partition, 0),
-            });
-            for _ in 0..FLUSH_ATTEMPTS {
-                result = flush_partition(&lake, &cfg, &mut manifests, partition, &reqs).await;
-                if !matches!(result, Err(LakeError::Conflict { .. })) {
-                    break;
+            let mut attempt = 1;
+            let result = loop {
+                let r = flush_partition(&lake, &cfg, &mut manifests, partition, &reqs).await;
+                if attempt == FLUSH_ATTEMPTS || !matches!(r, Err(LakeError::Conflict { .. })) {
+                    break r;
                 }
+                attempt += 1;
                 tracing::info!(
                     partition,
                     table = lake.table_name(),
                     "Manifest changed by another writer; flushing again on the newest."
                 );
-            }
+            };
             if let Err(e) = &result {
                 tracing::error!(partition, error = ?e, "Lake flush failed.");
             }
@@ -536,6 +535,14 @@ pub mod testing {
         assert!(
             m.pending_deletes.is_empty(),
             "replaced files deleted after the grace period"
+        );
+        // Of two writers holding the same generation, the store lets only one save it
+        // (a hard link locally, `If-None-Match: *` on S3).
+        let (mut first, mut second) = (m.clone(), m);
+        first.save(&lake).await.unwrap();
+        assert!(
+            matches!(second.save(&lake).await, Err(LakeError::Conflict { .. })),
+            "the second writer of a generation loses"
         );
     }
 }

@@ -328,16 +328,7 @@ impl Lake {
     /// # Errors
     /// [`LakeError::Store`].
     pub async fn list(&self, dir: &str) -> Result<Vec<String>, LakeError> {
-        let listing = self.store.list_with_delimiter(Some(&self.key(dir))).await;
-        match listing {
-            Ok(l) => Ok(l
-                .objects
-                .into_iter()
-                .filter_map(|o| o.location.filename().map(str::to_owned))
-                .collect()),
-            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-            Err(e) => Err(store_err(dir, &e)),
-        }
+        Ok(self.list_dir(dir).await?.1)
     }
 
     /// The names of the folders and of the files directly in `dir`.
