@@ -1,11 +1,11 @@
-//! The embedded default of `mfh up`: the broker (tansu) and the DynamoDB-compatible
+//! The embedded default of `mfh up`: the broker (nisshi) and the DynamoDB-compatible
 //! server (dynoxide) as child processes on 127.0.0.1, installed by `scripts/install-deps`,
 //! and the Schema Registry in-process. Data lives under `embedded.data_dir`.
 //!
-//! Durability: dynoxide, the registry and the lake keep their data on disk. The broker
-//! runs tansu's in-memory storage, measured as the only one fast enough here; a broker
-//! restart loses records not yet processed, so the docker-compose stack (Redpanda) is
-//! the durable path.
+//! Durability: every part keeps its data on disk. The broker is nisshi with its SQLite
+//! storage (WAL), chosen by measurement (README, "Durability of the embedded default"): the
+//! only embedded candidate that kept every acknowledged record through a kill -9 and
+//! hands a killed group member's partitions to the survivors.
 
 use crate::config::EmbeddedConfig;
 use anyhow::{Context, bail};
@@ -59,6 +59,64 @@ async fn wait_for_port(port: u16, what: &str, child: &mut Child) -> anyhow::Resu
     bail!("{what} did not listen on 127.0.0.1:{port} within 30 s")
 }
 
+/// Stops a child that an earlier `mfh up` left running: a kill -9 of `mfh up` alone does
+/// not reach its children, and one still running holds its port and its data file. Only a
+/// process running `binary` is stopped, since the recorded pid may have been reused, and
+/// only an orphan: one whose parent is a live `mfh` belongs to an `mfh up` still running.
+///
+/// # Errors
+/// When another `mfh up` runs on the same data directory.
+async fn stop_leftover(pid_file: &Path, binary: &Path) -> anyhow::Result<()> {
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+    else {
+        return Ok(());
+    };
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let runs = |dir: &Path, exe: &Path| {
+        matches!(
+            (std::fs::read_link(dir.join("exe")), std::fs::canonicalize(exe)),
+            (Ok(a), Ok(b)) if a == b
+        )
+    };
+    if !runs(&proc_dir, binary) {
+        return Ok(());
+    }
+    // /proc/PID/stat is "pid (comm) state ppid ...", and comm may hold spaces.
+    let parent = std::fs::read_to_string(proc_dir.join("stat"))
+        .ok()
+        .and_then(|s| {
+            let (_, rest) = s.rsplit_once(')')?;
+            rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+        });
+    if let (Some(parent), Ok(me)) = (parent, std::env::current_exe())
+        && runs(Path::new(&format!("/proc/{parent}")), &me)
+    {
+        bail!("another mfh up (pid {parent}) is running on this data directory; stop it first");
+    }
+    tracing::warn!(pid, binary = %binary.display(), "Stopping a service left running by an earlier mfh up.");
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .await;
+    for _ in 0..100 {
+        if !proc_dir.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+fn record_pid(pid_file: &Path, child: &Child) {
+    if let Some(pid) = child.id()
+        && let Err(e) = std::fs::write(pid_file, pid.to_string())
+    {
+        tracing::warn!(error = %e, file = %pid_file.display(), "Could not record a child's pid.");
+    }
+}
+
 /// Starts the broker, the store and the registry.
 ///
 /// # Errors
@@ -73,7 +131,10 @@ pub async fn start(cfg: &EmbeddedConfig, cancel: &CancellationToken) -> anyhow::
         Ok(std::fs::File::create(data.join("logs").join(name))?.into())
     };
 
-    let mut dynamo = Command::new(binary(&cfg.bin_dir, "dynoxide")?)
+    let dynoxide = std::path::absolute(binary(&cfg.bin_dir, "dynoxide")?)?;
+    let dynamo_pid = data.join("dynamo").join("dynoxide.pid");
+    stop_leftover(&dynamo_pid, &dynoxide).await?;
+    let mut dynamo = Command::new(&dynoxide)
         .args([
             "serve",
             "--host",
@@ -88,27 +149,33 @@ pub async fn start(cfg: &EmbeddedConfig, cancel: &CancellationToken) -> anyhow::
         .kill_on_drop(true)
         .spawn()
         .context("starting dynoxide")?;
+    record_pid(&dynamo_pid, &dynamo);
     wait_for_port(cfg.dynamo_port, "dynoxide", &mut dynamo).await?;
 
     let listener = format!("tcp://127.0.0.1:{}", cfg.broker_port);
-    // tansu reads ./.env; run it inside its own directory so a project .env cannot leak in.
-    let mut broker = Command::new(std::path::absolute(binary(&cfg.bin_dir, "tansu")?)?)
+    let nisshi = std::path::absolute(binary(&cfg.bin_dir, "nisshi")?)?;
+    let broker_pid = data.join("broker").join("nisshi.pid");
+    stop_leftover(&broker_pid, &nisshi).await?;
+    // nisshi resolves a sqlite:// path against its working directory (and reads ./.env):
+    // run it inside its own directory.
+    let mut broker = Command::new(&nisshi)
         .current_dir(data.join("broker"))
         .args([
             "broker",
             "--storage-engine",
-            "memory://tansu/",
+            "sqlite://nisshi.db",
             "--listener-url",
             &listener,
             "--advertised-listener-url",
             &listener,
         ])
-        .stdout(log("tansu.log")?)
-        .stderr(log("tansu.err")?)
+        .stdout(log("nisshi.log")?)
+        .stderr(log("nisshi.err")?)
         .kill_on_drop(true)
         .spawn()
-        .context("starting tansu")?;
-    wait_for_port(cfg.broker_port, "tansu", &mut broker).await?;
+        .context("starting nisshi")?;
+    record_pid(&broker_pid, &broker);
+    wait_for_port(cfg.broker_port, "nisshi", &mut broker).await?;
 
     let registry = mfh_pipeline::registry_server::RegistryState::open(Some(&data.join("registry")))
         .context("opening the schema registry store")?;

@@ -613,11 +613,6 @@ fn spawn_processor(t: &TestStack, which: &str, n: usize) -> Proc {
         .unwrap()
 }
 
-/// The broker's session timeout plus a margin: a crashed member's replacement is started
-/// after it, because tansu keeps a crashed member's partitions assigned to it when a
-/// surviving member rebalances before the session expires (see README, Durability).
-const SESSION_EXPIRY: Duration = Duration::from_secs(11);
-
 fn terminate(Proc(child): &mut Proc) {
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -634,40 +629,48 @@ async fn workers_rebalance_and_crash_mid_stream_without_losing_or_duplicating_a_
     let mut first = spawn_processor(&t, "tagging", 1);
     let mut second = spawn_processor(&t, "tagging", 2);
     let mut sink = spawn_processor(&t, "sink", 1);
-    let n = 400;
     let base = mfh_pipeline::now_millis();
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let id = format!("kill-{i:04}-{}", uuid::Uuid::new_v4().simple());
-        let contact = ["1", "2", "3", "4", "5"][i % 5];
-        let action = if (i / 5) % 2 == 0 { "apply" } else { "remove" };
-        let r = request(
-            &t,
-            &id,
-            "tag_it",
-            json!({"action": action, "tag_ids": ["103"]}),
-            contact,
-            base + i as i64,
-        );
-        produce_request(&t, &r).await;
-        ids.push(id);
-    }
-    // As soon as results land: one worker stops (its in-flight records are abandoned and
-    // its partitions move to the other in a rebalance) and the sink is killed mid-batch.
+    let produce = |range: std::ops::Range<usize>| {
+        let t = &t;
+        async move {
+            let mut ids = Vec::new();
+            for i in range {
+                let id = format!("kill-{i:04}-{}", uuid::Uuid::new_v4().simple());
+                let contact = ["1", "2", "3", "4", "5"][i % 5];
+                let action = if (i / 5) % 2 == 0 { "apply" } else { "remove" };
+                let config = json!({"action": action, "tag_ids": ["103"]});
+                let r = request(t, &id, "tag_it", config, contact, base + i as i64);
+                produce_request(t, &r).await;
+                ids.push(id);
+            }
+            ids
+        }
+    };
+    let ids = produce(0..400).await;
+    // As soon as results land, one worker and the sink are killed mid-batch (no
+    // LeaveGroup). The surviving worker alone must get the dead one's partitions once its
+    // session expires, and finish everything.
     t.wait_done(&ids[10], &t.key).await;
-    terminate(&mut first);
+    first.0.kill().unwrap();
+    let _ = first.0.wait();
     sink.0.kill().unwrap();
     let _ = sink.0.wait();
-    // Then the remaining worker crashes too.
-    t.wait_done(&ids[60], &t.key).await;
-    second.0.kill().unwrap();
-    let _ = second.0.wait();
-    tokio::time::sleep(SESSION_EXPIRY).await;
-    let mut third = spawn_processor(&t, "tagging", 3);
     let mut sink = spawn_processor(&t, "sink", 2);
     for id in &ids {
         assert_eq!(t.wait_done(id, &t.key).await["status"], "succeeded");
     }
+    // A second wave: a new member joins mid-stream (a rebalance moves partitions while
+    // records run), then the old one is killed and the new one takes everything.
+    let wave = produce(400..600).await;
+    t.wait_done(&wave[10], &t.key).await;
+    let mut third = spawn_processor(&t, "tagging", 3);
+    t.wait_done(&wave[60], &t.key).await;
+    second.0.kill().unwrap();
+    let _ = second.0.wait();
+    for id in &wave {
+        assert_eq!(t.wait_done(id, &t.key).await["status"], "succeeded");
+    }
+    let n = 600;
     let all = "select count(*) from executions where execution_id like 'kill-%'";
     t.wait_sql(&t.key, all, json!(n)).await;
     let (_, r) = t
@@ -677,7 +680,7 @@ async fn workers_rebalance_and_crash_mid_stream_without_losing_or_duplicating_a_
         )
         .await;
     assert_eq!(r["rows"], json!([[n, n]]), "no duplicate rows in the lake");
-    // 80 alternating runs per contact starting with apply end with the tag removed.
+    // 120 alternating runs per contact starting with apply end with the tag removed.
     let sandbox = Sandbox::new(t.stack.services.store.clone(), &t.account, "sandbox");
     for c in ["1", "2", "3", "4", "5"] {
         assert!(

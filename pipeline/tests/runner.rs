@@ -97,14 +97,18 @@ async fn setup(partitions: i32) -> Setup {
     }
 }
 
+/// Unique per test: two tests of this binary start at once, and the clock alone gave
+/// both the same prefix (one topic, one group) in a full-suite run.
 fn uuid_like() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     format!(
-        "{:x}{:x}",
+        "{:x}{:x}n{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_nanos()
+            .as_nanos(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
 }
 

@@ -51,6 +51,23 @@ pub fn seed() -> SeedFile {
     serde_json::from_str(include_str!("../../../seed/sandbox.json")).unwrap()
 }
 
+/// The workspace's root, where `.deps/bin` and `seed/` are.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// A port free on 127.0.0.1 now, for a server started later.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Starts the registry and returns its URL.
 pub async fn start_registry(cancel: &CancellationToken) -> String {
     let sock = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
