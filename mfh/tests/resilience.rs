@@ -393,16 +393,29 @@ async fn a_succeeded_copy_replaces_a_failed_one_and_never_the_reverse() {
     let completed = svc.kafka.topics().completed();
     let id = uuid::Uuid::new_v4().to_string();
     let key = format!("{}:1", t.account);
+    // A saved helper's stats count the execution once, and its failure only while the
+    // failed copy stands.
+    let helper = json!({"name": "T", "helper": "tag_it", "config": {"action": "apply", "tag_ids": ["101"]}, "connection_id": "sandbox"});
+    let (status, h) = t.post("/v1/helpers", &t.key, &helper).await;
+    assert_eq!(status, 201, "{h}");
+    let helper_id = h["helper_id"].as_str().unwrap().to_owned();
+    let stats = || async {
+        let (_, h) = t.get(&format!("/v1/helpers/{helper_id}"), &t.key).await;
+        (h["execution_count"].clone(), h["failure_count"].clone())
+    };
     let failed = ExecutionCompleted {
         status: ExecutionStatus::Failed,
         error_kind: Some("crm_unavailable".into()),
         error_message: Some("the CRM did not answer".into()),
+        helper_id: Some(helper_id.clone()),
         ..result(&t, &id)
     };
     svc.produce(&completed, &key, &failed).await.unwrap();
     assert_eq!(t.wait_done(&id, &t.key).await["status"], "failed");
+    assert_eq!(stats().await, (json!(1), json!(1)));
     let succeeded = ExecutionCompleted {
         completed_at: failed.completed_at + 1000,
+        helper_id: Some(helper_id.clone()),
         ..result(&t, &id)
     };
     svc.produce(&completed, &key, &succeeded).await.unwrap();
@@ -416,6 +429,7 @@ async fn a_succeeded_copy_replaces_a_failed_one_and_never_the_reverse() {
     let (_, now) = t.get(&format!("/v1/executions/{id}"), &t.key).await;
     assert_eq!(now["status"], "succeeded", "{now}");
     assert_eq!(now["error_kind"], Value::Null, "{now}");
+    assert_eq!(stats().await, (json!(1), json!(0)), "the failure taken back");
     let q = format!(
         "select count(*) || ' ' || min(status) from executions where execution_id = '{id}'"
     );

@@ -372,12 +372,59 @@ impl Store {
             Err(e) if super::transaction_canceled(&e) => {
                 // Either a copy was written before (this one, or another), or the helper
                 // is not the account's (a direct producer named a stranger's id): then the
-                // result is written without stats.
+                // result is written without stats, except that a succeeded copy replacing
+                // a failed one takes that failure back out of them.
+                if succeeded
+                    && self
+                        .replace_failed_in_stats(update.clone(), &table, partition, offset, c, helper_id)
+                        .await?
+                {
+                    return Ok(true);
+                }
                 tracing::debug!(execution_id = %c.execution_id, error = ?e, "Result written without helper stats.");
                 self.write_result(update, &table, partition, offset, succeeded)
                     .await
             }
             Err(e) => Err(StoreError::dynamo("TransactWriteItems", &table, e)),
+        }
+    }
+
+    /// A succeeded copy replacing the failed one another copy wrote, with the helper's
+    /// failure count taken back in the same transaction (the execution was counted once,
+    /// when the failed copy was written). False when there is no failed copy of another
+    /// position to replace, or the helper is not the account's.
+    async fn replace_failed_in_stats(
+        &self,
+        update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+        table: &str,
+        partition: i32,
+        offset: i64,
+        c: &ExecutionCompleted,
+        helper_id: &str,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::types::TransactWriteItem;
+        let replace = update
+            .expression_attribute_names("#was", "status")
+            .expression_attribute_names("#lp", "lake_partition")
+            .expression_attribute_names("#lo", "lake_offset")
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":p", n(i64::from(partition)))
+            .expression_attribute_values(":o", n(offset))
+            .condition_expression("#was = :failed AND NOT (#lp = :p AND #lo = :o)")
+            .build()
+            .map_err(|e| StoreError::dynamo("UpdateItem", table, e))?;
+        let stats = super::helpers::failure_taken_back(self, &c.account_id, helper_id)?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(replace).build())
+            .transact_items(TransactWriteItem::builder().update(stats).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if super::transaction_canceled(&e) => Ok(false),
+            Err(e) => Err(StoreError::dynamo("TransactWriteItems", table, e)),
         }
     }
 

@@ -501,3 +501,23 @@ pub(crate) fn stats_update(
         .build()
         .map_err(|e| StoreError::dynamo("TransactWriteItems", &table, e))
 }
+
+/// The helper's failure count less one: a failed result replaced by a succeeded copy of
+/// the same execution (see `Store::put_completed`).
+pub(crate) fn failure_taken_back(
+    store: &Store,
+    account_id: &str,
+    helper_id: &str,
+) -> Result<Update, StoreError> {
+    let table = store.table(HELPERS);
+    Update::builder()
+        .table_name(&table)
+        .key("helper_id", sv(helper_id))
+        .update_expression("ADD failure_count :minus_one")
+        .condition_expression("account_id = :a AND failure_count > :zero")
+        .expression_attribute_values(":a", sv(account_id))
+        .expression_attribute_values(":minus_one", nv(-1))
+        .expression_attribute_values(":zero", nv(0))
+        .build()
+        .map_err(|e| StoreError::dynamo("TransactWriteItems", &table, e))
+}
