@@ -429,7 +429,11 @@ async fn a_succeeded_copy_replaces_a_failed_one_and_never_the_reverse() {
     let (_, now) = t.get(&format!("/v1/executions/{id}"), &t.key).await;
     assert_eq!(now["status"], "succeeded", "{now}");
     assert_eq!(now["error_kind"], Value::Null, "{now}");
-    assert_eq!(stats().await, (json!(1), json!(0)), "the failure taken back");
+    assert_eq!(
+        stats().await,
+        (json!(1), json!(0)),
+        "the failure taken back"
+    );
     let q = format!(
         "select count(*) || ' ' || min(status) from executions where execution_id = '{id}'"
     );

@@ -376,7 +376,14 @@ impl Store {
                 // a failed one takes that failure back out of them.
                 if succeeded
                     && self
-                        .replace_failed_in_stats(update.clone(), &table, partition, offset, c, helper_id)
+                        .replace_failed_in_stats(
+                            update.clone(),
+                            &table,
+                            partition,
+                            offset,
+                            c,
+                            helper_id,
+                        )
                         .await?
                 {
                     return Ok(true);
