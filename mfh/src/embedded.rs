@@ -43,16 +43,17 @@ fn binary(bin_dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
 
 async fn wait_for_port(port: u16, what: &str, child: &mut Child) -> anyhow::Result<()> {
     for _ in 0..300 {
+        // Exited first: whoever answers on the port is someone else.
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{what} exited with {status} before listening on port {port}; is the port in use?"
+            );
+        }
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
             return Ok(());
-        }
-        if let Some(status) = child.try_wait()? {
-            bail!(
-                "{what} exited with {status} before listening on port {port}; is the port in use?"
-            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -222,27 +222,11 @@ async fn lane(env: Arc<Env>, runs: Vec<Planned>, shared: Arc<Shared>, producer: 
                 "helper": p.helper, "config": p.config,
                 "connection_id": "sandbox", "contact_id": p.contact,
             });
-            let id = loop {
-                let sent = http
-                    .post(format!("{}/v1/executions", env.base))
-                    .header("x-api-key", &env.key)
-                    .header("idempotency-key", format!("chaos-{}", p.n))
-                    .json(&body)
-                    .send()
+            let idempotency = format!("chaos-{}", p.n);
+            let within = deadline.saturating_duration_since(Instant::now());
+            let id =
+                support::accept_execution(&http, &env.base, &env.key, &idempotency, &body, within)
                     .await;
-                match sent {
-                    Ok(r) if r.status().as_u16() == 202 => {
-                        let v: Value = r.json().await.unwrap();
-                        break v["execution_id"].as_str().unwrap().to_owned();
-                    }
-                    Ok(r) if r.status().is_client_error() => {
-                        panic!("{} {}", r.status(), r.text().await.unwrap_or_default())
-                    }
-                    _ => {}
-                }
-                assert!(Instant::now() < deadline, "request {} never accepted", p.n);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            };
             shared.api_sent.fetch_add(1, Ordering::Relaxed);
             id
         };

@@ -1,7 +1,8 @@
 //! The embedded default under a kill -9 of the whole `mfh up` (API, processors, broker and
 //! store: its process group) in the middle of a load, then a restart on the same data
-//! directory: every execution the API accepted runs exactly once, lands in DynamoDB and
-//! the lake, and each contact ends in the state its ordered executions imply.
+//! directory: every execution the API accepted succeeds, has one row in the lake, and
+//! each contact ends in the state its ordered executions imply. A second kill -9 of
+//! `mfh up` alone leaves its broker and store running; the next `mfh up` stops them.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod support;
@@ -134,29 +135,9 @@ async fn lane(
             "connection_id": "sandbox",
             "contact_id": contact,
         });
-        let deadline = Instant::now() + Duration::from_secs(300);
-        let id = loop {
-            let sent = http
-                .post(format!("{base}/v1/executions"))
-                .header("x-api-key", &key)
-                .header("idempotency-key", format!("durability-{contact}-{i}"))
-                .json(&body)
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().as_u16() == 202 => {
-                    let v: Value = r.json().await.unwrap();
-                    break v["execution_id"].as_str().unwrap().to_owned();
-                }
-                Ok(r) if r.status().is_client_error() => {
-                    panic!("{} {}", r.status(), r.text().await.unwrap_or_default())
-                }
-                // Down, starting, or unable to produce yet: the same request again.
-                _ => {}
-            }
-            assert!(Instant::now() < deadline, "contact {contact} run {i}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let idempotency = format!("durability-{contact}-{i}");
+        let within = Duration::from_secs(300);
+        let id = support::accept_execution(&http, &base, &key, &idempotency, &body, within).await;
         accepted.fetch_add(1, Ordering::Relaxed);
         ids.push((id, action));
     }
@@ -209,6 +190,20 @@ async fn a_kill_9_of_the_whole_embedded_stack_under_load_loses_and_repeats_nothi
     }
     let n = contacts.len() * runs;
     assert_eq!(ids.iter().map(Vec::len).sum::<usize>(), n);
+    // Now a kill -9 of `mfh up` alone: its broker and store live on as orphans holding
+    // their ports, and the next `mfh up` must stop them and start its own.
+    let mut up = up;
+    up.0.kill().unwrap();
+    let _ = up.0.wait();
+    // Not dropped: its drop signals the process group, which would stop the orphans too.
+    std::mem::forget(up);
+    let (up, _) = start_up(dir.path(), &ports);
+    let log = std::fs::read_to_string(dir.path().join("mfh-up.log")).unwrap();
+    assert_eq!(
+        log.matches("left running by an earlier mfh up").count(),
+        2,
+        "the orphaned broker and store were stopped: {log}"
+    );
     for (id, _) in ids.iter().flatten() {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {

@@ -68,6 +68,44 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `POST /v1/executions` until the API accepts it (202), sending the same request with the
+/// same Idempotency-Key while the API is down, starting or unable to produce; returns the
+/// execution id. A 4xx fails the test.
+pub async fn accept_execution(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    idempotency_key: &str,
+    body: &Value,
+    within: Duration,
+) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let sent = http
+            .post(format!("{base}/v1/executions"))
+            .header("x-api-key", key)
+            .header("idempotency-key", idempotency_key)
+            .json(body)
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().as_u16() == 202 => {
+                let v: Value = r.json().await.unwrap();
+                return v["execution_id"].as_str().unwrap().to_owned();
+            }
+            Ok(r) if r.status().is_client_error() => {
+                panic!("{} {}", r.status(), r.text().await.unwrap_or_default())
+            }
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{idempotency_key} never accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Starts the registry and returns its URL.
 pub async fn start_registry(cancel: &CancellationToken) -> String {
     let sock = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -265,7 +265,7 @@ impl Store {
         partition: i32,
         offset: i64,
     ) -> Result<bool, StoreError> {
-        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+        use aws_sdk_dynamodb::types::Update;
         let table = self.table(EXECUTIONS);
         let changes: Vec<ContactChangeView> = c.changes.iter().map(Into::into).collect();
         let changes = serde_json::to_string(&changes).unwrap_or_else(|_| "[]".into());
@@ -360,39 +360,45 @@ impl Store {
             c.completed_at,
             c.status == mfh_schemas::ExecutionStatus::Failed,
         )?;
+        if self.updates_together(&table, first, stats).await? {
+            return Ok(true);
+        }
+        // Either a copy was written before (this one, or another), or the helper is not
+        // the account's (a direct producer named a stranger's id): then the result is
+        // written without stats, except that a succeeded copy replacing a failed one takes
+        // that failure back out of them.
+        if succeeded
+            && self
+                .replace_failed_in_stats(update.clone(), &table, partition, offset, c, helper_id)
+                .await?
+        {
+            return Ok(true);
+        }
+        tracing::debug!(execution_id = %c.execution_id, "Result written without helper stats.");
+        self.write_result(update, &table, partition, offset, succeeded)
+            .await
+    }
+
+    /// Two updates in one transaction: true when both were written, false when a
+    /// condition refused them (then neither was).
+    async fn updates_together(
+        &self,
+        table: &str,
+        a: aws_sdk_dynamodb::types::Update,
+        b: aws_sdk_dynamodb::types::Update,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::types::TransactWriteItem;
         let res = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(first).build())
-            .transact_items(TransactWriteItem::builder().update(stats).build())
+            .transact_items(TransactWriteItem::builder().update(a).build())
+            .transact_items(TransactWriteItem::builder().update(b).build())
             .send()
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if super::transaction_canceled(&e) => {
-                // Either a copy was written before (this one, or another), or the helper
-                // is not the account's (a direct producer named a stranger's id): then the
-                // result is written without stats, except that a succeeded copy replacing
-                // a failed one takes that failure back out of them.
-                if succeeded
-                    && self
-                        .replace_failed_in_stats(
-                            update.clone(),
-                            &table,
-                            partition,
-                            offset,
-                            c,
-                            helper_id,
-                        )
-                        .await?
-                {
-                    return Ok(true);
-                }
-                tracing::debug!(execution_id = %c.execution_id, error = ?e, "Result written without helper stats.");
-                self.write_result(update, &table, partition, offset, succeeded)
-                    .await
-            }
-            Err(e) => Err(StoreError::dynamo("TransactWriteItems", &table, e)),
+            Err(e) if super::transaction_canceled(&e) => Ok(false),
+            Err(e) => Err(StoreError::dynamo("TransactWriteItems", table, e)),
         }
     }
 
@@ -409,7 +415,6 @@ impl Store {
         c: &ExecutionCompleted,
         helper_id: &str,
     ) -> Result<bool, StoreError> {
-        use aws_sdk_dynamodb::types::TransactWriteItem;
         let replace = update
             .expression_attribute_names("#was", "status")
             .expression_attribute_names("#lp", "lake_partition")
@@ -421,18 +426,7 @@ impl Store {
             .build()
             .map_err(|e| StoreError::dynamo("UpdateItem", table, e))?;
         let stats = super::helpers::failure_taken_back(self, &c.account_id, helper_id)?;
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(replace).build())
-            .transact_items(TransactWriteItem::builder().update(stats).build())
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if super::transaction_canceled(&e) => Ok(false),
-            Err(e) => Err(StoreError::dynamo("TransactWriteItems", table, e)),
-        }
+        self.updates_together(table, replace, stats).await
     }
 
     /// The conditional write of a result alone: it wins unless another copy won first.
