@@ -22,13 +22,25 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Stops the children.
+    /// Stops the children, broker first: asks each to stop (SIGTERM) and kills what is
+    /// still running after a few seconds. Called once the processors have drained and
+    /// committed, which is why the children do not share `mfh up`'s process group.
     pub async fn stop(mut self) {
         for c in &mut self.children {
-            let _ = c.kill().await;
+            let Some(pid) = c.id() else { continue };
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+            if tokio::time::timeout(STOP_GRACE, c.wait()).await.is_err() {
+                let _ = c.kill().await;
+            }
         }
     }
 }
+
+/// How long a child may take to stop after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 fn binary(bin_dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
     let p = bin_dir.join(name);
@@ -148,6 +160,9 @@ pub async fn start(cfg: &EmbeddedConfig, cancel: &CancellationToken) -> anyhow::
         .stdout(log("dynoxide.log")?)
         .stderr(log("dynoxide.err")?)
         .kill_on_drop(true)
+        // A terminal's Ctrl-C signals the whole foreground group; the store must outlive
+        // the processors' drain, so it gets a group of its own and is stopped by `stop`.
+        .process_group(0)
         .spawn()
         .context("starting dynoxide")?;
     record_pid(&dynamo_pid, &dynamo);
@@ -173,6 +188,8 @@ pub async fn start(cfg: &EmbeddedConfig, cancel: &CancellationToken) -> anyhow::
         .stdout(log("nisshi.log")?)
         .stderr(log("nisshi.err")?)
         .kill_on_drop(true)
+        // As for the store: the broker must outlive the drain's last commits.
+        .process_group(0)
         .spawn()
         .context("starting nisshi")?;
     record_pid(&broker_pid, &broker);
