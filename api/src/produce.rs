@@ -43,6 +43,7 @@ async fn send<T: AvroRecord>(
         )
         .await
         .map_err(|(e, _)| ApiError::Unavailable(format!("produce to {}: {e}", topic.name)))?;
+    state.metrics.produced(&topic.name);
     Ok(())
 }
 

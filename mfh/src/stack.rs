@@ -124,7 +124,7 @@ impl Stack {
     /// # Errors
     /// When a dependency is unreachable or refuses.
     pub async fn connect(cfg: &Config, metrics: Metrics) -> anyhow::Result<Self> {
-        let store = Store::connect(&cfg.dynamo);
+        let store = Store::connect_counted(&cfg.dynamo, &metrics);
         store
             .ensure_tables()
             .await

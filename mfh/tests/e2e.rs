@@ -726,3 +726,109 @@ async fn the_explorer_runs_at_most_its_slots_at_once() {
     assert_eq!((status, &body["rows"]), (200, &json!([[1]])), "{body}");
     t.stop().await;
 }
+
+/// What one tag_it execution through the API costs, counted by the processes' own
+/// metrics: DynamoDB requests and produced records per execution, in steady state. Waits
+/// on the completion counter instead of polling the API, which would add requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stdout)]
+async fn one_tag_it_execution_costs_a_bounded_number_of_requests() {
+    let t = TestStack::start().await;
+    let metrics = t.stack.services.metrics.clone();
+    let run = |n: usize, offset: usize| {
+        let t = &t;
+        async move {
+            let sends = (0..n).map(|i| {
+                let contact = ((i + offset) % 7 + 1).to_string();
+                let action = if (i + offset).is_multiple_of(2) {
+                    "apply"
+                } else {
+                    "remove"
+                };
+                async move {
+                    t.execute(
+                        "tag_it",
+                        json!({"action": action, "tag_ids": ["104"]}),
+                        &contact,
+                    )
+                    .await
+                }
+            });
+            futures::future::join_all(sends).await
+        }
+    };
+    let wait_completed = |want: u64| {
+        let metrics = metrics.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while metrics.executions_completed_total() < want {
+                assert!(std::time::Instant::now() < deadline, "not all completed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    // Warm up: the helper instance is registered, the key touched, the caches filled.
+    run(7, 0).await;
+    wait_completed(7).await;
+    let requests_before = metrics.dynamodb_requests_total();
+    let produced_before = metrics.records_produced_total();
+    let before = metrics.render();
+    let n = 140;
+    for batch in 0..7 {
+        run(20, batch * 20).await;
+    }
+    wait_completed(7 + n as u64).await;
+    let requests = metrics.dynamodb_requests_total() - requests_before;
+    let produced = metrics.records_produced_total() - produced_before;
+    #[allow(clippy::cast_precision_loss)]
+    let (per_exec, produced_per_exec) = (requests as f64 / n as f64, produced as f64 / n as f64);
+    let after = metrics.render();
+    let lines = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("mfh_dynamodb_requests_total{"))
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_owned(), v.parse::<f64>().ok()?))
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (b, a) = (lines(&before), lines(&after));
+    for (k, v) in &a {
+        let d = v - b.get(k).copied().unwrap_or(0.0);
+        if d > 0.0 {
+            #[allow(clippy::cast_precision_loss)]
+            let each = d / n as f64;
+            println!("{k} {each:.2}");
+        }
+    }
+    println!(
+        "DynamoDB requests per execution: {per_exec:.2}; records produced: {produced_per_exec:.2}"
+    );
+    // Every process serves the counters at /metrics.
+    let text = t
+        .http
+        .get(format!("{}/metrics", t.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "mfh_dynamodb_requests_total{",
+        "mfh_kafka_records_produced_total{",
+        "mfh_executions_completed_total{",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics");
+    }
+    // 14.5 before the caches, the dropped pre-reads and the contact read once.
+    assert!(
+        per_exec <= 9.0,
+        "{per_exec:.2} DynamoDB requests per execution"
+    );
+    assert!(
+        (3.0..3.2).contains(&produced_per_exec),
+        "{produced_per_exec:.2} records produced per execution"
+    );
+    t.stop().await;
+}

@@ -35,6 +35,30 @@ pub struct LagLabels {
     pub partition: i32,
 }
 
+/// Labels of DynamoDB request counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DynamoLabels {
+    /// The table, without the deployment's prefix; tables joined by `+` for a
+    /// transaction or batch over several.
+    pub table: String,
+    /// The operation: GetItem, TransactWriteItems, ...
+    pub op: String,
+}
+
+/// Labels of per-topic counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    /// The topic's full name.
+    pub topic: String,
+}
+
+/// Labels of completed executions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    /// succeeded or failed.
+    pub status: String,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
@@ -53,6 +77,12 @@ pub struct Metrics {
     pub latency: Family<StageLabels, Histogram, fn() -> Histogram>,
     /// Records behind the partition's end offset.
     pub consumer_lag: Family<LagLabels, Gauge>,
+    /// DynamoDB requests sent (an operation, not its retries; a batch or transaction is one).
+    pub dynamodb_requests: Family<DynamoLabels, Counter>,
+    /// Records the broker acknowledged, per topic.
+    pub records_produced: Family<TopicLabels, Counter>,
+    /// Execution results the sink wrote first (redelivered copies are not counted).
+    pub executions_completed: Family<StatusLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -79,6 +109,9 @@ impl Metrics {
             latency_histogram,
         );
         let consumer_lag = Family::<LagLabels, Gauge>::default();
+        let dynamodb_requests = Family::<DynamoLabels, Counter>::default();
+        let records_produced = Family::<TopicLabels, Counter>::default();
+        let executions_completed = Family::<StatusLabels, Counter>::default();
         registry.register("records_processed", "Records handled", processed.clone());
         registry.register(
             "failures",
@@ -100,6 +133,21 @@ impl Metrics {
             "Records behind the end offset",
             consumer_lag.clone(),
         );
+        registry.register(
+            "dynamodb_requests",
+            "DynamoDB requests sent; a batch or transaction counts once",
+            dynamodb_requests.clone(),
+        );
+        registry.register(
+            "kafka_records_produced",
+            "Records the broker acknowledged",
+            records_produced.clone(),
+        );
+        registry.register(
+            "executions_completed",
+            "Execution results written, first copies only",
+            executions_completed.clone(),
+        );
         Self {
             registry: Arc::new(Mutex::new(registry)),
             processed,
@@ -107,7 +155,37 @@ impl Metrics {
             dead_letters,
             latency,
             consumer_lag,
+            dynamodb_requests,
+            records_produced,
+            executions_completed,
         }
+    }
+
+    /// Counts one record the broker acknowledged on `topic`.
+    pub fn produced(&self, topic: &str) {
+        self.records_produced
+            .get_or_create(&TopicLabels {
+                topic: topic.to_owned(),
+            })
+            .inc();
+    }
+
+    /// DynamoDB requests counted so far, over every table and operation.
+    #[must_use]
+    pub fn dynamodb_requests_total(&self) -> u64 {
+        sum(&self.render(), "mfh_dynamodb_requests_total")
+    }
+
+    /// Records produced so far, over every topic.
+    #[must_use]
+    pub fn records_produced_total(&self) -> u64 {
+        sum(&self.render(), "mfh_kafka_records_produced_total")
+    }
+
+    /// Executions completed so far, any status.
+    #[must_use]
+    pub fn executions_completed_total(&self) -> u64 {
+        sum(&self.render(), "mfh_executions_completed_total")
     }
 
     /// A stage label set.
@@ -131,4 +209,16 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The sum of one counter family's samples in a text exposition.
+fn sum(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
 }

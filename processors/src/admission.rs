@@ -112,14 +112,20 @@ pub async fn admit(
     req: Request<'_>,
     meter: bool,
 ) -> Result<Result<Admitted, Refusal>, StoreError> {
-    let Some(account) = store.account(req.account_id).await? else {
+    let Some(account) = store.account_for_admission(req.account_id).await? else {
         return Ok(Err(Refusal::UnknownAccount(req.account_id.to_owned())));
     };
-    if meter && store.execution_counted(req.execution_id).await? {
-        return Ok(Ok(Admitted::default()));
-    }
+    // A redelivery of an execution counted before is admitted as it was then, even if the
+    // account has been blocked or reached its limit since. Asked only on the way to a
+    // refusal: on the way to admission the counting transaction finds the marker itself.
+    let counted_before = || async {
+        Ok::<bool, StoreError>(meter && store.execution_counted(req.execution_id).await?)
+    };
     let billing = &account.billing;
     if let Err(b) = executions_allowed(billing, req.now.timestamp()) {
+        if counted_before().await? {
+            return Ok(Ok(Admitted::default()));
+        }
         return Ok(Err(Refusal::Blocked(b)));
     }
     let limits = billing.limits();
@@ -128,6 +134,9 @@ pub async fn admit(
     if let Err(e) = check_limit(billing.plan, &limits, LimitKind::ExecutionsPerMonth, used)
         && !billing.plan.meters_overage()
     {
+        if counted_before().await? {
+            return Ok(Ok(Admitted::default()));
+        }
         return Ok(Err(Refusal::Limit(e)));
     }
     let mut admitted = Admitted::default();

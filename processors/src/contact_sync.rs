@@ -107,6 +107,7 @@ pub async fn produce_snapshots(svc: &Services, snaps: &[ContactSnapshot]) -> Res
     });
     for r in futures::future::join_all(sends).await {
         r.map_err(|(e, _)| SyncError::Produce(format!("{}: {e}", topic.name)))?;
+        svc.metrics.produced(&topic.name);
     }
     Ok(())
 }

@@ -198,6 +198,7 @@ impl Services {
         })
         .await
         .map_err(|e| produce_failure(&topic.name, &e))?;
+        self.metrics.produced(&topic.name);
         Ok(())
     }
 

@@ -357,6 +357,7 @@ impl Handler for Router {
         })
         .await
         .map_err(|e| crate::produce_failure(&topic, &e))?;
+        self.svc.metrics.produced(&topic);
         Ok(())
     }
 }

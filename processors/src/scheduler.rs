@@ -87,6 +87,7 @@ async fn fire(svc: &Services, timer: &Timer) -> anyhow::Result<()> {
             .map_err(|(e, _)| e)
     })
     .await?;
+    svc.metrics.produced(&topic.name);
     svc.store.delete_timer(&timer.shard, &timer.due).await?;
     Ok(())
 }

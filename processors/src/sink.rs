@@ -112,6 +112,15 @@ impl Handler for Sink {
             .submit(Position::of(rec), row)
             .await
             .map_err(fatal)?;
+        if won {
+            self.svc
+                .metrics
+                .executions_completed
+                .get_or_create(&mfh_pipeline::metrics::StatusLabels {
+                    status: result.status.as_str().to_owned(),
+                })
+                .inc();
+        }
         let stage = mfh_pipeline::metrics::Metrics::stage("sink");
         #[allow(clippy::cast_precision_loss)]
         let secs = (mfh_pipeline::now_millis() - result.requested_at).max(0) as f64 / 1000.0;

@@ -65,9 +65,13 @@ impl Worker {
     ) -> Result<Outcome, ExecError> {
         let store = &self.svc.store;
         let id = &req.execution_id;
-        if let Some(o) = with_retries("read outcome", || store.recorded_outcome(id))
-            .await
-            .map_err(store_err)?
+        // A helper with I/O must not run twice: look for an earlier outcome first. A pure
+        // one may run again for nothing; recording its outcome answers with the first one
+        // recorded, which is the request saved.
+        if !valid.step.is_pure()
+            && let Some(o) = with_retries("read outcome", || store.recorded_outcome(id))
+                .await
+                .map_err(store_err)?
         {
             return Ok(o);
         }
@@ -349,6 +353,7 @@ impl Worker {
                     })
                     .await
                     .map_err(|e| crate::produce_failure(&topic.name, &e))?;
+                    self.svc.metrics.produced(&topic.name);
                 }
             }
             ids.push(child.execution_id);
@@ -469,6 +474,7 @@ impl Handler for Worker {
         })
         .await
         .map_err(|e| crate::produce_failure(&topic.name, &e))?;
+        self.svc.metrics.produced(&topic.name);
         #[allow(clippy::cast_precision_loss)]
         let secs = (result.completed_at - result.requested_at).max(0) as f64 / 1000.0;
         self.svc.metrics.latency.get_or_create(&stage).observe(secs);

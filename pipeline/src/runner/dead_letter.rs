@@ -62,6 +62,7 @@ pub(super) async fn dead_letter(
                 anyhow::anyhow!("dead-letter produce to {}: {e}", cfg.dead_letter_topic)
             })?;
     }
+    deps.metrics.produced(&cfg.dead_letter_topic);
     deps.metrics
         .dead_letters
         .get_or_create(&DeadLetterLabels {

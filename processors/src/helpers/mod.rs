@@ -361,6 +361,13 @@ pub enum Runnable {
 }
 
 impl Runnable {
+    /// Whether running it does no I/O: running it again changes nothing outside it, so
+    /// its first recorded outcome can be settled after the run instead of before.
+    #[must_use]
+    pub fn is_pure(&self) -> bool {
+        matches!(self, Self::Sync(_))
+    }
+
     /// Runs the helper.
     ///
     /// # Errors

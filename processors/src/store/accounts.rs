@@ -86,6 +86,27 @@ impl Store {
             .transpose()
     }
 
+    /// The account as admission needs it: served from the process's cache for up to
+    /// `dynamo.cache_ttl_ms`, so a billing change made by another process (a subscription
+    /// ending, a plan change) reaches admission within that bound. Never for a
+    /// read-modify-write: those use [`Store::account`] and its version.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails or the item is corrupt.
+    pub async fn account_for_admission(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        if let Some(a) = self.account_cache.get(account_id) {
+            return Ok(Some(a));
+        }
+        let a = self.account(account_id).await?;
+        if let Some(a) = &a {
+            self.account_cache.put(account_id, a.clone());
+        }
+        Ok(a)
+    }
+
     /// Creates the account unless it exists; returns the stored account either way.
     ///
     /// # Errors
@@ -115,6 +136,7 @@ impl Store {
                 AttributeValue::N(mfh_pipeline::now_millis().to_string()),
             )
             .condition_expression("attribute_not_exists(account_id)");
+        self.account_cache.forget(account_id);
         if let Some(e) = billing_email {
             req = req.item("billing_email", AttributeValue::S(e.to_owned()));
         }
@@ -147,6 +169,7 @@ impl Store {
             table: table.clone(),
             message: e.to_string(),
         })?;
+        self.account_cache.forget(account_id);
         let res = self
             .client
             .update_item()
@@ -180,6 +203,7 @@ impl Store {
         billing_email: Option<&str>,
     ) -> Result<Option<AccountRecord>, StoreError> {
         let table = self.table(ACCOUNTS);
+        self.account_cache.forget(account_id);
         let mut sets = Vec::new();
         let mut req = self
             .client

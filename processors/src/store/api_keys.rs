@@ -292,6 +292,9 @@ impl Store {
     pub async fn principal_for_key(&self, key: &str) -> Result<Option<KeyPrincipal>, StoreError> {
         let table = self.table(API_KEYS);
         let key_hash = hash_key(key);
+        if let Some(p) = self.key_cache.get(&key_hash) {
+            return Ok(Some(p));
+        }
         let out = self
             .client
             .get_item()
@@ -303,13 +306,17 @@ impl Store {
         let Some(item) = out.item.filter(|i| !i.contains_key("revoked_at")) else {
             return Ok(None);
         };
-        Ok(s(&item, "account_id").map(|account_id| KeyPrincipal {
+        let principal = s(&item, "account_id").map(|account_id| KeyPrincipal {
             account_id,
             key_id: s(&item, "key_id"),
             role: key_role(&item),
             last_used_at: n(&item, "last_used_at"),
-            key_hash,
-        }))
+            key_hash: key_hash.clone(),
+        });
+        if let Some(p) = &principal {
+            self.key_cache.put(&key_hash, p.clone());
+        }
+        Ok(principal)
     }
 
     /// Sets `last_used_at` to `now` unless it is younger than [`TOUCH_INTERVAL_MS`];
@@ -334,6 +341,12 @@ impl Store {
             .expression_attribute_values(":cutoff", nv(now.saturating_sub(TOUCH_INTERVAL_MS)))
             .send()
             .await;
+        // Written now, by this request or by another process just before it: either way
+        // the cached key must not ask for another touch until the interval has passed.
+        if res.is_ok() || res.as_ref().is_err_and(is_conditional_update_failure) {
+            self.key_cache
+                .update(key_hash, |p| p.last_used_at = Some(now));
+        }
         match res {
             Ok(_) => Ok(true),
             Err(e) if is_conditional_update_failure(&e) => Ok(false),
@@ -399,6 +412,7 @@ impl Store {
             return Ok(false);
         };
         let table = self.table(API_KEYS);
+        self.key_cache.forget(&hash);
         let res = self
             .client
             .update_item()

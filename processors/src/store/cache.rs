@@ -56,6 +56,14 @@ impl<V: Clone> TtlCache<V> {
         entries.insert(key.to_owned(), (Instant::now(), value));
     }
 
+    /// Changes the cached value of `key` in place, keeping the time it was read: what
+    /// this process wrote itself, without stretching the bound on others' changes.
+    pub(crate) fn update(&self, key: &str, f: impl FnOnce(&mut V)) {
+        if let Some((_, v)) = self.lock().get_mut(key) {
+            f(v);
+        }
+    }
+
     /// Forgets `key`: the next read goes to the table.
     pub(crate) fn forget(&self, key: &str) {
         self.lock().remove(key);

@@ -13,6 +13,7 @@ pub mod connections;
 pub mod executions;
 pub mod helpers;
 pub mod outcomes;
+mod requests;
 pub mod state;
 pub mod syncs;
 pub mod team;
@@ -48,9 +49,11 @@ pub struct DynamoConfig {
     /// Secret key; empty reads `AWS_SECRET_ACCESS_KEY`.
     #[serde(default)]
     pub secret_access_key: String,
-    /// How long a process serves a saved helper's definition from memory, in ms: a
-    /// change made through another process reaches it within this bound (through its
-    /// own store at once). 0 reads the table every time.
+    /// How long a process serves what changes rarely from memory, in ms: saved helper
+    /// definitions, live API keys and accounts as admission sees them. A change made through
+    /// another process reaches it within this bound (through its own store at once): a
+    /// revoked key or a suspended account may be honoured for this long. 0 reads the
+    /// table every time.
     #[serde(default = "default_cache_ttl_ms")]
     pub cache_ttl_ms: u64,
 }
@@ -160,6 +163,10 @@ pub struct Store {
     pub client: Client,
     prefix: String,
     helper_cache: std::sync::Arc<cache::TtlCache<helpers::SavedHelper>>,
+    /// Accounts as admission reads them; billing's own read-modify-writes never use it.
+    account_cache: std::sync::Arc<cache::TtlCache<accounts::AccountRecord>>,
+    /// Live API keys by hash.
+    key_cache: std::sync::Arc<cache::TtlCache<api_keys::KeyPrincipal>>,
 }
 
 /// A table's name without the prefix, with its key and indexes.
@@ -357,9 +364,15 @@ const TABLES: &[TableDef] = &[
 ];
 
 impl Store {
-    /// Connects to DynamoDB as configured.
+    /// Connects to DynamoDB as configured, counting requests into metrics of its own.
     #[must_use]
     pub fn connect(cfg: &DynamoConfig) -> Self {
+        Self::connect_counted(cfg, &mfh_pipeline::metrics::Metrics::new())
+    }
+
+    /// Connects to DynamoDB as configured, counting every request into `metrics`.
+    #[must_use]
+    pub fn connect_counted(cfg: &DynamoConfig, metrics: &mfh_pipeline::metrics::Metrics) -> Self {
         let env = |k: &str| std::env::var(k).unwrap_or_default();
         let key = if cfg.access_key_id.is_empty() {
             env("AWS_ACCESS_KEY_ID")
@@ -378,12 +391,17 @@ impl Store {
         if !cfg.endpoint.is_empty() {
             b = b.endpoint_url(cfg.endpoint.clone());
         }
+        let ttl = std::time::Duration::from_millis(cfg.cache_ttl_ms);
+        b = b.interceptor(requests::RequestCounter {
+            metrics: metrics.clone(),
+            prefix: cfg.table_prefix.clone(),
+        });
         Self {
             client: Client::from_conf(b.build()),
             prefix: cfg.table_prefix.clone(),
-            helper_cache: std::sync::Arc::new(cache::TtlCache::new(
-                std::time::Duration::from_millis(cfg.cache_ttl_ms),
-            )),
+            helper_cache: std::sync::Arc::new(cache::TtlCache::new(ttl)),
+            account_cache: std::sync::Arc::new(cache::TtlCache::new(ttl)),
+            key_cache: std::sync::Arc::new(cache::TtlCache::new(ttl)),
         }
     }
 

@@ -157,6 +157,10 @@ impl SandboxContact {
 pub struct Sandbox {
     store: Store,
     partition: String,
+    /// The contact `get_contact` read last, with its version: the helper decided on that
+    /// document, so `apply` starts from it instead of reading it again. The write is
+    /// conditional on the version, so a document changed in between is read afresh.
+    last_read: std::sync::Arc<std::sync::Mutex<Option<(String, SandboxContact, i64)>>>,
 }
 
 fn unavailable(e: impl std::fmt::Debug) -> CrmError {
@@ -193,6 +197,7 @@ impl Sandbox {
         Self {
             store,
             partition: format!("{account_id}/{connection_id}"),
+            last_read: std::sync::Arc::default(),
         }
     }
 
@@ -335,9 +340,33 @@ impl Sandbox {
 
     async fn live_contact(&self, contact_id: &str) -> Result<SandboxContact, CrmError> {
         match self.read::<SandboxContact>(contact_id).await? {
-            Some((c, _)) if contact_id != CATALOG_ID && c.exists() => Ok(c),
+            Some((c, version)) if contact_id != CATALOG_ID && c.exists() => {
+                *self.memo() = Some((contact_id.to_owned(), c.clone(), version));
+                Ok(c)
+            }
             _ => Err(not_found(contact_id)),
         }
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, Option<(String, SandboxContact, i64)>> {
+        // A panic elsewhere while holding the lock leaves a value that is still valid.
+        self.last_read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The contact to change: the one `get_contact` just read, once, else a fresh read.
+    async fn contact_for_write(
+        &self,
+        contact_id: &str,
+    ) -> Result<Option<(SandboxContact, i64)>, CrmError> {
+        let memo = self.memo().take();
+        if let Some((id, doc, version)) = memo
+            && id == contact_id
+        {
+            return Ok(Some((doc, version)));
+        }
+        self.read::<SandboxContact>(contact_id).await
     }
 
     /// One DynamoDB page of the connection's items after `after`.
@@ -553,7 +582,7 @@ impl CrmConnector for Sandbox {
         };
         let mut report = None;
         for _ in 0..WRITE_ATTEMPTS {
-            let Some((mut doc, version)) = self.read::<SandboxContact>(contact_id).await? else {
+            let Some((mut doc, version)) = self.contact_for_write(contact_id).await? else {
                 return Err(not_found(contact_id));
             };
             if let Some((_, done)) = doc.applied.iter().find(|(id, _)| id == execution_id) {
