@@ -206,6 +206,11 @@ async fn main() {
 
     let raw = broker_pass_through(&t, n * 4, 300).await;
 
+    let metrics = t.stack.services.metrics.clone();
+    let (requests_before, produced_before) = (
+        metrics.dynamodb_requests_total(),
+        metrics.records_produced_total(),
+    );
     let start = Instant::now();
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut submits = tokio::task::JoinSet::new();
@@ -237,6 +242,8 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let requests = metrics.dynamodb_requests_total() - requests_before;
+    let produced = metrics.records_produced_total() - produced_before;
     let latencies = write_latencies(&t, &ids).await;
     let rate = n as f64 / elapsed;
     println!(
@@ -246,6 +253,11 @@ async fn main() {
         "latency request accepted -> result written to DynamoDB: p50 {:.0} ms, p99 {:.0} ms",
         pct(&latencies, 0.5),
         pct(&latencies, 0.99)
+    );
+    println!(
+        "per execution (by the processes' counters): {:.2} DynamoDB requests, {:.2} records produced",
+        requests as f64 / n as f64,
+        produced as f64 / n as f64
     );
     println!("broker pass-through (produce -> consume, 300 B records): {raw:.0} records/s");
     println!("ratio pipeline / pass-through: {:.4}", rate / raw);
