@@ -167,6 +167,8 @@ pub struct AppState {
     pub explorer_slots: Arc<tokio::sync::Semaphore>,
     /// Metrics.
     pub metrics: Metrics,
+    /// Seals the requests this API admitted and counted, so the router does not again.
+    pub seal: mfh_processors::admission::Seal,
     /// Max chain depth (validation is shared with the router).
     pub max_chain_depth: i32,
     /// Third-party base URLs (dry runs of integration helpers read them).

@@ -18,7 +18,21 @@ pub async fn record<T: AvroRecord>(
     key: &str,
     value: &T,
 ) -> Result<(), ApiError> {
-    send(state, topic, Some(key), value).await
+    send(state, topic, Some(key), value, false).await
+}
+
+/// Like [`record`], with the record sealed as admitted and counted
+/// ([`mfh_processors::admission::Seal`]): the router runs it without admitting it again.
+///
+/// # Errors
+/// [`ApiError::Unavailable`] when the registry or the broker fails.
+pub async fn admitted_record<T: AvroRecord>(
+    state: &AppState,
+    topic: &Topic,
+    key: &str,
+    value: &T,
+) -> Result<(), ApiError> {
+    send(state, topic, Some(key), value, true).await
 }
 
 async fn send<T: AvroRecord>(
@@ -26,21 +40,30 @@ async fn send<T: AvroRecord>(
     topic: &Topic,
     key: Option<&str>,
     value: &T,
+    sealed: bool,
 ) -> Result<(), ApiError> {
     let bytes = state
         .avro
         .encode(&topic.value_subject(), value)
         .await
         .map_err(|e| ApiError::Unavailable(mfh_pipeline::report(&e)))?;
+    let mut record = match key {
+        Some(k) => FutureRecord::to(&topic.name).key(k).payload(&bytes),
+        None => FutureRecord::to(&topic.name).payload(&bytes),
+    };
+    let tag;
+    if sealed {
+        tag = state.seal.tag(&bytes);
+        record = record.headers(rdkafka::message::OwnedHeaders::new().insert(
+            rdkafka::message::Header {
+                key: mfh_processors::admission::ADMITTED_HEADER,
+                value: Some(tag.as_slice()),
+            },
+        ));
+    }
     state
         .producer
-        .send(
-            match key {
-                Some(k) => FutureRecord::to(&topic.name).key(k).payload(&bytes),
-                None => FutureRecord::to(&topic.name).payload(&bytes),
-            },
-            Duration::from_secs(10),
-        )
+        .send(record, Duration::from_secs(10))
         .await
         .map_err(|(e, _)| ApiError::Unavailable(format!("produce to {}: {e}", topic.name)))?;
     state.metrics.produced(&topic.name);
@@ -71,5 +94,5 @@ pub async fn dead_letter(
         reason: reason.to_owned(),
         failed_at: mfh_pipeline::now_millis(),
     };
-    send(state, &topic, None, &record).await
+    send(state, &topic, None, &record, false).await
 }

@@ -136,6 +136,7 @@ impl Stack {
         let lake = Lake::open(&cfg.lake).context("opening the lake")?;
         let http = HttpClient::new(cfg.http.clone()).context("creating the HTTP client")?;
         let cipher = credentials_cipher(cfg)?;
+        let seal = mfh_processors::admission::Seal::new(&cipher);
         let services = Services {
             files: lake.files(),
             kafka: cfg.kafka.clone(),
@@ -151,6 +152,7 @@ impl Stack {
             http,
             metrics,
             billing: cfg.billing.clone(),
+            seal,
         };
         register_schemas(&services)
             .await
@@ -177,6 +179,7 @@ impl Stack {
             lake: self.lake.clone(),
             explorer_slots: Arc::new(tokio::sync::Semaphore::new(cfg.api.explorer_max_concurrent)),
             metrics: s.metrics.clone(),
+            seal: s.seal.clone(),
             max_chain_depth: s.cfg.max_chain_depth,
             vendors: s.cfg.vendors.clone(),
             files: s.files.clone(),

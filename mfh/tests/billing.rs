@@ -763,3 +763,112 @@ async fn concurrent_requests_at_the_limit_cannot_all_pass() {
     );
     t.stop().await;
 }
+
+/// The API admits and counts what it accepts and seals the record, so the router does not
+/// count it again; the 80% usage alert it crosses is sent from there. What an idempotent
+/// repeat or a direct producer writes is counted by the router, and a seal a producer
+/// made up or copied from another record is no seal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_counts_once_and_its_seal_cannot_be_forged() {
+    let (t, inbox) = billing_stack().await;
+    let account = format!("acct_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let store = &t.stack.services.store;
+    let free = BillingState {
+        plan: Plan::Free,
+        status: AccountStatus::Active,
+        ..BillingState::default()
+    };
+    store
+        .create_account(&account, "Free", Some("free@example.com"), &free)
+        .await
+        .unwrap();
+    mfh_processors::connectors::sandbox::Sandbox::new(store.clone(), &account, "sandbox")
+        .seed(&support::seed())
+        .await
+        .unwrap();
+    let key = store.create_api_key(&account, "k").await.unwrap();
+    let month = mfh_processors::admission::month_of(chrono::Utc::now());
+    let cap = Plan::Free.limits().executions_per_month.unwrap();
+    let at_80 = (cap * 80).div_ceil(100);
+    set_month_count(store, &account, &month, at_80 - 3).await;
+    let body = json!({"helper": "tag_it", "config": {"action": "apply", "tag_ids": ["102"]}, "connection_id": "sandbox", "contact_id": "1"});
+    // Three through the API: the third takes the month to 80%.
+    for _ in 0..3 {
+        let (s, p) = t.post("/v1/executions", &key, &body).await;
+        assert_eq!(s, 202, "{p}");
+        let done = t.wait_done(p["execution_id"].as_str().unwrap(), &key).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+    }
+    assert_eq!(
+        store.executions_in_month(&account, &month).await.unwrap(),
+        at_80
+    );
+    let alert = wait_mail(&inbox, "usage_alert", 1).await;
+    assert!(alert[0].contains("free@example.com"), "{}", alert[0]);
+    // An idempotent request and its repeat: counted once, by the router.
+    for _ in 0..2 {
+        let r = t
+            .http
+            .post(format!("{}/v1/executions", t.base))
+            .header("x-api-key", &key)
+            .header("idempotency-key", "once-only")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let p: serde_json::Value = r.json().await.unwrap();
+        t.wait_done(p["execution_id"].as_str().unwrap(), &key).await;
+    }
+    assert_eq!(
+        store.executions_in_month(&account, &month).await.unwrap(),
+        at_80 + 1
+    );
+    // At the limit, records written straight to the topic with a made-up seal, and with
+    // the seal of another record, are refused by the router like any direct producer's.
+    set_month_count(store, &account, &month, cap).await;
+    let svc = &t.stack.services;
+    let topic = svc.kafka.topics().requested();
+    let request = |id: &str| mfh_schemas::ExecutionRequested {
+        execution_id: id.to_owned(),
+        account_id: account.clone(),
+        contact_id: "1".into(),
+        connection_id: "sandbox".into(),
+        helper: "tag_it".into(),
+        config_json: body["config"].to_string(),
+        input_json: None,
+        requested_at: mfh_pipeline::now_millis(),
+        source: "direct".into(),
+        depth: 0,
+        parent_execution_id: None,
+        helper_id: None,
+    };
+    let other = svc
+        .avro
+        .encode(&topic.value_subject(), &request("other"))
+        .await
+        .unwrap();
+    let copied = svc.seal.tag(&other);
+    for (n, tag) in [vec![7u8; 32], copied].into_iter().enumerate() {
+        let req = request(&uuid::Uuid::now_v7().to_string());
+        let bytes = svc.avro.encode(&topic.value_subject(), &req).await.unwrap();
+        let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+            key: mfh_processors::admission::ADMITTED_HEADER,
+            value: Some(tag.as_slice()),
+        });
+        svc.producer
+            .send(
+                rdkafka::producer::FutureRecord::to(&topic.name)
+                    .key(&req.key())
+                    .payload(&bytes)
+                    .headers(headers),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        let done = t.wait_done(&req.execution_id, &key).await;
+        assert_eq!(done["status"], "failed", "seal {n}: {done}");
+        assert_eq!(done["error_kind"], "limit_exceeded", "seal {n}: {done}");
+    }
+    t.stop().await;
+}

@@ -1,6 +1,7 @@
-//! Plan enforcement for executions, shared by every creation path: the API checks before
-//! it accepts a request (and answers 403), the router checks again and meters, because
-//! direct producers reach the topic without the API.
+//! Plan enforcement for executions, shared by every creation path. The API admits and
+//! meters what it accepts (and answers 403 for what it refuses), and seals the record it
+//! produces ([`Seal`]): the router admits and meters only what is not sealed, which is
+//! what direct producers, follow-ups and the API's idempotent repeats write.
 //!
 //! An execution is admitted when its account exists and may run executions (no ended
 //! trial, no ended or suspended subscription), and, on the trial and free plans, stays
@@ -16,6 +17,44 @@ use crate::billing::{
 use crate::store::usage::Counted;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Datelike, Utc};
+
+/// The Kafka header carrying [`Seal::tag`] of an admitted request's value.
+pub const ADMITTED_HEADER: &str = "mfh-admitted";
+
+/// Proof, between the processes of one deployment, that a requested execution was
+/// admitted and counted: an HMAC of the record's value under a key derived from the
+/// deployment's secret. A producer without the secret cannot make one, and a tag fits
+/// only the exact bytes it was made for.
+#[derive(Clone)]
+pub struct Seal(std::sync::Arc<ring::hmac::Key>);
+
+impl std::fmt::Debug for Seal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Seal(redacted)")
+    }
+}
+
+impl Seal {
+    /// The seal of the deployment whose secret `cipher` holds.
+    #[must_use]
+    pub fn new(cipher: &crate::connectors::secrets::Cipher) -> Self {
+        Self(std::sync::Arc::new(
+            cipher.mac_key("mfh/admitted-execution/v1"),
+        ))
+    }
+
+    /// The tag of `value`.
+    #[must_use]
+    pub fn tag(&self, value: &[u8]) -> Vec<u8> {
+        ring::hmac::sign(&self.0, value).as_ref().to_vec()
+    }
+
+    /// Whether `tag` is this seal's tag of `value` (compared in constant time).
+    #[must_use]
+    pub fn verifies(&self, value: &[u8], tag: &[u8]) -> bool {
+        ring::hmac::verify(&self.0, value, tag).is_ok()
+    }
+}
 
 /// Why an execution is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,8 +122,8 @@ pub struct Admitted {
 /// one of [`USAGE_ALERTS`].
 #[must_use]
 pub fn usage_alert(plan: Plan, month: &str, used: u64, limit: u64) -> Option<NotificationIntent> {
-    let crossed = USAGE_ALERTS.into_iter().rev().find(|pct| {
-        let threshold = (limit * pct).div_ceil(100).max(1);
+    let crossed = USAGE_ALERTS.iter().rev().copied().find(|pct| {
+        let threshold = limit.saturating_mul(*pct).div_ceil(100).max(1);
         used < threshold && used + 1 >= threshold
     })?;
     Some(NotificationIntent::new(
@@ -101,9 +140,18 @@ pub fn usage_alert(plan: Plan, month: &str, used: u64, limit: u64) -> Option<Not
     ))
 }
 
+/// The month's counts at which one more execution sends a usage alert.
+fn alert_crossings(limit: u64) -> Vec<u64> {
+    USAGE_ALERTS
+        .iter()
+        .map(|pct| limit.saturating_mul(*pct).div_ceil(100).max(1) - 1)
+        .collect()
+}
+
 /// Checks a request against its account's plan; with `meter`, also counts it. A
 /// request already counted (a redelivery) is admitted as it was the first time, without
-/// counting again.
+/// counting again. The usual case costs one request (the account is cached): the
+/// counting transaction's conditions say that nothing else needs deciding.
 ///
 /// # Errors
 /// [`StoreError`] when DynamoDB fails; the decision is the `Ok` value.
@@ -130,6 +178,23 @@ pub async fn admit(
     }
     let limits = billing.limits();
     let month = month_of(req.now);
+    let cap = limits
+        .executions_per_month
+        .filter(|_| !billing.plan.meters_overage());
+    if meter {
+        let crossings = limits
+            .executions_per_month
+            .map(alert_crossings)
+            .unwrap_or_default();
+        if cap != Some(0)
+            && !crossings.contains(&0)
+            && store
+                .count_execution_quietly(req.account_id, &month, req.execution_id, cap, &crossings)
+                .await?
+        {
+            return Ok(Ok(Admitted::default()));
+        }
+    }
     let used = store.executions_in_month(req.account_id, &month).await?;
     if let Err(e) = check_limit(billing.plan, &limits, LimitKind::ExecutionsPerMonth, used)
         && !billing.plan.meters_overage()
@@ -141,9 +206,6 @@ pub async fn admit(
     }
     let mut admitted = Admitted::default();
     if meter {
-        let cap = limits
-            .executions_per_month
-            .filter(|_| !billing.plan.meters_overage());
         match store
             .count_execution(req.account_id, &month, req.execution_id, cap)
             .await?
@@ -199,6 +261,30 @@ mod tests {
         // A tiny limit crosses both at once; the higher share is the one sent.
         let one = usage_alert(Plan::Free, "2026-12", 0, 1).map(|a| a.dedup_key);
         assert_eq!(one.as_deref(), Some("usage_alert:2026-12:100"));
+    }
+
+    #[test]
+    fn the_quiet_path_avoids_exactly_the_counts_that_send_an_alert() {
+        for limit in [1u64, 2, 3, 10, 99, 100, 101, 2_000, u64::MAX] {
+            let crossings = alert_crossings(limit);
+            let probe = [0, 1, 2, 7, 8, 9, 79, 80, 98, 99, 100, 1_599, 1_600, 1_999];
+            for used in probe.into_iter().chain(crossings.iter().copied()) {
+                let alerts = usage_alert(Plan::Start, "2026-12", used, limit).is_some();
+                assert_eq!(
+                    alerts,
+                    crossings.contains(&used),
+                    "limit {limit}, used {used}"
+                );
+            }
+        }
+        let seal = Seal(std::sync::Arc::new(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            b"k",
+        )));
+        let tag = seal.tag(b"value");
+        assert!(seal.verifies(b"value", &tag));
+        assert!(!seal.verifies(b"valuE", &tag));
+        assert!(!seal.verifies(b"value", &tag[..31]));
     }
 
     #[test]

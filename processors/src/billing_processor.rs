@@ -48,17 +48,24 @@ pub async fn request_notifications(
 ) -> Result<(), Failure> {
     let topic = svc.kafka.topics().notifications();
     for n in intents {
-        let record = Notification {
-            notification_id: n.dedup_key.clone(),
-            account_id: account_id.to_owned(),
-            kind: n.kind.as_str().to_owned(),
-            recipient: None,
-            data_json: n.data.to_string(),
-            created_at: mfh_pipeline::now_millis(),
-        };
-        svc.produce(&topic, account_id, &record).await?;
+        svc.produce(&topic, account_id, &notification_record(account_id, n))
+            .await?;
     }
     Ok(())
+}
+
+/// The record that asks the notifier to send `intent` to the account's people, keyed
+/// (and produced) by account; its id is the intent's dedup key, so it is sent once.
+#[must_use]
+pub fn notification_record(account_id: &str, intent: &NotificationIntent) -> Notification {
+    Notification {
+        notification_id: intent.dedup_key.clone(),
+        account_id: account_id.to_owned(),
+        kind: intent.kind.as_str().to_owned(),
+        recipient: None,
+        data_json: intent.data.to_string(),
+        created_at: mfh_pipeline::now_millis(),
+    }
 }
 
 #[async_trait]

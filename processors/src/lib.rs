@@ -160,6 +160,8 @@ pub struct Services {
     pub metrics: Metrics,
     /// Billing: Stripe prices, the trial job, email delivery.
     pub billing: billing::BillingConfig,
+    /// Tells the router which requests the API admitted and counted already.
+    pub seal: admission::Seal,
 }
 
 impl std::fmt::Debug for Services {

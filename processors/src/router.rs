@@ -303,7 +303,16 @@ impl Handler for Router {
         let valid = validate(&req, self.svc.cfg.max_chain_depth)
             .map_err(|r| Failure::dead_letter(r.kind(), r.to_string()))?;
         let helper = valid.helper;
-        match self.admit(&req).await? {
+        // The API admitted and counted what it sealed; anything else is decided here.
+        let sealed = rec
+            .header(admission::ADMITTED_HEADER)
+            .is_some_and(|tag| self.svc.seal.verifies(payload, tag));
+        let decision = if sealed {
+            Ok(admission::Admitted::default())
+        } else {
+            self.admit(&req).await?
+        };
+        match decision {
             Err(refusal) => return self.refuse(&req, helper, &refusal).await,
             Ok(admitted) => {
                 if let Some(alert) = admitted.usage_alert {

@@ -181,27 +181,52 @@ pub(crate) async fn accept(
     retry_of: Option<&str>,
     dedup: Option<Dedup>,
 ) -> Result<Response, ApiError> {
-    // Checked here for a clear 403; the router checks again and meters, since direct
-    // producers never pass through here.
+    // Decided here, with a clear 403, and counted here when the execution id is final
+    // (no Idempotency-Key to resolve): the record is then sealed and the router does not
+    // admit it again. A repeat's id is known only after the claim, so it is checked here
+    // and counted by the router, like what direct producers write.
+    let now = chrono::Utc::now();
+    let meter = dedup.is_none();
     let decision = admission::admit(
         &state.store,
         admission::Request {
             account_id: &req.account_id,
             execution_id: &req.execution_id,
-            now: chrono::Utc::now(),
+            now,
         },
-        false,
+        meter,
     )
     .await?;
-    if let Err(refusal) = decision {
-        return Err(ApiError::Forbidden(refusal.to_string()));
+    let admitted = match decision {
+        Ok(admitted) => admitted,
+        Err(refusal) => return Err(ApiError::Forbidden(refusal.to_string())),
+    };
+    let counted = meter.then(|| Counted {
+        account_id: req.account_id.clone(),
+        month: admission::month_of(now),
+        execution_id: req.execution_id.clone(),
+    });
+    if let Some(alert) = &admitted.usage_alert {
+        let topic = state.kafka.topics().notifications();
+        let record = mfh_processors::billing_processor::notification_record(&req.account_id, alert);
+        if let Err(e) = crate::produce::record(state, &topic, &req.account_id, &record).await {
+            refund(state, counted.as_ref()).await;
+            return Err(e);
+        }
     }
     let claim = dedup.as_ref().map(|d| IdempotencyClaim {
         key: &d.key,
         fingerprint: &d.fingerprint,
         window: d.window,
     });
-    match state.store.put_queued(&req, retry_of, claim).await? {
+    let queued = match state.store.put_queued(&req, retry_of, claim).await {
+        Ok(q) => q,
+        Err(e) => {
+            refund(state, counted.as_ref()).await;
+            return Err(e.into());
+        }
+    };
+    match queued {
         Idempotency::New => {}
         Idempotency::Existing { fingerprint: f, .. }
             if dedup.as_ref().is_some_and(|d| d.fingerprint != f) =>
@@ -241,10 +266,12 @@ pub(crate) async fn accept(
             }
         }
     }
-    if let Err(e) = produce(state, &req).await {
+    if let Err(e) = produce(state, &req, counted.is_some()).await {
         // The caller hears 503 and may send it again; meanwhile the execution shows why
-        // it is not running instead of `queued` forever. A produce that timed out yet
-        // landed still runs, and its result replaces this mark.
+        // it is not running instead of `queued` forever, and is not billed. A produce
+        // that timed out yet landed still runs (uncounted), and its result replaces
+        // this mark.
+        refund(state, counted.as_ref()).await;
         let reason = format!("accepted but not queued ({e}); send the request again");
         if let Err(mark) = state
             .store
@@ -263,6 +290,26 @@ pub(crate) async fn accept(
     Ok(accepted(req.execution_id, "queued"))
 }
 
+/// An execution the API counted against its account's month.
+struct Counted {
+    account_id: String,
+    month: String,
+    execution_id: String,
+}
+
+/// Takes back the count of an execution that will not run because the API could not
+/// queue it; the caller hears 503 and may send it again.
+async fn refund(state: &AppState, counted: Option<&Counted>) {
+    let Some(c) = counted else { return };
+    if let Err(e) = state
+        .store
+        .uncount_execution(&c.account_id, &c.month, &c.execution_id)
+        .await
+    {
+        tracing::warn!(execution = %c.execution_id, error = %e, "Could not take back the count of an execution that was not queued.");
+    }
+}
+
 /// The error kind of an execution the API accepted but could not produce.
 const NOT_QUEUED: &str = "not_queued";
 
@@ -276,9 +323,14 @@ fn accepted(execution_id: String, status: &'static str) -> Response {
     (StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }
 
-async fn produce(state: &AppState, req: &ExecutionRequested) -> Result<(), ApiError> {
+/// Produces the request; `sealed` when this API admitted and counted it.
+async fn produce(state: &AppState, req: &ExecutionRequested, sealed: bool) -> Result<(), ApiError> {
     let topic = state.kafka.topics().requested();
-    crate::produce::record(state, &topic, &req.key(), req).await
+    if sealed {
+        crate::produce::admitted_record(state, &topic, &req.key(), req).await
+    } else {
+        crate::produce::record(state, &topic, &req.key(), req).await
+    }
 }
 
 async fn dry_run(

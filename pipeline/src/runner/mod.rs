@@ -50,11 +50,31 @@ pub struct Record {
     pub payload: Option<Vec<u8>>,
     /// The record's timestamp (producer's create time or the broker's append time), Unix ms.
     pub timestamp_ms: Option<i64>,
+    /// The record's headers with a value, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
     /// The offset of the record fetched before this one from the same partition in this
     /// assignment; `None` for the first, every offset below which was committed. The
     /// offsets in between hold no record (compaction, transaction markers), so a reader
     /// of offsets may count them as done once this one is.
     pub previous: Option<i64>,
+}
+
+fn headers_of(h: &rdkafka::message::BorrowedHeaders) -> Vec<(String, Vec<u8>)> {
+    use rdkafka::message::Headers;
+    h.iter()
+        .filter_map(|h| Some((h.key.to_owned(), h.value?.to_vec())))
+        .collect()
+}
+
+impl Record {
+    /// The value of the header `key`, the first if it repeats.
+    #[must_use]
+    pub fn header(&self, key: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice())
+    }
 }
 
 /// How handling a record ended, other than success.
@@ -239,6 +259,7 @@ pub async fn run(
                             key: m.key().map(<[u8]>::to_vec),
                             payload: m.payload().map(<[u8]>::to_vec),
                             timestamp_ms: m.timestamp().to_millis(),
+                            headers: m.headers().map(headers_of).unwrap_or_default(),
                             previous: fetched.insert(tp, m.offset()),
                         };
                         in_flight.fetched(&(rec.topic.clone(), rec.partition), rec.offset);
@@ -510,6 +531,7 @@ pub(super) mod tests {
             key: Some(key.into()),
             payload: None,
             timestamp_ms: None,
+            headers: Vec::new(),
             previous: None,
         }
     }

@@ -25,6 +25,9 @@ pub enum SecretError {
 #[derive(Clone)]
 pub struct Cipher {
     key: std::sync::Arc<LessSafeKey>,
+    /// The same secret as an HMAC key, from which [`Cipher::mac_key`] derives keys for
+    /// other purposes, so no purpose ever uses the encryption key itself.
+    root: std::sync::Arc<ring::hmac::Key>,
 }
 
 impl std::fmt::Debug for Cipher {
@@ -43,6 +46,7 @@ impl Cipher {
         let unbound = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| SecretError::BadKey)?;
         Ok(Self {
             key: std::sync::Arc::new(LessSafeKey::new(unbound)),
+            root: std::sync::Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)),
         })
     }
 
@@ -56,6 +60,14 @@ impl Cipher {
             .fill(&mut k)
             .map_err(|_| SecretError::Random)?;
         Ok(B64.encode(k))
+    }
+
+    /// An HMAC-SHA256 key for `purpose`, derived from the deployment's secret: every
+    /// process of one deployment derives the same key, and no two purposes share one.
+    #[must_use]
+    pub fn mac_key(&self, purpose: &str) -> ring::hmac::Key {
+        let derived = ring::hmac::sign(&self.root, purpose.as_bytes());
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref())
     }
 
     /// Encrypts `plain`, bound to `context`; base64 of nonce ‖ ciphertext ‖ tag.

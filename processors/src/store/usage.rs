@@ -87,6 +87,113 @@ impl Store {
         execution_id: &str,
         limit: Option<u64>,
     ) -> Result<Counted, StoreError> {
+        let mut values = Vec::new();
+        let condition = limit.map(|limit| {
+            values.push((":limit", limit));
+            "attribute_not_exists(#c) OR #c < :limit".to_owned()
+        });
+        if self
+            .counting(account_id, month, execution_id, condition, &values)
+            .await?
+        {
+            return Ok(Counted::New);
+        }
+        // Either condition refused; the marker says which (counted before wins: a
+        // redelivered execution was admitted already).
+        if self.execution_counted(execution_id).await? {
+            Ok(Counted::Before)
+        } else {
+            Ok(Counted::OverLimit)
+        }
+    }
+
+    /// Counts an execution in one request when nothing else needs deciding: not counted
+    /// before, the month below `limit`, and the count not at one of `crossings` (where
+    /// this execution would send a usage alert). False when any of that does not hold and
+    /// nothing was written; [`Store::count_execution`] then decides, reading what it needs.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub async fn count_execution_quietly(
+        &self,
+        account_id: &str,
+        month: &str,
+        execution_id: &str,
+        limit: Option<u64>,
+        crossings: &[u64],
+    ) -> Result<bool, StoreError> {
+        let mut values = Vec::new();
+        let mut parts = Vec::new();
+        if let Some(limit) = limit {
+            values.push((":limit", limit));
+            parts.push("#c < :limit".to_owned());
+        }
+        const NAMES: [&str; 4] = [":x0", ":x1", ":x2", ":x3"];
+        for (name, at) in NAMES.iter().zip(crossings) {
+            values.push((name, *at));
+            parts.push(format!("#c <> {name}"));
+        }
+        // An absent counter is a count of 0: the caller passes no crossing at 0 and no
+        // limit of 0, so an absent counter is always quiet.
+        let condition = (!parts.is_empty())
+            .then(|| format!("attribute_not_exists(#c) OR ({})", parts.join(" AND ")));
+        self.counting(account_id, month, execution_id, condition, &values)
+            .await
+    }
+
+    /// Takes an execution's count back (it was counted but never queued), once.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub async fn uncount_execution(
+        &self,
+        account_id: &str,
+        month: &str,
+        execution_id: &str,
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+        let marks = self.table(USAGE_MARKS);
+        let usage = self.table(USAGE);
+        let unmark = Delete::builder()
+            .table_name(&marks)
+            .key("execution_id", sv(execution_id))
+            .condition_expression("attribute_exists(execution_id)")
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", &marks, e))?;
+        let sub = Update::builder()
+            .table_name(&usage)
+            .key("account_id", sv(account_id))
+            .key("item", sv(executions_item(month)))
+            .update_expression("ADD #c :minus")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":minus", nv(-1))
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", &usage, e))?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(unmark).build())
+            .transact_items(TransactWriteItem::builder().update(sub).build())
+            .send()
+            .await;
+        match res {
+            // No marker: taken back before.
+            Ok(_) => Ok(()),
+            Err(e) if super::transaction_canceled(&e) => Ok(()),
+            Err(e) => Err(StoreError::dynamo("TransactWriteItems", &usage, e)),
+        }
+    }
+
+    /// The marker and the counter's `ADD 1`, the counter under `condition` (over `#c`,
+    /// with `values`), as one transaction; false when a condition refused it.
+    async fn counting(
+        &self,
+        account_id: &str,
+        month: &str,
+        execution_id: &str,
+        condition: Option<String>,
+        values: &[(&str, u64)],
+    ) -> Result<bool, StoreError> {
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
         let marks = self.table(USAGE_MARKS);
         let usage = self.table(USAGE);
@@ -105,13 +212,12 @@ impl Store {
             .update_expression("ADD #c :one")
             .expression_attribute_names("#c", "count")
             .expression_attribute_values(":one", nv(1));
-        if let Some(limit) = limit {
-            add = add
-                .condition_expression("attribute_not_exists(#c) OR #c < :limit")
-                .expression_attribute_values(
-                    ":limit",
-                    nv(i64::try_from(limit).unwrap_or(i64::MAX)),
-                );
+        if let Some(condition) = condition {
+            add = add.condition_expression(condition);
+            for (name, v) in values {
+                add = add
+                    .expression_attribute_values(*name, nv(i64::try_from(*v).unwrap_or(i64::MAX)));
+            }
         }
         let add = add
             .build()
@@ -124,16 +230,8 @@ impl Store {
             .send()
             .await;
         match res {
-            Ok(_) => Ok(Counted::New),
-            // Either condition refused; the marker says which (counted before wins: a
-            // redelivered execution was admitted already).
-            Err(e) if super::transaction_canceled(&e) => {
-                if self.execution_counted(execution_id).await? {
-                    Ok(Counted::Before)
-                } else {
-                    Ok(Counted::OverLimit)
-                }
-            }
+            Ok(_) => Ok(true),
+            Err(e) if super::transaction_canceled(&e) => Ok(false),
             Err(e) => Err(StoreError::dynamo("TransactWriteItems", &usage, e)),
         }
     }
