@@ -821,9 +821,12 @@ async fn one_tag_it_execution_costs_a_bounded_number_of_requests() {
     ] {
         assert!(text.contains(name), "{name} missing from /metrics");
     }
-    // 14.5 before the caches, the dropped pre-reads and the contact read once.
+    // 14.5 before the caches, the dropped pre-reads, the contact read once and admission
+    // in one transaction with the queued row. The rest: the outcome, the contact's read
+    // and write (and the tag catalog for an apply), the sink's result; background
+    // pollers (timers) add a little, with the test's own pace.
     assert!(
-        per_exec <= 9.0,
+        per_exec <= 6.5,
         "{per_exec:.2} DynamoDB requests per execution"
     );
     assert!(

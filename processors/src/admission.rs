@@ -116,6 +116,8 @@ pub struct Admitted {
     /// A `usage_alert` to send: this execution took the month's count across 80% or 100%
     /// of the plan's limit. Its id names the month and the share, so it is sent once.
     pub usage_alert: Option<NotificationIntent>,
+    /// Whether the write passed to [`admit_writing`] was made, with the count.
+    pub wrote: bool,
 }
 
 /// The alert for the count going from `used` to `used + 1` of `limit`, if that crosses
@@ -160,6 +162,29 @@ pub async fn admit(
     req: Request<'_>,
     meter: bool,
 ) -> Result<Result<Admitted, Refusal>, StoreError> {
+    admit_with(store, req, meter, None).await
+}
+
+/// Admits and counts like [`admit`] with `meter`, and makes `write` (the queued row) in
+/// the same transaction when the quiet path decides; [`Admitted::wrote`] says whether
+/// it did, else the caller makes it.
+///
+/// # Errors
+/// [`StoreError`] when DynamoDB fails; the decision is the `Ok` value.
+pub async fn admit_writing(
+    store: &Store,
+    req: Request<'_>,
+    write: aws_sdk_dynamodb::types::Put,
+) -> Result<Result<Admitted, Refusal>, StoreError> {
+    admit_with(store, req, true, Some(write)).await
+}
+
+async fn admit_with(
+    store: &Store,
+    req: Request<'_>,
+    meter: bool,
+    write: Option<aws_sdk_dynamodb::types::Put>,
+) -> Result<Result<Admitted, Refusal>, StoreError> {
     let Some(account) = store.account_for_admission(req.account_id).await? else {
         return Ok(Err(Refusal::UnknownAccount(req.account_id.to_owned())));
     };
@@ -182,6 +207,7 @@ pub async fn admit(
         .executions_per_month
         .filter(|_| !billing.plan.meters_overage());
     if meter {
+        let wrote = write.is_some();
         let crossings = limits
             .executions_per_month
             .map(alert_crossings)
@@ -189,10 +215,20 @@ pub async fn admit(
         if cap != Some(0)
             && !crossings.contains(&0)
             && store
-                .count_execution_quietly(req.account_id, &month, req.execution_id, cap, &crossings)
+                .count_execution_quietly(
+                    req.account_id,
+                    &month,
+                    req.execution_id,
+                    cap,
+                    &crossings,
+                    write,
+                )
                 .await?
         {
-            return Ok(Ok(Admitted::default()));
+            return Ok(Ok(Admitted {
+                usage_alert: None,
+                wrote,
+            }));
         }
     }
     let used = store.executions_in_month(req.account_id, &month).await?;

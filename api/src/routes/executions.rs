@@ -187,16 +187,18 @@ pub(crate) async fn accept(
     // and counted by the router, like what direct producers write.
     let now = chrono::Utc::now();
     let meter = dedup.is_none();
-    let decision = admission::admit(
-        &state.store,
-        admission::Request {
-            account_id: &req.account_id,
-            execution_id: &req.execution_id,
-            now,
-        },
-        meter,
-    )
-    .await?;
+    let admission_req = admission::Request {
+        account_id: &req.account_id,
+        execution_id: &req.execution_id,
+        now,
+    };
+    let decision = if meter {
+        // Usually one request: the count and the queued row in one transaction.
+        let queued = state.store.queued_put(&req, retry_of)?;
+        admission::admit_writing(&state.store, admission_req, queued).await?
+    } else {
+        admission::admit(&state.store, admission_req, false).await?
+    };
     let admitted = match decision {
         Ok(admitted) => admitted,
         Err(refusal) => return Err(ApiError::Forbidden(refusal.to_string())),
@@ -219,11 +221,15 @@ pub(crate) async fn accept(
         fingerprint: &d.fingerprint,
         window: d.window,
     });
-    let queued = match state.store.put_queued(&req, retry_of, claim).await {
-        Ok(q) => q,
-        Err(e) => {
-            refund(state, counted.as_ref()).await;
-            return Err(e.into());
+    let queued = if admitted.wrote {
+        Idempotency::New
+    } else {
+        match state.store.put_queued(&req, retry_of, claim).await {
+            Ok(q) => q,
+            Err(e) => {
+                refund(state, counted.as_ref()).await;
+                return Err(e.into());
+            }
         }
     };
     match queued {

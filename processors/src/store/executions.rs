@@ -173,40 +173,7 @@ impl Store {
     ) -> Result<super::api_keys::Idempotency, StoreError> {
         use super::api_keys::Idempotency;
         let table = self.table(EXECUTIONS);
-        let mut item: HashMap<String, AttributeValue> = [
-            ("execution_id", s(&r.execution_id)),
-            ("account_id", s(&r.account_id)),
-            ("sort_key", s(sort_key(r.requested_at, &r.execution_id))),
-            ("helper", s(&r.helper)),
-            ("contact_id", s(&r.contact_id)),
-            ("connection_id", s(&r.connection_id)),
-            ("status", s("queued")),
-            ("requested_at", n(r.requested_at)),
-            ("source", s(&r.source)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        item.extend(
-            index_keys(
-                &r.account_id,
-                &r.helper,
-                r.helper_id.as_deref(),
-                &r.contact_id,
-            )
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v)),
-        );
-        let optional = [
-            ("helper_id", r.helper_id.as_deref()),
-            ("input_json", r.input_json.as_deref()),
-            ("retry_of", retry_of),
-        ];
-        for (k, v) in optional {
-            if let Some(v) = v {
-                item.insert(k.to_owned(), s(v));
-            }
-        }
+        let item = queued_item(r, retry_of);
         let new = "attribute_not_exists(execution_id)";
         let Some(claim) = claim else {
             return match self
@@ -223,14 +190,82 @@ impl Store {
                 Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
             };
         };
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-        let queued = Put::builder()
-            .table_name(&table)
-            .set_item(Some(item))
-            .condition_expression(new)
-            .build()
-            .map_err(|e| StoreError::dynamo("TransactWriteItems", &table, e))?;
+        let queued = self.queued_put(r, retry_of)?;
         let key = self.idempotency_claim(&r.account_id, &r.execution_id, &claim)?;
+        self.claim_and_queue(r, claim.key, key, queued, &table)
+            .await
+    }
+
+    /// The queued row's write, for a transaction with other writes (the count of an
+    /// admitted execution, an idempotency claim). Conditional on a fresh id.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the request cannot be built.
+    pub fn queued_put(
+        &self,
+        r: &ExecutionRequested,
+        retry_of: Option<&str>,
+    ) -> Result<aws_sdk_dynamodb::types::Put, StoreError> {
+        let table = self.table(EXECUTIONS);
+        aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&table)
+            .set_item(Some(queued_item(r, retry_of)))
+            .condition_expression("attribute_not_exists(execution_id)")
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", &table, e))
+    }
+}
+
+/// The queued row of `r`.
+fn queued_item(r: &ExecutionRequested, retry_of: Option<&str>) -> HashMap<String, AttributeValue> {
+    let mut item: HashMap<String, AttributeValue> = [
+        ("execution_id", s(&r.execution_id)),
+        ("account_id", s(&r.account_id)),
+        ("sort_key", s(sort_key(r.requested_at, &r.execution_id))),
+        ("helper", s(&r.helper)),
+        ("contact_id", s(&r.contact_id)),
+        ("connection_id", s(&r.connection_id)),
+        ("status", s("queued")),
+        ("requested_at", n(r.requested_at)),
+        ("source", s(&r.source)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    item.extend(
+        index_keys(
+            &r.account_id,
+            &r.helper,
+            r.helper_id.as_deref(),
+            &r.contact_id,
+        )
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    let optional = [
+        ("helper_id", r.helper_id.as_deref()),
+        ("input_json", r.input_json.as_deref()),
+        ("retry_of", retry_of),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            item.insert(k.to_owned(), s(v));
+        }
+    }
+    item
+}
+
+impl Store {
+    /// The idempotency claim and the queued row as one transaction.
+    async fn claim_and_queue(
+        &self,
+        r: &ExecutionRequested,
+        claim_key: &str,
+        key: aws_sdk_dynamodb::types::Put,
+        queued: aws_sdk_dynamodb::types::Put,
+        table: &str,
+    ) -> Result<super::api_keys::Idempotency, StoreError> {
+        use aws_sdk_dynamodb::types::TransactWriteItem;
         let res = self
             .client
             .transact_write_items()
@@ -239,13 +274,13 @@ impl Store {
             .send()
             .await;
         match res {
-            Ok(_) => Ok(Idempotency::New),
+            Ok(_) => Ok(super::api_keys::Idempotency::New),
             // The execution id is fresh, so the key's condition is what refused.
             Err(e) if super::transaction_canceled(&e) => self
-                .idempotency_holder(&r.account_id, claim.key)
+                .idempotency_holder(&r.account_id, claim_key)
                 .await?
-                .ok_or_else(|| StoreError::dynamo("TransactWriteItems", &table, e)),
-            Err(e) => Err(StoreError::dynamo("TransactWriteItems", &table, e)),
+                .ok_or_else(|| StoreError::dynamo("TransactWriteItems", table, e)),
+            Err(e) => Err(StoreError::dynamo("TransactWriteItems", table, e)),
         }
     }
 

@@ -93,7 +93,7 @@ impl Store {
             "attribute_not_exists(#c) OR #c < :limit".to_owned()
         });
         if self
-            .counting(account_id, month, execution_id, condition, &values)
+            .counting(account_id, month, execution_id, condition, &values, None)
             .await?
         {
             return Ok(Counted::New);
@@ -111,6 +111,7 @@ impl Store {
     /// before, the month below `limit`, and the count not at one of `crossings` (where
     /// this execution would send a usage alert). False when any of that does not hold and
     /// nothing was written; [`Store::count_execution`] then decides, reading what it needs.
+    /// `also` (the queued row) is written in the same transaction.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
@@ -121,6 +122,7 @@ impl Store {
         execution_id: &str,
         limit: Option<u64>,
         crossings: &[u64],
+        also: Option<aws_sdk_dynamodb::types::Put>,
     ) -> Result<bool, StoreError> {
         let mut values = Vec::new();
         let mut parts = Vec::new();
@@ -137,7 +139,7 @@ impl Store {
         // limit of 0, so an absent counter is always quiet.
         let condition = (!parts.is_empty())
             .then(|| format!("attribute_not_exists(#c) OR ({})", parts.join(" AND ")));
-        self.counting(account_id, month, execution_id, condition, &values)
+        self.counting(account_id, month, execution_id, condition, &values, also)
             .await
     }
 
@@ -193,6 +195,7 @@ impl Store {
         execution_id: &str,
         condition: Option<String>,
         values: &[(&str, u64)],
+        also: Option<aws_sdk_dynamodb::types::Put>,
     ) -> Result<bool, StoreError> {
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
         let marks = self.table(USAGE_MARKS);
@@ -222,13 +225,15 @@ impl Store {
         let add = add
             .build()
             .map_err(|e| StoreError::dynamo("TransactWriteItems", &usage, e))?;
-        let res = self
+        let mut tx = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(mark).build())
-            .transact_items(TransactWriteItem::builder().update(add).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().update(add).build());
+        if let Some(also) = also {
+            tx = tx.transact_items(TransactWriteItem::builder().put(also).build());
+        }
+        let res = tx.send().await;
         match res {
             Ok(_) => Ok(true),
             Err(e) if super::transaction_canceled(&e) => Ok(false),
