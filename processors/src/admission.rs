@@ -162,28 +162,32 @@ pub async fn admit(
     req: Request<'_>,
     meter: bool,
 ) -> Result<Result<Admitted, Refusal>, StoreError> {
-    admit_with(store, req, meter, None).await
+    admit_with(store, req, meter, meter.then(Vec::new)).await
 }
 
-/// Admits and counts like [`admit`] with `meter`, and makes `write` (the queued row) in
-/// the same transaction when the quiet path decides; [`Admitted::wrote`] says whether
-/// it did, else the caller makes it.
+/// Admits like [`admit`] and, on the quiet path, counts the execution and makes `writes`
+/// (the queued row, an idempotency claim) in the same transaction: [`Admitted::wrote`]
+/// says it did. Otherwise nothing of `writes` is made, and the execution is counted
+/// only with `meter`; the caller makes the writes itself.
 ///
 /// # Errors
 /// [`StoreError`] when DynamoDB fails; the decision is the `Ok` value.
 pub async fn admit_writing(
     store: &Store,
     req: Request<'_>,
-    write: aws_sdk_dynamodb::types::Put,
+    meter: bool,
+    writes: Vec<aws_sdk_dynamodb::types::Put>,
 ) -> Result<Result<Admitted, Refusal>, StoreError> {
-    admit_with(store, req, true, Some(write)).await
+    admit_with(store, req, meter, Some(writes)).await
 }
 
+/// `quiet`: try the one-transaction count, with these writes; `meter`: count on the exact
+/// path too.
 async fn admit_with(
     store: &Store,
     req: Request<'_>,
     meter: bool,
-    write: Option<aws_sdk_dynamodb::types::Put>,
+    quiet: Option<Vec<aws_sdk_dynamodb::types::Put>>,
 ) -> Result<Result<Admitted, Refusal>, StoreError> {
     let Some(account) = store.account_for_admission(req.account_id).await? else {
         return Ok(Err(Refusal::UnknownAccount(req.account_id.to_owned())));
@@ -206,8 +210,8 @@ async fn admit_with(
     let cap = limits
         .executions_per_month
         .filter(|_| !billing.plan.meters_overage());
-    if meter {
-        let wrote = write.is_some();
+    if let Some(writes) = quiet {
+        let wrote = !writes.is_empty();
         let crossings = limits
             .executions_per_month
             .map(alert_crossings)
@@ -221,7 +225,7 @@ async fn admit_with(
                     req.execution_id,
                     cap,
                     &crossings,
-                    write,
+                    writes,
                 )
                 .await?
         {

@@ -181,10 +181,11 @@ pub(crate) async fn accept(
     retry_of: Option<&str>,
     dedup: Option<Dedup>,
 ) -> Result<Response, ApiError> {
-    // Decided here, with a clear 403, and counted here when the execution id is final
-    // (no Idempotency-Key to resolve): the record is then sealed and the router does not
-    // admit it again. A repeat's id is known only after the claim, so it is checked here
-    // and counted by the router, like what direct producers write.
+    // Decided here, with a clear 403, and counted here when the execution id is final:
+    // always without an Idempotency-Key, and with one when its claim is new (the quiet
+    // path). The record is then sealed and the router does not admit it again. A repeat
+    // resolves to an earlier id below; it is checked here and counted (once) by the
+    // router, like what direct producers write.
     let now = chrono::Utc::now();
     let meter = dedup.is_none();
     let admission_req = admission::Request {
@@ -192,18 +193,28 @@ pub(crate) async fn accept(
         execution_id: &req.execution_id,
         now,
     };
-    let decision = if meter {
-        // Usually one request: the count and the queued row in one transaction.
-        let queued = state.store.queued_put(&req, retry_of)?;
-        admission::admit_writing(&state.store, admission_req, queued).await?
-    } else {
-        admission::admit(&state.store, admission_req, false).await?
-    };
+    // Usually one request: the count, the queued row and the idempotency claim in one
+    // transaction. Should the claim be taken (a repeat), nothing is written, the repeat
+    // is resolved below, and the router counts it.
+    let claim = dedup.as_ref().map(|d| IdempotencyClaim {
+        key: &d.key,
+        fingerprint: &d.fingerprint,
+        window: d.window,
+    });
+    let mut writes = vec![state.store.queued_put(&req, retry_of)?];
+    if let Some(c) = &claim {
+        writes.push(
+            state
+                .store
+                .idempotency_claim(&req.account_id, &req.execution_id, c)?,
+        );
+    }
+    let decision = admission::admit_writing(&state.store, admission_req, meter, writes).await?;
     let admitted = match decision {
         Ok(admitted) => admitted,
         Err(refusal) => return Err(ApiError::Forbidden(refusal.to_string())),
     };
-    let counted = meter.then(|| Counted {
+    let counted = (meter || admitted.wrote).then(|| Counted {
         account_id: req.account_id.clone(),
         month: admission::month_of(now),
         execution_id: req.execution_id.clone(),
@@ -216,11 +227,6 @@ pub(crate) async fn accept(
             return Err(e);
         }
     }
-    let claim = dedup.as_ref().map(|d| IdempotencyClaim {
-        key: &d.key,
-        fingerprint: &d.fingerprint,
-        window: d.window,
-    });
     let queued = if admitted.wrote {
         Idempotency::New
     } else {

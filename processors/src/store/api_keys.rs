@@ -188,7 +188,10 @@ impl Store {
     /// The put that claims `claim.key` for `execution_id`, refused (by its condition)
     /// while the key is held, within `claim.window` when one is given: an older mapping
     /// is replaced. Part of the queued write's transaction ([`Store::put_queued`]).
-    pub(super) fn idempotency_claim(
+    ///
+    /// # Errors
+    /// [`StoreError`] when the request cannot be built.
+    pub fn idempotency_claim(
         &self,
         account_id: &str,
         execution_id: &str,

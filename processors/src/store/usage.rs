@@ -93,7 +93,14 @@ impl Store {
             "attribute_not_exists(#c) OR #c < :limit".to_owned()
         });
         if self
-            .counting(account_id, month, execution_id, condition, &values, None)
+            .counting(
+                account_id,
+                month,
+                execution_id,
+                condition,
+                &values,
+                Vec::new(),
+            )
             .await?
         {
             return Ok(Counted::New);
@@ -111,7 +118,7 @@ impl Store {
     /// before, the month below `limit`, and the count not at one of `crossings` (where
     /// this execution would send a usage alert). False when any of that does not hold and
     /// nothing was written; [`Store::count_execution`] then decides, reading what it needs.
-    /// `also` (the queued row) is written in the same transaction.
+    /// `also` (the queued row, an idempotency claim) is written in the same transaction.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails.
@@ -122,7 +129,7 @@ impl Store {
         execution_id: &str,
         limit: Option<u64>,
         crossings: &[u64],
-        also: Option<aws_sdk_dynamodb::types::Put>,
+        also: Vec<aws_sdk_dynamodb::types::Put>,
     ) -> Result<bool, StoreError> {
         let mut values = Vec::new();
         let mut parts = Vec::new();
@@ -195,7 +202,7 @@ impl Store {
         execution_id: &str,
         condition: Option<String>,
         values: &[(&str, u64)],
-        also: Option<aws_sdk_dynamodb::types::Put>,
+        also: Vec<aws_sdk_dynamodb::types::Put>,
     ) -> Result<bool, StoreError> {
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
         let marks = self.table(USAGE_MARKS);
@@ -230,8 +237,8 @@ impl Store {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(mark).build())
             .transact_items(TransactWriteItem::builder().update(add).build());
-        if let Some(also) = also {
-            tx = tx.transact_items(TransactWriteItem::builder().put(also).build());
+        for put in also {
+            tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
         }
         let res = tx.send().await;
         match res {
