@@ -1,7 +1,8 @@
 //! A category worker: one consumer group per helper category. For each routed request it
 //! reuses the recorded outcome of a redelivered execution or runs the helper on a fresh
 //! contact snapshot and records the outcome, applies the changes through the connector
-//! (at most once per execution), and produces the `ExecutionCompleted` result.
+//! (at most once per execution; a pure helper's outcome is recorded with them, in one
+//! transaction on the sandbox), and produces the `ExecutionCompleted` result.
 
 use crate::connectors::{ApplyReport, CrmConnector, CrmError, CrmRetry, with_crm_retries};
 use crate::context::Scope;
@@ -55,25 +56,28 @@ impl From<CrmError> for ExecError {
 }
 
 impl Worker {
-    /// Runs the helper, or reuses the outcome recorded for this execution.
+    /// Runs the helper, or reuses the outcome recorded for this execution. The outcome of
+    /// a helper with I/O is recorded before it returns; a pure one's is not (`false`):
+    /// [`Worker::record_and_apply`] records it with the contact's changes.
     async fn decide(
         &self,
         req: &ExecutionRequested,
         valid: &Validated,
         conn: &dyn CrmConnector,
         throttle: &Throttle<'_>,
-    ) -> Result<Outcome, ExecError> {
+    ) -> Result<(Outcome, bool), ExecError> {
         let store = &self.svc.store;
         let id = &req.execution_id;
         // A helper with I/O must not run twice: look for an earlier outcome first. A pure
         // one may run again for nothing; recording its outcome answers with the first one
         // recorded, which is the request saved.
-        if !valid.step.is_pure()
+        let pure = valid.step.is_pure();
+        if !pure
             && let Some(o) = with_retries("read outcome", || store.recorded_outcome(id))
                 .await
                 .map_err(store_err)?
         {
-            return Ok(o);
+            return Ok((o, true));
         }
         let contact = with_throttle(throttle, || conn.get_contact(&req.contact_id)).await?;
         let scope = Scope::new(store, &self.svc.files, req, &valid.instance);
@@ -110,11 +114,48 @@ impl Worker {
                 }
             }
         };
-        with_retries("record outcome", || {
+        if pure {
+            return Ok((outcome, false));
+        }
+        let recorded = with_retries("record outcome", || {
             store.record_outcome(id, outcome.clone())
         })
         .await
-        .map_err(store_err)
+        .map_err(store_err)?;
+        Ok((recorded, true))
+    }
+
+    /// Records a pure helper's `outcome` and applies its changes: in one write where the
+    /// connector can and the changes are the contact's own (one request on the sandbox
+    /// instead of two); else, or when that write finds an outcome recorded or the contact
+    /// changed, the usual way, with the first outcome recorded.
+    async fn record_and_apply(
+        &self,
+        conn: &dyn CrmConnector,
+        req: &ExecutionRequested,
+        outcome: Outcome,
+        throttle: &Throttle<'_>,
+    ) -> Result<(Outcome, ApplyReport), ExecError> {
+        let store = &self.svc.store;
+        let id = &req.execution_id;
+        let (own, others) = split_changes(req, &outcome.changes);
+        if others.is_empty() {
+            let ledger = store.outcome_put(id, &outcome).map_err(store_err)?;
+            if let Some(report) = with_throttle(throttle, || {
+                conn.apply_recording(&req.contact_id, id, &own, ledger.clone())
+            })
+            .await?
+            {
+                return Ok((outcome, report));
+            }
+        }
+        let outcome = with_retries("record outcome", || {
+            store.record_outcome(id, outcome.clone())
+        })
+        .await
+        .map_err(store_err)?;
+        let report = apply_all(conn, req, &outcome.changes, throttle).await?;
+        Ok((outcome, report))
     }
 
     async fn execute(
@@ -150,8 +191,14 @@ impl Worker {
                 .resolve(&req.account_id, &req.connection_id)
                 .await?;
             check_capabilities(valid, conn.as_ref())?;
-            let mut outcome = self.decide(req, valid, conn.as_ref(), &throttle).await?;
-            let report = apply_all(conn.as_ref(), req, &outcome.changes, &throttle).await?;
+            let (outcome, recorded) = self.decide(req, valid, conn.as_ref(), &throttle).await?;
+            let (mut outcome, report) = if recorded {
+                let report = apply_all(conn.as_ref(), req, &outcome.changes, &throttle).await?;
+                (outcome, report)
+            } else {
+                self.record_and_apply(conn.as_ref(), req, outcome, &throttle)
+                    .await?
+            };
             let (waits, waited_ms) = throttle.waited();
             if waits > 0 {
                 // The result keeps what the transient `throttled` status showed.
@@ -233,15 +280,11 @@ fn check_capabilities(valid: &Validated, conn: &dyn CrmConnector) -> Result<(), 
     })
 }
 
-/// Applies the changes to the contact, then those a helper addressed to other contacts
-/// (bulk tagging, merges), one apply per contact; each is at most once per execution.
-/// A missing other contact fails its changes, not the execution.
-async fn apply_all(
-    conn: &dyn CrmConnector,
+/// The changes to the request's contact, and those addressed to others, by contact.
+fn split_changes(
     req: &ExecutionRequested,
     changes: &[Change],
-    throttle: &Throttle<'_>,
-) -> Result<ApplyReport, ExecError> {
+) -> (Vec<Change>, Vec<(String, Vec<Change>)>) {
     let mut own = Vec::new();
     let mut others: Vec<(String, Vec<Change>)> = Vec::new();
     for c in changes {
@@ -256,6 +299,19 @@ async fn apply_all(
             other => own.push(other.clone()),
         }
     }
+    (own, others)
+}
+
+/// Applies the changes to the contact, then those a helper addressed to other contacts
+/// (bulk tagging, merges), one apply per contact; each is at most once per execution.
+/// A missing other contact fails its changes, not the execution.
+async fn apply_all(
+    conn: &dyn CrmConnector,
+    req: &ExecutionRequested,
+    changes: &[Change],
+    throttle: &Throttle<'_>,
+) -> Result<ApplyReport, ExecError> {
+    let (own, others) = split_changes(req, changes);
     let mut report = with_throttle(throttle, || {
         conn.apply(&req.contact_id, &req.execution_id, &own)
     })

@@ -242,6 +242,24 @@ pub trait CrmConnector: CrmRead {
         execution_id: &str,
         changes: &[Change],
     ) -> Result<ApplyReport, CrmError>;
+    /// Applies `changes` like [`CrmConnector::apply`] and makes `ledger` (the put that
+    /// records the execution's outcome) in the same write: one transaction, where the
+    /// CRM's contacts live in DynamoDB (the sandbox). `None` when nothing was written:
+    /// the connector has no such write (vendor CRMs: their writes are HTTP calls), the
+    /// ledger already holds an outcome, the contact changed meanwhile or already shows
+    /// this execution. The caller then records the outcome and applies the usual way.
+    ///
+    /// # Errors
+    /// As [`CrmConnector::apply`].
+    async fn apply_recording(
+        &self,
+        _contact_id: &str,
+        _execution_id: &str,
+        _changes: &[Change],
+        _ledger: aws_sdk_dynamodb::types::Put,
+    ) -> Result<Option<ApplyReport>, CrmError> {
+        Ok(None)
+    }
 }
 
 /// Resolves connection ids to connectors.

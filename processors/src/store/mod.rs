@@ -167,7 +167,11 @@ pub struct Store {
     account_cache: std::sync::Arc<cache::TtlCache<accounts::AccountRecord>>,
     /// Live API keys by hash.
     key_cache: std::sync::Arc<cache::TtlCache<api_keys::KeyPrincipal>>,
+    /// Sandbox catalogs (tags, users, companies) by connection, as applies read them.
+    sandbox_catalogs: std::sync::Arc<cache::TtlCache<SandboxCatalog>>,
 }
+
+type SandboxCatalog = std::sync::Arc<crate::connectors::sandbox::Catalog>;
 
 /// A table's name without the prefix, with its key and indexes.
 struct TableDef {
@@ -402,7 +406,13 @@ impl Store {
             helper_cache: std::sync::Arc::new(cache::TtlCache::new(ttl)),
             account_cache: std::sync::Arc::new(cache::TtlCache::new(ttl)),
             key_cache: std::sync::Arc::new(cache::TtlCache::new(ttl)),
+            sandbox_catalogs: std::sync::Arc::new(cache::TtlCache::new(ttl)),
         }
+    }
+
+    /// The per-process cache of sandbox catalogs; the sandbox forgets what it writes.
+    pub(crate) fn sandbox_catalogs(&self) -> &cache::TtlCache<SandboxCatalog> {
+        &self.sandbox_catalogs
     }
 
     /// The full name of a table.

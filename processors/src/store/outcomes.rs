@@ -43,6 +43,31 @@ impl Store {
             })
     }
 
+    /// The put that records `outcome` for `execution_id`, refused (by its condition) when
+    /// one is recorded: made together with a sandbox contact's changes
+    /// ([`crate::connectors::CrmConnector::apply_recording`]).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the outcome cannot be serialized.
+    pub fn outcome_put(
+        &self,
+        execution_id: &str,
+        outcome: &Outcome,
+    ) -> Result<aws_sdk_dynamodb::types::Put, StoreError> {
+        let table = self.table(OUTCOMES);
+        let json = serde_json::to_string(outcome).map_err(|e| StoreError::Corrupt {
+            table: table.clone(),
+            message: e.to_string(),
+        })?;
+        aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&table)
+            .item("execution_id", AttributeValue::S(execution_id.to_owned()))
+            .item("outcome", AttributeValue::S(json))
+            .condition_expression("attribute_not_exists(execution_id)")
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", &table, e))
+    }
+
     /// Records `outcome` unless one is already recorded; returns the recorded one.
     ///
     /// # Errors
@@ -52,18 +77,13 @@ impl Store {
         execution_id: &str,
         outcome: Outcome,
     ) -> Result<Outcome, StoreError> {
-        let table = self.table(OUTCOMES);
-        let json = serde_json::to_string(&outcome).map_err(|e| StoreError::Corrupt {
-            table: table.clone(),
-            message: e.to_string(),
-        })?;
+        let put = self.outcome_put(execution_id, &outcome)?;
         let res = self
             .client
             .put_item()
-            .table_name(&table)
-            .item("execution_id", AttributeValue::S(execution_id.to_owned()))
-            .item("outcome", AttributeValue::S(json))
-            .condition_expression("attribute_not_exists(execution_id)")
+            .table_name(put.table_name())
+            .set_item(Some(put.item().clone()))
+            .set_condition_expression(put.condition_expression().map(str::to_owned))
             .send()
             .await;
         match res {
@@ -72,7 +92,7 @@ impl Store {
                 .recorded_outcome(execution_id)
                 .await?
                 .unwrap_or(outcome)),
-            Err(e) => Err(StoreError::dynamo("PutItem", &table, e)),
+            Err(e) => Err(StoreError::dynamo("PutItem", put.table_name(), e)),
         }
     }
 }

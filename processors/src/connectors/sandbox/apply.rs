@@ -30,6 +30,31 @@ fn company_by_name<'a>(catalog: &'a Catalog, name: &str) -> Option<&'a Company> 
         .find(|c| c.name.trim().to_lowercase() == lower)
 }
 
+/// Whether applying `change` looks anything up in the catalog.
+pub(super) fn needs_catalog(change: &Change) -> bool {
+    matches!(
+        change,
+        Change::ApplyTag { .. }
+            | Change::ApplyTagNamed { .. }
+            | Change::SetOwner { .. }
+            | Change::LinkCompany { .. }
+    )
+}
+
+/// Whether `catalog` has every tag, user and company `changes` name by id: a catalog read
+/// a moment ago may then serve, since what it lacks would be refused.
+pub(super) fn knows_all(catalog: &Catalog, changes: &[Change]) -> bool {
+    changes.iter().all(|c| match c {
+        Change::ApplyTag { tag_id } => catalog.tags.contains_key(tag_id),
+        Change::SetOwner { user_id } => catalog.users.iter().any(|u| u.id == *user_id),
+        Change::LinkCompany {
+            company_id: Some(id),
+            ..
+        } => catalog.companies.iter().any(|co| co.id == *id),
+        _ => true,
+    })
+}
+
 /// Adds the tags and companies `changes` create to `catalog`, with ids derived from their
 /// names so a retried apply creates nothing twice. Returns whether the catalog changed.
 pub(super) fn extend_catalog(catalog: &mut Catalog, changes: &[Change], now_ms: i64) -> bool {
@@ -256,6 +281,24 @@ mod tests {
             execution_id: "e1",
             now: chrono::Utc::now(),
         }
+    }
+
+    #[test]
+    fn a_cached_catalog_serves_only_changes_it_knows() {
+        let catalog = Catalog {
+            tags: [("1".to_owned(), "VIP".to_owned())].into(),
+            ..Catalog::default()
+        };
+        let known = Change::ApplyTag { tag_id: "1".into() };
+        let unknown = Change::ApplyTag { tag_id: "2".into() };
+        let owner = Change::SetOwner {
+            user_id: "u9".into(),
+        };
+        assert!(knows_all(&catalog, std::slice::from_ref(&known)));
+        assert!(!knows_all(&catalog, &[known.clone(), unknown]));
+        assert!(!knows_all(&catalog, &[owner]));
+        assert!(needs_catalog(&known));
+        assert!(!needs_catalog(&Change::RemoveTag { tag_id: "1".into() }));
     }
 
     #[test]

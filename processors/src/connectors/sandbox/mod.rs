@@ -216,6 +216,32 @@ impl Sandbox {
         out.item.as_ref().map(parse_doc).transpose()
     }
 
+    /// The put of `doc` as `id`, made only if the stored version is still `expected`
+    /// (`None`: must not exist).
+    fn versioned_put<T: Serialize>(
+        &self,
+        id: &str,
+        doc: &T,
+        expected: Option<i64>,
+    ) -> Result<aws_sdk_dynamodb::types::Put, CrmError> {
+        let json = serde_json::to_string(doc).map_err(unavailable)?;
+        let next = expected.map_or(1, |v| v + 1);
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(self.store.table(SANDBOX_CONTACTS))
+            .item("connection", AttributeValue::S(self.partition.clone()))
+            .item("contact_id", AttributeValue::S(id.to_owned()))
+            .item("doc", AttributeValue::S(json))
+            .item("version", AttributeValue::N(next.to_string()));
+        match expected {
+            Some(v) => put
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+            None => put.condition_expression("attribute_not_exists(contact_id)"),
+        }
+        .build()
+        .map_err(unavailable)
+    }
+
     /// Writes `doc` if the stored version is still `expected` (`None`: must not exist).
     /// Returns false when someone else wrote first.
     async fn write<T: Serialize>(
@@ -224,24 +250,21 @@ impl Sandbox {
         doc: &T,
         expected: Option<i64>,
     ) -> Result<bool, CrmError> {
-        let json = serde_json::to_string(doc).map_err(unavailable)?;
-        let next = expected.map_or(1, |v| v + 1);
-        let mut req = self
+        let put = self.versioned_put(id, doc, expected)?;
+        let res = self
             .store
             .client
             .put_item()
-            .table_name(self.store.table(SANDBOX_CONTACTS))
-            .item("connection", AttributeValue::S(self.partition.clone()))
-            .item("contact_id", AttributeValue::S(id.to_owned()))
-            .item("doc", AttributeValue::S(json))
-            .item("version", AttributeValue::N(next.to_string()));
-        req = match expected {
-            Some(v) => req
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
-            None => req.condition_expression("attribute_not_exists(contact_id)"),
-        };
-        match req.send().await {
+            .table_name(put.table_name())
+            .set_item(Some(put.item().clone()))
+            .set_condition_expression(put.condition_expression().map(str::to_owned))
+            .set_expression_attribute_values(put.expression_attribute_values().cloned())
+            .send()
+            .await;
+        if id == CATALOG_ID {
+            self.store.sandbox_catalogs().forget(&self.partition);
+        }
+        match res {
             Ok(_) => Ok(true),
             Err(e) if crate::store::executions::is_conditional_failure(&e) => Ok(false),
             Err(e) => Err(unavailable(e)),
@@ -331,11 +354,51 @@ impl Sandbox {
     /// # Errors
     /// [`CrmError`] when the store fails.
     pub async fn catalog(&self) -> Result<Catalog, CrmError> {
-        Ok(self
+        let catalog: Catalog = self
             .read(CATALOG_ID)
             .await?
             .map(|(c, _)| c)
-            .unwrap_or_default())
+            .unwrap_or_default();
+        self.store
+            .sandbox_catalogs()
+            .put(&self.partition, std::sync::Arc::new(catalog.clone()));
+        Ok(catalog)
+    }
+
+    /// The catalog applying `changes` needs. One that creates tags or companies extends the
+    /// stored catalog and reads it back; otherwise a catalog read within the cache's time
+    /// to live serves when it knows every tag, user and company the changes name, and a
+    /// fresh read when it does not (one made a moment ago elsewhere).
+    async fn catalog_for(
+        &self,
+        changes: &[Change],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<std::sync::Arc<Catalog>, CrmError> {
+        if changes.iter().any(|c| {
+            matches!(
+                c,
+                Change::ApplyTagNamed { .. }
+                    | Change::LinkCompany {
+                        company_id: None,
+                        ..
+                    }
+            )
+        }) {
+            self.update::<Catalog, _>(CATALOG_ID, |cat| {
+                apply::extend_catalog(cat, changes, now.timestamp_millis())
+            })
+            .await?;
+            return Ok(std::sync::Arc::new(self.catalog().await?));
+        }
+        if !changes.iter().any(apply::needs_catalog) {
+            return Ok(std::sync::Arc::default());
+        }
+        if let Some(cached) = self.store.sandbox_catalogs().get(&self.partition)
+            && apply::knows_all(&cached, changes)
+        {
+            return Ok(cached);
+        }
+        Ok(std::sync::Arc::new(self.catalog().await?))
     }
 
     async fn live_contact(&self, contact_id: &str) -> Result<SandboxContact, CrmError> {
@@ -543,29 +606,7 @@ impl CrmConnector for Sandbox {
         changes: &[Change],
     ) -> Result<ApplyReport, CrmError> {
         let now = chrono::Utc::now();
-        let needs_catalog = changes.iter().any(|c| {
-            matches!(
-                c,
-                Change::ApplyTag { .. }
-                    | Change::ApplyTagNamed { .. }
-                    | Change::SetOwner { .. }
-                    | Change::LinkCompany { .. }
-            )
-        });
-        if changes
-            .iter()
-            .any(|c| matches!(c, Change::ApplyTagNamed { .. } | Change::LinkCompany { .. }))
-        {
-            self.update::<Catalog, _>(CATALOG_ID, |cat| {
-                apply::extend_catalog(cat, changes, now.timestamp_millis())
-            })
-            .await?;
-        }
-        let catalog = if needs_catalog {
-            self.catalog().await?
-        } else {
-            Catalog::default()
-        };
+        let catalog = self.catalog_for(changes, now).await?;
         let mut losers = BTreeMap::new();
         for c in changes {
             if let Change::MergeContact { loser_id, .. } = c
@@ -630,5 +671,61 @@ impl CrmConnector for Sandbox {
             }
         }
         Ok(report)
+    }
+
+    async fn apply_recording(
+        &self,
+        contact_id: &str,
+        execution_id: &str,
+        changes: &[Change],
+        ledger: aws_sdk_dynamodb::types::Put,
+    ) -> Result<Option<ApplyReport>, CrmError> {
+        use aws_sdk_dynamodb::types::TransactWriteItem;
+        // A merge also retires its losers, after the survivor's write: the usual way.
+        if changes
+            .iter()
+            .any(|c| matches!(c, Change::MergeContact { .. }))
+        {
+            return Ok(None);
+        }
+        let now = chrono::Utc::now();
+        let catalog = self.catalog_for(changes, now).await?;
+        let Some((mut doc, version)) = self.contact_for_write(contact_id).await? else {
+            return Err(not_found(contact_id));
+        };
+        if !doc.exists() {
+            return Err(not_found(contact_id));
+        }
+        // Applied before: its outcome is recorded too, and the first one is the answer.
+        if doc.applied.iter().any(|(id, _)| id == execution_id) {
+            return Ok(None);
+        }
+        let losers = BTreeMap::new();
+        let inputs = apply::Inputs {
+            catalog: &catalog,
+            losers: &losers,
+            execution_id,
+            now,
+        };
+        let report = apply::apply_changes(&mut doc, changes, &inputs);
+        doc.applied
+            .push_back((execution_id.to_owned(), report.applied.clone()));
+        while doc.applied.len() > REMEMBERED_EXECUTIONS {
+            doc.applied.pop_front();
+        }
+        let contact = self.versioned_put(contact_id, &doc, Some(version))?;
+        let res = self
+            .store
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(contact).build())
+            .transact_items(TransactWriteItem::builder().put(ledger).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Some(report)),
+            Err(e) if crate::store::transaction_canceled(&e) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
