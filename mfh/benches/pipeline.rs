@@ -1,7 +1,9 @@
 //! Drives executions through the whole pipeline (REST → broker → router → worker → sink →
 //! DynamoDB) and prints executions/s with p50/p99 latency from request to the result being
 //! readable in DynamoDB, next to the same broker's raw produce→consume pass-through rate
-//! measured in the same run. Run with `scripts/bench` (it starts the broker and store).
+//! measured in the same run, and the two baselines of [`baselines`]: the broker relaying
+//! three hops without work, and the store taking one execution's requests without the
+//! broker. Run with `scripts/bench` (it starts the broker and store).
 //! Trade-off: everything shares this machine's cores, so the ratio is the figure to
 //! compare across machines, not the absolute rates.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::cast_precision_loss)]
@@ -9,10 +11,12 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "pipeline/baselines.rs"]
+mod baselines;
+
 use mfh_pipeline::metrics::Metrics;
 use mfh_processors::connectors::sandbox::{Sandbox, SeedContact, SeedFile};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::FutureRecord;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -41,24 +45,8 @@ async fn broker_pass_through(t: &support::TestStack, n: usize, size: usize) -> f
         .create()
         .unwrap();
     consumer.subscribe(&[&topic]).unwrap();
-    let payload = vec![7u8; size];
     let start = Instant::now();
-    let producer = t.stack.services.producer.clone();
-    let topic2 = topic.clone();
-    let produce = tokio::spawn(async move {
-        let mut futs = Vec::with_capacity(n);
-        for i in 0..n {
-            let key = format!("k{}", i % 1000);
-            futs.push(
-                producer
-                    .send_result(FutureRecord::to(&topic2).key(&key).payload(&payload))
-                    .unwrap(),
-            );
-        }
-        for f in futs {
-            f.await.unwrap().unwrap();
-        }
-    });
+    let produce = baselines::produce_n(t.stack.services.producer.clone(), topic, n, size);
     let mut seen = 0;
     while seen < n {
         tokio::time::timeout(Duration::from_secs(60), consumer.recv())
@@ -101,7 +89,8 @@ enum Path<'a> {
 }
 
 /// Requests/s at which the API accepts `n` executions on `path` (until the last 202),
-/// then waits until the sink has written them all, so rounds do not overlap.
+/// then waits until the sink has written them all, so rounds do not overlap; and the
+/// DynamoDB requests per execution, end to end, on that path.
 async fn accept_rate(
     t: &support::TestStack,
     path: Path<'_>,
@@ -110,7 +99,9 @@ async fn accept_rate(
     concurrency: usize,
     round: usize,
     sink_done: &impl Fn() -> u64,
-) -> f64 {
+) -> (f64, f64) {
+    let metrics = &t.stack.services.metrics;
+    let requests_before = metrics.dynamodb_requests_total();
     let before = sink_done();
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut submits = tokio::task::JoinSet::new();
@@ -152,7 +143,8 @@ async fn accept_rate(
     while sink_done() < before + n as u64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    rate
+    let requests = metrics.dynamodb_requests_total() - requests_before;
+    (rate, requests as f64 / n as f64)
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -261,6 +253,17 @@ async fn main() {
     );
     println!("broker pass-through (produce -> consume, 300 B records): {raw:.0} records/s");
     println!("ratio pipeline / pass-through: {:.4}", rate / raw);
+    let in_flight = t.cfg.processors.max_in_flight;
+    let relay = baselines::three_hop_relay(&t, n, 300, in_flight).await;
+    println!(
+        "baseline three-hop relay (produce -> consume -> produce x3, 300 B, {in_flight} in flight a hop): {relay:.0} records/s; ratio pipeline / relay: {:.3}",
+        rate / relay
+    );
+    let (store_rate, store_requests) = baselines::store_minimum(&t, n, contacts, concurrency).await;
+    println!(
+        "baseline store, one execution's own reads and writes ({store_requests:.2} requests each, {concurrency} at once): {store_rate:.0} executions/s; ratio pipeline / store: {:.3}",
+        rate / store_rate
+    );
 
     // Unsaturated latency: a steady 25 requests/s, well under the throughput above.
     let paced = arg("MFH_BENCH_PACED", 250);
@@ -302,13 +305,14 @@ async fn main() {
     let run_path = &url[url.find("/v1/run/").unwrap()..];
     let per_round = arg("MFH_BENCH_ACCEPT", 500);
     let (mut rest, mut run) = (Vec::new(), Vec::new());
+    let (mut rest_requests, mut run_requests) = (Vec::new(), Vec::new());
     for round in 0..6 {
         let path = if round % 2 == 0 {
             Path::Rest
         } else {
             Path::RunUrl(run_path)
         };
-        let r = accept_rate(
+        let (r, requests) = accept_rate(
             &t,
             path,
             per_round,
@@ -319,8 +323,14 @@ async fn main() {
         )
         .await;
         match path {
-            Path::Rest => rest.push(r),
-            Path::RunUrl(_) => run.push(r),
+            Path::Rest => {
+                rest.push(r);
+                rest_requests.push(requests);
+            }
+            Path::RunUrl(_) => {
+                run.push(r);
+                run_requests.push(requests);
+            }
         }
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -329,6 +339,11 @@ async fn main() {
         mean(&rest),
         mean(&run),
         mean(&run) / mean(&rest)
+    );
+    println!(
+        "DynamoDB requests per execution, end to end: POST /v1/executions {:.2}, run URL {:.2}",
+        mean(&rest_requests),
+        mean(&run_requests)
     );
     t.stop().await;
 }
