@@ -410,6 +410,32 @@ impl Store {
         }
     }
 
+    /// Makes `put` on its own, a `PutItem` with its condition: false when the condition
+    /// refused it. The same put can join a transaction instead.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails otherwise.
+    pub(crate) async fn put_one(
+        &self,
+        put: aws_sdk_dynamodb::types::Put,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if executions::is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::dynamo("PutItem", &put.table_name, e)),
+        }
+    }
+
     /// The per-process cache of sandbox catalogs; the sandbox forgets what it writes.
     pub(crate) fn sandbox_catalogs(&self) -> &cache::TtlCache<SandboxCatalog> {
         &self.sandbox_catalogs

@@ -78,21 +78,12 @@ impl Store {
         outcome: Outcome,
     ) -> Result<Outcome, StoreError> {
         let put = self.outcome_put(execution_id, &outcome)?;
-        let res = self
-            .client
-            .put_item()
-            .table_name(put.table_name())
-            .set_item(Some(put.item().clone()))
-            .set_condition_expression(put.condition_expression().map(str::to_owned))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(outcome),
-            Err(e) if super::executions::is_conditional_failure(&e) => Ok(self
-                .recorded_outcome(execution_id)
-                .await?
-                .unwrap_or(outcome)),
-            Err(e) => Err(StoreError::dynamo("PutItem", put.table_name(), e)),
+        if self.put_one(put).await? {
+            return Ok(outcome);
         }
+        Ok(self
+            .recorded_outcome(execution_id)
+            .await?
+            .unwrap_or(outcome))
     }
 }

@@ -138,6 +138,16 @@ impl SandboxContact {
         !self.deleted
     }
 
+    /// Journals `execution_id` as applied with `applied`, forgetting the oldest beyond
+    /// [`REMEMBERED_EXECUTIONS`].
+    fn remember(&mut self, execution_id: &str, applied: &[ContactChange]) {
+        self.applied
+            .push_back((execution_id.to_owned(), applied.to_vec()));
+        while self.applied.len() > REMEMBERED_EXECUTIONS {
+            self.applied.pop_front();
+        }
+    }
+
     fn to_contact(&self, id: &str) -> Contact {
         Contact {
             id: id.to_owned(),
@@ -251,29 +261,16 @@ impl Sandbox {
         expected: Option<i64>,
     ) -> Result<bool, CrmError> {
         let put = self.versioned_put(id, doc, expected)?;
-        let res = self
-            .store
-            .client
-            .put_item()
-            .table_name(put.table_name())
-            .set_item(Some(put.item().clone()))
-            .set_condition_expression(put.condition_expression().map(str::to_owned))
-            .set_expression_attribute_values(put.expression_attribute_values().cloned())
-            .send()
-            .await;
+        let res = self.store.put_one(put).await;
         if id == CATALOG_ID {
             self.store.sandbox_catalogs().forget(&self.partition);
         }
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if crate::store::executions::is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        res.map_err(unavailable)
     }
 
     /// Reads, changes and writes one item with a version check, retrying on contention.
-    /// `change` returns false when there is nothing to write.
-    async fn update<T, F>(&self, id: &str, mut change: F) -> Result<(), CrmError>
+    /// `change` returns false when there is nothing to write. Returns the item as stored.
+    async fn update<T, F>(&self, id: &str, mut change: F) -> Result<T, CrmError>
     where
         T: DeserializeOwned + Serialize + Default,
         F: FnMut(&mut T) -> bool,
@@ -283,11 +280,8 @@ impl Sandbox {
                 Some((d, v)) => (d, Some(v)),
                 None => (T::default(), None),
             };
-            if !change(&mut doc) {
-                return Ok(());
-            }
-            if self.write(id, &doc, version).await? {
-                return Ok(());
+            if !change(&mut doc) || self.write(id, &doc, version).await? {
+                return Ok(doc);
             }
         }
         Err(CrmError::Unavailable {
@@ -384,11 +378,16 @@ impl Sandbox {
                     }
             )
         }) {
-            self.update::<Catalog, _>(CATALOG_ID, |cat| {
-                apply::extend_catalog(cat, changes, now.timestamp_millis())
-            })
-            .await?;
-            return Ok(std::sync::Arc::new(self.catalog().await?));
+            let catalog = std::sync::Arc::new(
+                self.update::<Catalog, _>(CATALOG_ID, |cat| {
+                    apply::extend_catalog(cat, changes, now.timestamp_millis())
+                })
+                .await?,
+            );
+            self.store
+                .sandbox_catalogs()
+                .put(&self.partition, catalog.clone());
+            return Ok(catalog);
         }
         if !changes.iter().any(apply::needs_catalog) {
             return Ok(std::sync::Arc::default());
@@ -637,11 +636,7 @@ impl CrmConnector for Sandbox {
                 return Err(not_found(contact_id));
             }
             let r = apply::apply_changes(&mut doc, changes, &inputs);
-            doc.applied
-                .push_back((execution_id.to_owned(), r.applied.clone()));
-            while doc.applied.len() > REMEMBERED_EXECUTIONS {
-                doc.applied.pop_front();
-            }
+            doc.remember(execution_id, &r.applied);
             if self.write(contact_id, &doc, Some(version)).await? {
                 report = Some(r);
                 break;
@@ -708,11 +703,7 @@ impl CrmConnector for Sandbox {
             now,
         };
         let report = apply::apply_changes(&mut doc, changes, &inputs);
-        doc.applied
-            .push_back((execution_id.to_owned(), report.applied.clone()));
-        while doc.applied.len() > REMEMBERED_EXECUTIONS {
-            doc.applied.pop_front();
-        }
+        doc.remember(execution_id, &report.applied);
         let contact = self.versioned_put(contact_id, &doc, Some(version))?;
         let res = self
             .store
