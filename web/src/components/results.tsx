@@ -59,8 +59,17 @@ export function downloadCsv(r: QueryResult, name = 'query.csv') {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
+/** Numbers, or digits in text (DuckDB's HUGEINT, e.g. a sum, arrives as text) unless the
+ * column names an id (contact_id "3" is a label, not a quantity). */
 const isNumeric = (r: QueryResult, i: number) =>
-  r.rows.length > 0 && r.rows.every((row) => row[i] === null || typeof row[i] === 'number' || (typeof row[i] === 'string' && row[i] !== '' && !isNaN(Number(row[i])) && /^-?\d+(\.\d+)?$/.test(row[i] as string)));
+  r.rows.length > 0 &&
+  r.rows.some((row) => row[i] !== null) &&
+  r.rows.every(
+    (row) =>
+      row[i] === null ||
+      typeof row[i] === 'number' ||
+      (typeof row[i] === 'string' && !/(^|_)id$/i.test(r.columns[i]) && /^-?\d+(\.\d+)?$/.test(row[i] as string)),
+  );
 
 /** Picks a label column (the first non-numeric) and the numeric ones. */
 export function chartColumns(r: QueryResult): { x: number; ys: number[] } {

@@ -101,7 +101,12 @@ export function ProblemBanner({ error, fields = [], title }: { error: unknown; f
         <ul>
           {others.map((e) => (
             <li key={e.field + e.message}>
-              <code>{e.field}</code>: {e.message}
+              {e.field.replace(/\.$/, '') && e.field.replace(/\.$/, '') !== 'config' && (
+                <>
+                  <code>{e.field.replace(/^config\./, '')}</code>:{' '}
+                </>
+              )}
+              {e.message}
             </li>
           ))}
         </ul>
@@ -167,7 +172,7 @@ async function copyText(text: string): Promise<boolean> {
   return ok;
 }
 
-export function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) {
+export function CopyButton({ text, label = 'Copy', name }: { text: string; label?: string; name?: string }) {
   const [state, setState] = useState<'idle' | 'copied' | 'failed'>('idle');
   return (
     <button
@@ -178,6 +183,7 @@ export function CopyButton({ text, label = 'Copy' }: { text: string; label?: str
         setTimeout(() => setState('idle'), 2000);
       }}
       aria-live="polite"
+      aria-label={name}
     >
       {state === 'copied' ? 'Copied' : state === 'failed' ? 'Select and copy' : label}
     </button>
@@ -192,7 +198,7 @@ export function CopyField({ label, value }: { label: string; value: string }) {
       <label htmlFor={id}>{label}</label>
       <div className="copy-row">
         <input id={id} readOnly value={value} onFocus={(e) => e.currentTarget.select()} />
-        <CopyButton text={value} label={`Copy`} />
+        <CopyButton text={value} name={`Copy ${label}`} />
       </div>
     </div>
   );

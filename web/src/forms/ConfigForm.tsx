@@ -4,7 +4,7 @@
 // config submit together; the page calls `validate()` through the ref before saving.
 import { forwardRef, useImperativeHandle, useMemo, useRef, useState } from 'react';
 import Form from '@rjsf/core';
-import type { ErrorSchema, FieldProps, IconButtonProps, RJSFSchema, UiSchema } from '@rjsf/utils';
+import type { ErrorSchema, FieldProps, IconButtonProps, RJSFSchema, RJSFValidationError, UiSchema } from '@rjsf/utils';
 import { customizeValidator } from '@rjsf/validator-ajv8';
 import { humanize, normalizeSchema } from './schema';
 import type { HelperType } from '../api/types';
@@ -156,13 +156,36 @@ function JsonField(props: FieldProps) {
 
 const fields = { json: JsonField };
 
+/** AJV's wording for an item left empty ("must be string") says what to do instead. */
+function transformErrors(errors: RJSFValidationError[]): RJSFValidationError[] {
+  return errors.map((e) => (e.name === 'type' && /^must be (string|number|integer)$/.test(e.message ?? '') ? { ...e, message: 'fill this in, or remove it' } : e));
+}
+
 export const ConfigForm = forwardRef<ConfigFormHandle, Props>(function ConfigForm({ type, value, onChange, extraErrors, disabled }, ref) {
   const schema = useMemo(() => normalizeSchema(type.config_schema), [type]);
   const uiSchema = useMemo(() => ({ ...uiFor(schema), 'ui:submitButtonOptions': { norender: true } }), [schema]);
   const formRef = useRef<Form<Record<string, unknown>, RJSFSchema>>(null);
-  useImperativeHandle(ref, () => ({ validate: () => formRef.current?.validateForm() ?? true }), []);
+  const boxRef = useRef<HTMLDivElement>(null);
+  useImperativeHandle(
+    ref,
+    () => ({
+      validate: () => {
+        const ok = formRef.current?.validateForm() ?? true;
+        if (!ok) {
+          // After rjsf has drawn its messages: focus the first field that has one.
+          setTimeout(() => {
+            const bad = boxRef.current?.querySelector<HTMLElement>('.has-error input, .has-error select, .has-error textarea, .field-error');
+            bad?.scrollIntoView({ block: 'center' });
+            if (bad && 'focus' in bad) bad.focus();
+          });
+        }
+        return ok;
+      },
+    }),
+    [],
+  );
   return (
-    <div className="config-form">
+    <div className="config-form" ref={boxRef}>
       <Form<Record<string, unknown>, RJSFSchema>
         ref={formRef}
         tagName="div"
@@ -176,11 +199,13 @@ export const ConfigForm = forwardRef<ConfigFormHandle, Props>(function ConfigFor
         noHtml5Validate
         // An optional enum starts empty rather than at its first value.
         experimental_defaultFormStateBehavior={{ constAsDefaults: 'skipOneOf' }}
-        focusOnFirstError
+        // rjsf's own focusing looks the field up in a <form>'s elements, which a div has not.
+        focusOnFirstError={false}
         idPrefix={`cfg_${type.name}`}
         formContext={{ prefix: `cfg_${type.name}` }}
         templates={{ ButtonTemplates: buttons as never }}
         fields={fields}
+        transformErrors={transformErrors}
         disabled={disabled}
       />
     </div>

@@ -404,7 +404,7 @@ function HelperDetail({ h }: { h: Helper }) {
             <ul className="goal-list">
               {h.goals.map((g) => (
                 <li key={g}>
-                  <code>{g}</code> <CopyButton text={g} label={`Copy ${g}`} />
+                  <code>{g}</code> <CopyButton text={g} name={`Copy ${g}`} />
                 </li>
               ))}
             </ul>
