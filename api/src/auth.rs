@@ -2,6 +2,9 @@
 //! <key>`; it is hashed and looked up, and the caller's account id and role are put in
 //! the request's extensions; the key's last use is recorded (at most once a minute). With
 //! `api.jwks_url` set, a bearer JWT signs a dashboard user in instead ([`crate::jwt`]).
+//! Without either header, the dashboard's session cookie signs the user in
+//! ([`crate::routes::auth`]); a request it makes that changes state must carry the
+//! session's CSRF token in `X-CSRF-Token`, which another site's page cannot read.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -23,6 +26,15 @@ pub async fn require_api_key(
     next: Next,
 ) -> Result<Response, ApiError> {
     let headers = req.headers();
+    let has_header = headers.contains_key("x-api-key")
+        || headers.contains_key(axum::http::header::AUTHORIZATION);
+    if !has_header
+        && let Some(token) =
+            crate::routes::auth::cookie(headers, crate::routes::auth::SESSION_COOKIE)
+    {
+        let token = token.to_owned();
+        return session_user(&state, req, next, &token).await;
+    }
     let credential = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -67,6 +79,64 @@ pub async fn require_api_key(
         principal: p.key_id.unwrap_or_else(|| "api_key".into()),
     });
     Ok(next.run(req).await)
+}
+
+/// Signs the request in by its session cookie: the session must be live, its user still
+/// a member of the session's account (with the member's current role), and a
+/// state-changing request must echo the session's CSRF token.
+async fn session_user(
+    state: &AppState,
+    mut req: Request,
+    next: Next,
+    token: &str,
+) -> Result<Response, ApiError> {
+    if token.len() != 64 {
+        return Err(ApiError::Unauthorized);
+    }
+    let hash = mfh_processors::store::api_keys::hash_key(token);
+    let session = state
+        .store
+        .session(&hash, mfh_pipeline::now_millis())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let safe = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if !safe {
+        let sent = req
+            .headers()
+            .get(crate::routes::auth::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !constant_time_eq(sent.as_bytes(), session.csrf.as_bytes()) {
+            return Err(ApiError::Forbidden(format!(
+                "a signed-in request that changes something must send the session's CSRF \
+                 token in the {} header",
+                crate::routes::auth::CSRF_HEADER
+            )));
+        }
+    }
+    let member = state
+        .store
+        .member(&session.account_id, &session.email)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    req.extensions_mut()
+        .insert(Account(session.account_id.clone()));
+    req.extensions_mut().insert(crate::routes::account::Caller {
+        account_id: session.account_id.clone(),
+        role: member.role,
+        principal: session.email.clone(),
+    });
+    req.extensions_mut()
+        .insert(crate::routes::auth::SignedIn { session });
+    Ok(next.run(req).await)
+}
+
+/// Equality that takes as long for every pair of equal-length inputs.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The caller a dashboard token speaks for: a member of the account the token names, with

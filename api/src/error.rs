@@ -31,7 +31,7 @@ pub enum ApiError {
         errors: Vec<FieldError>,
     },
     /// No or a wrong API key.
-    #[error("a valid API key is required (header X-Api-Key or Authorization: Bearer)")]
+    #[error("sign in, or send a valid API key (header X-Api-Key or Authorization: Bearer)")]
     Unauthorized,
     /// A webhook delivery's signature, timestamp or token did not verify.
     #[error("{0}")]
@@ -58,6 +58,14 @@ pub enum ApiError {
     /// A third party (Stripe) refused what mfh sent it; the detail is its message.
     #[error("{0}")]
     BadGateway(String),
+    /// Too many attempts (sign-in limits); the client may retry after the wait.
+    #[error("{detail}")]
+    TooManyRequests {
+        /// What was limited.
+        detail: String,
+        /// Seconds until a retry may succeed, sent as `Retry-After`.
+        retry_after_secs: u64,
+    },
     /// A dependency is down; the client may retry.
     #[error("service unavailable")]
     Unavailable(String),
@@ -91,6 +99,7 @@ impl ApiError {
             Self::Gone(_) => StatusCode::GONE,
             Self::Locked(_) => StatusCode::LOCKED,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -119,6 +128,15 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::TooManyRequests {
+            retry_after_secs, ..
+        } = &self
+        {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(*retry_after_secs),
+            );
+        }
         resp
     }
 }

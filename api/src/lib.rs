@@ -84,6 +84,83 @@ pub struct ApiConfig {
     /// retry deliveries they think failed.
     #[serde(with = "humantime_serde", default = "default_run_dedup_window")]
     pub run_dedup_window: Duration,
+    /// Self-service accounts: sessions, one-time links and sign-in limits.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// The built dashboard (`web/dist`), served at `/`; a missing directory serves a page
+    /// saying how to build it.
+    #[serde(default = "default_web_dir")]
+    pub web_dir: std::path::PathBuf,
+    /// Origins allowed to call the API from a browser (CORS), for a dashboard hosted
+    /// elsewhere; empty (the default) allows none: the dashboard is same-origin.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+/// Sessions, one-time links and sign-in limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a sign-in lasts.
+    #[serde(with = "humantime_serde", default = "default_session_ttl")]
+    pub session_ttl: Duration,
+    /// Whether signing in needs the address verified by the emailed link first.
+    #[serde(default = "default_true")]
+    pub require_verified_email: bool,
+    /// How long a verification link works.
+    #[serde(with = "humantime_serde", default = "default_verify_ttl")]
+    pub verify_link_ttl: Duration,
+    /// How long a password-reset link works.
+    #[serde(with = "humantime_serde", default = "default_reset_ttl")]
+    pub reset_link_ttl: Duration,
+    /// How long an invitation link works.
+    #[serde(with = "humantime_serde", default = "default_invite_ttl")]
+    pub invite_link_ttl: Duration,
+    /// Sign-in, reset and resend attempts per email address per minute (also the burst).
+    #[serde(default = "default_attempts_per_email")]
+    pub attempts_per_email_per_minute: u32,
+    /// Sign-up, sign-in, reset and resend attempts per client IP per minute.
+    #[serde(default = "default_attempts_per_ip")]
+    pub attempts_per_ip_per_minute: u32,
+}
+
+const fn default_true() -> bool {
+    true
+}
+fn default_session_ttl() -> Duration {
+    Duration::from_secs(14 * 24 * 3600)
+}
+fn default_verify_ttl() -> Duration {
+    Duration::from_secs(48 * 3600)
+}
+fn default_reset_ttl() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_invite_ttl() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+const fn default_attempts_per_email() -> u32 {
+    5
+}
+const fn default_attempts_per_ip() -> u32 {
+    30
+}
+fn default_web_dir() -> std::path::PathBuf {
+    "web/dist".into()
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: default_session_ttl(),
+            require_verified_email: true,
+            verify_link_ttl: default_verify_ttl(),
+            reset_link_ttl: default_reset_ttl(),
+            invite_link_ttl: default_invite_ttl(),
+            attempts_per_email_per_minute: default_attempts_per_email(),
+            attempts_per_ip_per_minute: default_attempts_per_ip(),
+        }
+    }
 }
 
 fn default_run_dedup_window() -> Duration {
@@ -140,6 +217,9 @@ impl Default for ApiConfig {
             jwt_account_claim: default_account_claim(),
             jwks_ttl: default_jwks_ttl(),
             run_dedup_window: default_run_dedup_window(),
+            auth: AuthConfig::default(),
+            web_dir: default_web_dir(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -182,6 +262,10 @@ pub struct AppState {
     /// Stripe Checkout and Billing Portal; `None` when `billing.stripe_secret_key` is
     /// empty (both routes answer 503).
     pub stripe: Option<Arc<mfh_processors::billing::checkout::StripeBilling>>,
+    /// Sign-in, sign-up and reset attempt limits.
+    pub auth_limits: Arc<routes::auth::limits::AuthLimits>,
+    /// The demo contacts a new account's sandbox CRM is seeded with; `None` seeds none.
+    pub sandbox_seed: Option<Arc<mfh_processors::connectors::sandbox::SeedFile>>,
 }
 
 /// The API's router.
@@ -253,10 +337,31 @@ pub fn app(state: AppState) -> Router {
             post(routes::triggers::create).get(routes::triggers::list),
         )
         .route("/triggers/{id}", delete(routes::triggers::delete))
+        .route(
+            "/account/notification-preferences",
+            get(routes::account::get_prefs).put(routes::account::put_prefs),
+        )
+        .route("/auth/me", get(routes::auth::me))
+        .route("/auth/logout", post(routes::auth::logout))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,
         ))
+        // Signing up and in, and one-time links: no credential yet.
+        .route("/auth/register", post(routes::auth::register))
+        .route("/auth/verify", post(routes::auth::verify))
+        .route(
+            "/auth/verify/resend",
+            post(routes::auth::resend_verification),
+        )
+        .route("/auth/login", post(routes::auth::login))
+        .route("/auth/password-reset", post(routes::auth::reset::request))
+        .route(
+            "/auth/password-reset/confirm",
+            post(routes::auth::reset::confirm),
+        )
+        .route("/auth/invites/{token}", get(routes::auth::invites::show))
+        .route("/auth/invites/accept", post(routes::auth::invites::accept))
         .route("/helper-types", get(routes::helper_types::list))
         .route("/helper-types/{name}", get(routes::helper_types::get_one))
         // A CRM automation calls a saved helper's URL; its token authenticates.
@@ -270,13 +375,18 @@ pub fn app(state: AppState) -> Router {
         )
         // The vendor redirects the user's browser here; the one-time state authenticates.
         .route("/oauth/callback", get(routes::connections::oauth_callback));
-    Router::new()
-        .nest("/v1", v1)
+    let cors = routes::web::cors(&state.cfg.cors_allowed_origins);
+    let router = Router::new()
+        .nest("/v1", v1.fallback(routes::not_found))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
-        .fallback(routes::not_found)
+        .fallback(routes::web::dashboard)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
 }

@@ -83,6 +83,12 @@ impl Config {
         if cfg.api.public_url.trim().is_empty() {
             cfg.api.public_url = format!("http://{}", cfg.api.listen);
         }
+        if cfg.billing.email.dashboard_url.trim().is_empty() {
+            cfg.billing
+                .email
+                .dashboard_url
+                .clone_from(&cfg.api.public_url);
+        }
         cfg.validate().map_err(|errs| {
             errs.iter()
                 .map(|e| format!("- {e}"))

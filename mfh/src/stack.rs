@@ -193,6 +193,27 @@ impl Stack {
                     None
                 }
             },
+            auth_limits: Arc::new(mfh_api::routes::auth::limits::AuthLimits::new(
+                cfg.api.auth.attempts_per_email_per_minute,
+                cfg.api.auth.attempts_per_ip_per_minute,
+            )),
+            sandbox_seed: Self::sandbox_seed(&cfg.embedded.seed_file),
+        }
+    }
+
+    /// The demo contacts new accounts' sandbox CRM starts with, if the seed file reads.
+    fn sandbox_seed(
+        path: &std::path::Path,
+    ) -> Option<Arc<mfh_processors::connectors::sandbox::SeedFile>> {
+        let parsed = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(seed) => Some(Arc::new(seed)),
+            Err(e) => {
+                tracing::info!(path = %path.display(), error = %e, "New accounts get an empty sandbox CRM.");
+                None
+            }
         }
     }
 
@@ -350,7 +371,8 @@ pub async fn serve_api(
     listener: tokio::net::TcpListener,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, mfh_api::app(state))
+    let app = mfh_api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move { cancel.cancelled().await })
         .await
         .context("API server")

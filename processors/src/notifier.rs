@@ -132,6 +132,38 @@ pub fn compose(
         .map_err(|e| MailError::Config(e.to_string()))
 }
 
+/// `data` with the dashboard links the templates use: `dashboard_url` (the page of the
+/// dashboard this kind leads to) and, for an execution alert, `execution_url`. Links the
+/// data already carries are kept; without a dashboard URL nothing is added.
+pub fn with_dashboard_links(
+    mut data: serde_json::Value,
+    dashboard: &str,
+    kind: NotificationKind,
+) -> serde_json::Value {
+    let base = dashboard.trim_end_matches('/');
+    let Some(obj) = data.as_object_mut().filter(|_| !base.is_empty()) else {
+        return data;
+    };
+    obj.entry("dashboard_url")
+        .or_insert_with(|| format!("{base}{}", kind.dashboard_path()).into());
+    if let Some(id) = obj.get("execution_id").and_then(serde_json::Value::as_str) {
+        let url = format!("{base}/executions/{}", urlencode(id));
+        obj.entry("execution_url").or_insert_with(|| url.into());
+    }
+    data
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The notifier's handler.
 pub struct Notifier {
     svc: Services,
@@ -164,19 +196,29 @@ impl Handler for Notifier {
         })?;
         let data: serde_json::Value = serde_json::from_str(&n.data_json)
             .map_err(|e| Failure::dead_letter("invalid_json", format!("data_json: {e}")))?;
+        let data = with_dashboard_links(data, &self.svc.billing.email.dashboard_url, kind);
         let store = &self.svc.store;
-        let recipient = match &n.recipient {
-            Some(r) => r.clone(),
-            None => with_retries("read account", || store.account(&n.account_id))
+        let account = if n.recipient.is_none() || kind.preference().is_some() {
+            with_retries("read account", || store.account(&n.account_id))
                 .await
                 .map_err(|e| crate::store_failure(&e))?
-                .and_then(|a| a.billing_email)
-                .ok_or_else(|| {
-                    Failure::dead_letter(
-                        "no_recipient",
-                        format!("account {} has no billing email", n.account_id),
-                    )
-                })?,
+        } else {
+            None
+        };
+        if let Some(a) = &account
+            && !a.notification_prefs.allows(kind)
+        {
+            tracing::info!(kind = %n.kind, account = %n.account_id, "Notification turned off by the account.");
+            return Ok(());
+        }
+        let recipient = match &n.recipient {
+            Some(r) => r.clone(),
+            None => account.and_then(|a| a.billing_email).ok_or_else(|| {
+                Failure::dead_letter(
+                    "no_recipient",
+                    format!("account {} has no billing email", n.account_id),
+                )
+            })?,
         };
         let claim = with_retries("claim notification", || {
             store.claim_notification(&n.account_id, &n.notification_id)
@@ -214,6 +256,28 @@ impl Handler for Notifier {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emails_lead_into_the_dashboard() {
+        let d = with_dashboard_links(
+            serde_json::json!({"execution_id": "ex 1/2"}),
+            "http://127.0.0.1:8080/",
+            NotificationKind::ExecutionAlert,
+        );
+        assert_eq!(d["dashboard_url"], "http://127.0.0.1:8080/executions");
+        assert_eq!(
+            d["execution_url"],
+            "http://127.0.0.1:8080/executions/ex%201%2F2"
+        );
+        let kept = with_dashboard_links(
+            serde_json::json!({"dashboard_url": "https://x/"}),
+            "http://d",
+            NotificationKind::Welcome,
+        );
+        assert_eq!(kept["dashboard_url"], "https://x/");
+        let none = with_dashboard_links(serde_json::json!({}), "", NotificationKind::Welcome);
+        assert_eq!(none, serde_json::json!({}));
+    }
 
     #[test]
     fn ids_become_safe_file_names() {

@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource.
 
 pub mod account;
+pub mod auth;
 pub mod billing;
 pub mod connections;
 pub mod crm_webhooks;
@@ -12,11 +13,12 @@ pub mod helpers;
 pub mod run;
 pub mod stripe;
 pub mod triggers;
+pub mod web;
 
 use crate::error::ApiError;
 
 /// Unknown paths answer a problem body too.
-pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+pub async fn not_found(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> ApiError {
     ApiError::NotFound(format!("route {}", uri.path()))
 }
 

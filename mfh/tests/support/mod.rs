@@ -170,6 +170,7 @@ impl TestStack {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut cfg = test_config(&registry_url, lake_dir.path());
         cfg.api.public_url.clone_from(&base);
+        cfg.billing.email.dashboard_url.clone_from(&base);
         tweak(&mut cfg);
         let stack = Stack::connect(&cfg, Metrics::new()).await.unwrap();
         let account = format!("acct_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);

@@ -67,6 +67,10 @@ pub struct EmailConfig {
     /// Longest an SMTP exchange may take.
     #[serde(with = "humantime_serde", default = "default_smtp_timeout")]
     pub smtp_timeout: Duration,
+    /// The dashboard's URL, which every email's call to action leads into; empty is
+    /// `api.public_url`.
+    #[serde(default)]
+    pub dashboard_url: String,
 }
 
 fn default_stripe_api_base() -> String {
@@ -102,6 +106,7 @@ impl Default for EmailConfig {
             smtp_password: String::new(),
             from: default_from(),
             outbox_dir: default_outbox(),
+            dashboard_url: String::new(),
             smtp_timeout: default_smtp_timeout(),
         }
     }

@@ -36,7 +36,7 @@ mod fixtures;
 pub use access::{Blocked, executions_allowed, expire_trial};
 pub use account::{AccountStatus, Applied, BillingState, apply};
 pub use config::BillingConfig;
-pub use notify::{NotificationIntent, NotificationKind};
+pub use notify::{NotificationCategory, NotificationIntent, NotificationKind, NotificationPrefs};
 pub use plans::{LimitExceeded, LimitKind, Limits, Plan, PriceMap, TRIAL_DAYS, check_limit};
 pub use stripe_event::{
     BillingEvent, BillingEventKind, ParseError, SubscriptionStatus, parse_event, parse_event_bytes,

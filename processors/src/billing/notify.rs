@@ -39,11 +39,15 @@ pub enum NotificationKind {
     UsageAlert,
     /// A helper execution failed and the account asked to hear about it.
     ExecutionAlert,
+    /// A new user's address is to be verified; carries the one-time link.
+    EmailVerification,
+    /// A user asked to reset their password; carries the one-time link.
+    PasswordReset,
 }
 
 impl NotificationKind {
     /// Every kind.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 17] = [
         Self::SubscriptionCreated,
         Self::PlanUpgraded,
         Self::PlanDowngraded,
@@ -59,6 +63,8 @@ impl NotificationKind {
         Self::TeamInvite,
         Self::UsageAlert,
         Self::ExecutionAlert,
+        Self::EmailVerification,
+        Self::PasswordReset,
     ];
 
     /// The snake_case name used in records and dedup keys: `subscription_created`, ….
@@ -79,12 +85,130 @@ impl NotificationKind {
             Self::TeamInvite => "team_invite",
             Self::UsageAlert => "usage_alert",
             Self::ExecutionAlert => "execution_alert",
+            Self::EmailVerification => "email_verification",
+            Self::PasswordReset => "password_reset",
         }
     }
 
     /// The kind named `name`, if any.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The preference that can turn this kind off; `None` for mail that is always
+    /// sent: sign-up, password and invite links, and billing-critical notices (a failed
+    /// payment, a trial ending or ended, a cancelled subscription, an expiring card).
+    pub const fn preference(self) -> Option<NotificationCategory> {
+        match self {
+            Self::ExecutionAlert => Some(NotificationCategory::ExecutionFailures),
+            Self::UsageAlert => Some(NotificationCategory::UsageAlerts),
+            Self::SubscriptionCreated
+            | Self::PlanUpgraded
+            | Self::PlanDowngraded
+            | Self::PaymentRecovered
+            | Self::PaymentReceipt
+            | Self::RefundProcessed => Some(NotificationCategory::Billing),
+            Self::PaymentFailed
+            | Self::TrialEnding
+            | Self::TrialExpired
+            | Self::SubscriptionCancelled
+            | Self::CardExpiring
+            | Self::Welcome
+            | Self::TeamInvite
+            | Self::EmailVerification
+            | Self::PasswordReset => None,
+        }
+    }
+
+    /// Where in the dashboard this kind's call to action leads, below `api.public_url`.
+    pub const fn dashboard_path(self) -> &'static str {
+        match self {
+            Self::ExecutionAlert => "/executions",
+            Self::UsageAlert
+            | Self::SubscriptionCreated
+            | Self::PlanUpgraded
+            | Self::PlanDowngraded
+            | Self::PaymentRecovered
+            | Self::PaymentReceipt
+            | Self::RefundProcessed
+            | Self::PaymentFailed
+            | Self::TrialEnding
+            | Self::TrialExpired
+            | Self::SubscriptionCancelled
+            | Self::CardExpiring => "/settings/billing",
+            Self::TeamInvite => "/settings/team",
+            Self::Welcome | Self::EmailVerification | Self::PasswordReset => "/",
+        }
+    }
+}
+
+/// What an account may turn off: `GET|PUT /v1/account/notification-preferences`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationCategory {
+    /// Failed helper executions (`execution_alert`).
+    ExecutionFailures,
+    /// A CRM connection that stopped working.
+    ConnectionProblems,
+    /// Nearing or reaching a plan limit (`usage_alert`).
+    UsageAlerts,
+    /// Receipts, plan changes, refunds; never the billing-critical notices.
+    Billing,
+}
+
+/// An account's notification preferences; every category is on by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationPrefs {
+    /// Failed helper executions.
+    #[serde(default = "on")]
+    pub execution_failures: bool,
+    /// A CRM connection that stopped working.
+    #[serde(default = "on")]
+    pub connection_problems: bool,
+    /// Nearing or reaching a plan limit.
+    #[serde(default = "on")]
+    pub usage_alerts: bool,
+    /// Receipts, plan changes and refunds.
+    #[serde(default = "on")]
+    pub billing: bool,
+}
+
+const fn on() -> bool {
+    true
+}
+
+impl Default for NotificationPrefs {
+    fn default() -> Self {
+        Self {
+            execution_failures: true,
+            connection_problems: true,
+            usage_alerts: true,
+            billing: true,
+        }
+    }
+}
+
+impl NotificationPrefs {
+    /// Whether an email of `kind` goes out under these preferences.
+    #[must_use]
+    pub const fn allows(&self, kind: NotificationKind) -> bool {
+        match kind.preference() {
+            None => true,
+            Some(NotificationCategory::ExecutionFailures) => self.execution_failures,
+            Some(NotificationCategory::ConnectionProblems) => self.connection_problems,
+            Some(NotificationCategory::UsageAlerts) => self.usage_alerts,
+            Some(NotificationCategory::Billing) => self.billing,
+        }
+    }
+
+    /// The kinds no preference turns off.
+    #[must_use]
+    pub fn always_sent() -> Vec<NotificationKind> {
+        NotificationKind::ALL
+            .into_iter()
+            .filter(|k| k.preference().is_none())
+            .collect()
     }
 }
 
@@ -133,5 +257,41 @@ mod tests {
             assert_eq!(NotificationKind::parse(name), Some(kind));
         }
         assert_eq!(NotificationKind::parse("nope"), None);
+    }
+
+    #[test]
+    fn preferences_turn_off_only_what_is_not_critical() {
+        let off = NotificationPrefs {
+            execution_failures: false,
+            connection_problems: false,
+            usage_alerts: false,
+            billing: false,
+        };
+        for kind in NotificationKind::ALL {
+            assert!(NotificationPrefs::default().allows(kind), "{kind:?}");
+        }
+        for kind in [
+            NotificationKind::PaymentFailed,
+            NotificationKind::TrialExpired,
+            NotificationKind::TrialEnding,
+            NotificationKind::SubscriptionCancelled,
+            NotificationKind::CardExpiring,
+            NotificationKind::PasswordReset,
+            NotificationKind::EmailVerification,
+            NotificationKind::TeamInvite,
+        ] {
+            assert!(off.allows(kind), "{kind:?} must always be sent");
+        }
+        for kind in [
+            NotificationKind::ExecutionAlert,
+            NotificationKind::UsageAlert,
+            NotificationKind::PaymentReceipt,
+            NotificationKind::PlanUpgraded,
+        ] {
+            assert!(!off.allows(kind), "{kind:?}");
+        }
+        let partial: NotificationPrefs =
+            serde_json::from_str(r#"{"usage_alerts": false}"#).unwrap();
+        assert!(partial.execution_failures && !partial.usage_alerts);
     }
 }

@@ -41,11 +41,13 @@ pub fn render(kind: NotificationKind, data: &Value) -> Rendered {
             html.push(format!("<p>{escaped}</p>"));
         }
     }
-    if let Some((key, label)) = t.link
-        && let Some(url) = data
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|u| is_web_url(u))
+    // Every email leads somewhere: the template's own link, else the dashboard (the
+    // notifier puts `dashboard_url` in every notification's data).
+    let own = t
+        .link
+        .and_then(|(key, label)| link_in(data, key).map(|u| (u, label)));
+    if let Some((url, label)) =
+        own.or_else(|| link_in(data, "dashboard_url").map(|u| (u, "Open the dashboard")))
     {
         text.push(format!("{label}: {url}"));
         html.push(format!(
@@ -147,6 +149,12 @@ fn one_line(s: &str) -> String {
         .to_owned()
 }
 
+fn link_in<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
+    data.get(key)
+        .and_then(Value::as_str)
+        .filter(|u| is_web_url(u))
+}
+
 fn is_web_url(url: &str) -> bool {
     url.starts_with("https://") || url.starts_with("http://")
 }
@@ -174,6 +182,8 @@ mod tests {
             "dashboard_url",
             "invite_url",
             "execution_url",
+            "verify_url",
+            "reset_url",
         ] {
             data.insert(
                 url.to_owned(),
@@ -206,6 +216,29 @@ mod tests {
             assert!(r.html.contains("&lt;script&gt;"), "{kind:?}");
             assert!(!r.subject.contains('\n'));
         }
+    }
+
+    #[test]
+    fn every_kind_leads_to_the_dashboard_without_a_link_of_its_own() {
+        let data = json!({"dashboard_url": "http://127.0.0.1:8080/settings/billing"});
+        for kind in NotificationKind::ALL {
+            let r = render(kind, &data);
+            assert!(
+                r.html
+                    .contains("<a href=\"http://127.0.0.1:8080/settings/billing\">"),
+                "{kind:?}: {}",
+                r.html
+            );
+        }
+        let r = render(
+            NotificationKind::TeamInvite,
+            &json!({"dashboard_url": "http://d/", "invite_url": "http://d/invite?token=t"}),
+        );
+        assert!(
+            r.text
+                .contains("Accept the invitation: http://d/invite?token=t")
+        );
+        assert!(!r.text.contains("http://d/\n"));
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct AccountRecord {
     pub created_at: i64,
     /// Plan, status, trial and subscription.
     pub billing: BillingState,
+    /// Which emails the account turned off.
+    pub notification_prefs: crate::billing::NotificationPrefs,
     /// Write version of the billing state.
     #[serde(skip)]
     pub version: i64,
@@ -59,6 +61,10 @@ impl AccountRecord {
             billing_email: s(item, "billing_email"),
             created_at: n(item, "created_at"),
             billing,
+            notification_prefs: match s(item, "notification_prefs") {
+                Some(json) => serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?,
+                None => crate::billing::NotificationPrefs::default(),
+            },
             version: n(item, "version"),
         })
     }
@@ -119,13 +125,35 @@ impl Store {
         billing: &BillingState,
     ) -> Result<AccountRecord, StoreError> {
         let table = self.table(ACCOUNTS);
+        let put = self.account_put(account_id, name, billing_email, billing)?;
+        self.account_cache.forget(account_id);
+        self.put_one(put).await?;
+        self.account(account_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                table,
+                message: format!("account {account_id} vanished after its creation"),
+            })
+    }
+
+    /// The put that creates the account unless it exists (alone, or in a sign-up's
+    /// transaction with its owner).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the request cannot be built.
+    pub(crate) fn account_put(
+        &self,
+        account_id: &str,
+        name: &str,
+        billing_email: Option<&str>,
+        billing: &BillingState,
+    ) -> Result<aws_sdk_dynamodb::types::Put, StoreError> {
+        let table = self.table(ACCOUNTS);
         let json = serde_json::to_string(billing).map_err(|e| StoreError::Corrupt {
             table: table.clone(),
             message: e.to_string(),
         })?;
-        let mut req = self
-            .client
-            .put_item()
+        let mut b = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&table)
             .item("account_id", AttributeValue::S(account_id.to_owned()))
             .item("name", AttributeValue::S(name.to_owned()))
@@ -136,21 +164,11 @@ impl Store {
                 AttributeValue::N(mfh_pipeline::now_millis().to_string()),
             )
             .condition_expression("attribute_not_exists(account_id)");
-        self.account_cache.forget(account_id);
         if let Some(e) = billing_email {
-            req = req.item("billing_email", AttributeValue::S(e.to_owned()));
+            b = b.item("billing_email", AttributeValue::S(e.to_owned()));
         }
-        match req.send().await {
-            Ok(_) => {}
-            Err(e) if is_conditional_failure(&e) => {}
-            Err(e) => return Err(StoreError::dynamo("PutItem", &table, e)),
-        }
-        self.account(account_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt {
-                table,
-                message: format!("account {account_id} vanished after its creation"),
-            })
+        b.build()
+            .map_err(|e| StoreError::dynamo("PutItem", &table, e))
     }
 
     /// Writes the billing state if the account is still at `expected_version`; false when
@@ -231,6 +249,38 @@ impl Store {
         {
             Ok(_) => self.account(account_id).await,
             Err(e) if is_conditional_update_failure(&e) => Ok(None),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", &table, e)),
+        }
+    }
+
+    /// Stores the account's notification preferences; false for an unknown account.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub async fn set_notification_prefs(
+        &self,
+        account_id: &str,
+        prefs: &crate::billing::NotificationPrefs,
+    ) -> Result<bool, StoreError> {
+        let table = self.table(ACCOUNTS);
+        let json = serde_json::to_string(prefs).map_err(|e| StoreError::Corrupt {
+            table: table.clone(),
+            message: e.to_string(),
+        })?;
+        self.account_cache.forget(account_id);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&table)
+            .key("account_id", AttributeValue::S(account_id.to_owned()))
+            .update_expression("SET notification_prefs = :p")
+            .condition_expression("attribute_exists(account_id)")
+            .expression_attribute_values(":p", AttributeValue::S(json))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_update_failure(&e) => Ok(false),
             Err(e) => Err(StoreError::dynamo("UpdateItem", &table, e)),
         }
     }

@@ -20,6 +20,7 @@ pub mod team;
 pub mod timers;
 pub mod triggers;
 pub mod usage;
+pub mod users;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
@@ -231,6 +232,14 @@ pub const CRM_EVENT_IDS: &str = "crm_event_ids";
 pub const CONTACT_SYNCS: &str = "contact_syncs";
 /// CRM event triggers by account.
 pub const TRIGGERS: &str = "triggers";
+/// Dashboard users by email.
+pub const USERS: &str = "users";
+/// Dashboard sessions by token hash, indexed by user.
+pub const SESSIONS: &str = "sessions";
+/// Index of sessions by user, oldest first.
+pub const GSI_BY_USER: &str = "by_user";
+/// One-time links (verification, password reset, invites) by token hash.
+pub const AUTH_LINKS: &str = "auth_links";
 
 const TABLES: &[TableDef] = &[
     TableDef {
@@ -357,6 +366,24 @@ const TABLES: &[TableDef] = &[
         name: TRIGGERS,
         hash: "account_id",
         range: Some("trigger_id"),
+        gsis: &[],
+    },
+    TableDef {
+        name: USERS,
+        hash: "email",
+        range: None,
+        gsis: &[],
+    },
+    TableDef {
+        name: SESSIONS,
+        hash: "token_hash",
+        range: None,
+        gsis: &[(GSI_BY_USER, "email", "created_at_s")],
+    },
+    TableDef {
+        name: AUTH_LINKS,
+        hash: "token_hash",
+        range: None,
         gsis: &[],
     },
     TableDef {

@@ -9,7 +9,6 @@
 //! Roles are defined here rather than in the API because the store parses them from
 //! items and the router may check them for direct producers.
 
-use super::executions::is_conditional_failure;
 use super::{
     Item, MEMBERS, Store, StoreError, all_pages, attr_n as n, attr_s as s, corrupt, nv, sv,
 };
@@ -232,10 +231,26 @@ impl Store {
     /// # Errors
     /// [`TeamError::AlreadyMember`], or [`TeamError::Store`] when DynamoDB fails.
     pub async fn add_member(&self, account_id: &str, m: &Member) -> Result<(), TeamError> {
+        match self.put_one(self.member_put(account_id, m)?).await? {
+            true => Ok(()),
+            false => Err(TeamError::AlreadyMember {
+                email: m.email.clone(),
+            }),
+        }
+    }
+
+    /// The put that adds `m` unless the email is a member already (alone, or in a
+    /// sign-up's transaction with its account).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the request cannot be built.
+    pub(crate) fn member_put(
+        &self,
+        account_id: &str,
+        m: &Member,
+    ) -> Result<aws_sdk_dynamodb::types::Put, StoreError> {
         let table = self.table(MEMBERS);
-        let mut req = self
-            .client
-            .put_item()
+        let mut b = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&table)
             .item("account_id", sv(account_id))
             .item("email", sv(m.email.as_str()))
@@ -245,17 +260,45 @@ impl Store {
             .condition_expression("attribute_not_exists(#e)")
             .expression_attribute_names("#e", "email");
         if let Some(by) = &m.invited_by {
-            req = req.item("invited_by", sv(by.as_str()));
+            b = b.item("invited_by", sv(by.as_str()));
         }
         if let Some(t) = m.joined_at {
-            req = req.item("joined_at", nv(t));
+            b = b.item("joined_at", nv(t));
         }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Err(TeamError::AlreadyMember {
-                email: m.email.clone(),
-            }),
-            Err(e) => Err(StoreError::dynamo("PutItem", &table, e).into()),
+        b.build()
+            .map_err(|e: BuildError| StoreError::dynamo("PutItem", &table, e))
+    }
+
+    /// Marks an invited member as joined, keeping the invited role; returns the member,
+    /// or `None` when the invitation was withdrawn (the member removed) meanwhile.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub async fn join_member(
+        &self,
+        account_id: &str,
+        email: &str,
+        now: i64,
+    ) -> Result<Option<Member>, StoreError> {
+        let table = self.table(MEMBERS);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&table)
+            .key("account_id", sv(account_id))
+            .key("email", sv(email))
+            .update_expression("SET #s = :active, joined_at = if_not_exists(joined_at, :now)")
+            .condition_expression("attribute_exists(#e)")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_names("#e", "email")
+            .expression_attribute_values(":active", sv(MemberStatus::Active.as_str()))
+            .expression_attribute_values(":now", nv(now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => self.member(account_id, email).await,
+            Err(e) if super::executions::is_conditional_update_failure(&e) => Ok(None),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", &table, e)),
         }
     }
 

@@ -19,11 +19,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 mod keys;
+mod prefs;
 mod team;
 #[cfg(test)]
 mod tests;
 
 pub use keys::{create_key, list_keys, revoke_key};
+pub use prefs::{get_prefs, put_prefs};
 pub use team::{invite, list_team, remove_member, set_member_role, team_invite_notification};
 
 /// Who is calling. The auth middleware puts it in the request's extensions next to

@@ -83,7 +83,18 @@ pub async fn invite(
         .principal
         .contains('@')
         .then_some(caller.principal.as_str());
-    let n = team_invite_notification(id, account_name.as_deref(), &member, inviter);
+    let (_, invite_url) = crate::routes::auth::issue_link(
+        &state,
+        mfh_processors::store::users::LinkPurpose::Invite,
+        &member.email,
+        Some((id, member.role)),
+    )
+    .await?;
+    let mut n = team_invite_notification(id, account_name.as_deref(), &member, inviter);
+    if let Ok(mut data) = serde_json::from_str::<Value>(&n.data_json) {
+        data["invite_url"] = invite_url.into();
+        n.data_json = data.to_string();
+    }
     crate::produce::record(&state, &state.kafka.topics().notifications(), id, &n).await?;
     Ok((StatusCode::CREATED, Json(member)))
 }

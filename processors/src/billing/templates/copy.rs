@@ -206,6 +206,36 @@ pub(super) fn template(kind: NotificationKind) -> Template {
             ]],
             Some(("execution_url", "View the execution")),
         ),
+        K::EmailVerification => (
+            &["Confirm your email address for MyFusionHelper"],
+            &[
+                &[
+                    "Hi {name}, please confirm your email address.",
+                    "Please confirm your email address.",
+                ],
+                &[
+                    "The link works once and expires in {expires_hours} hours.",
+                    "The link works once and expires soon.",
+                ],
+                &["If you did not sign up, ignore this email."],
+            ],
+            Some(("verify_url", "Confirm my email address")),
+        ),
+        K::PasswordReset => (
+            &["Reset your MyFusionHelper password"],
+            &[
+                &[
+                    "Someone (hopefully you) asked to reset the password of {email}.",
+                    "Someone asked to reset your password.",
+                ],
+                &[
+                    "The link works once and expires in {expires_minutes} minutes; using it signs you out everywhere.",
+                    "The link works once and expires soon.",
+                ],
+                &["If you did not ask, ignore this email: your password stays as it is."],
+            ],
+            Some(("reset_url", "Choose a new password")),
+        ),
     };
     Template {
         subject,
