@@ -261,14 +261,14 @@ function CreatedConnection({ c, onDismiss }: { c: Connection; onDismiss: () => v
   );
 }
 
-function OAuthButton({ id }: { id: string }) {
+function OAuthButton({ id, primary = true }: { id: string; primary?: boolean }) {
   const m = useMutation({
     mutationFn: () => connections.oauthStart(id),
     onSuccess: (r) => window.location.assign(r.authorize_url),
   });
   return (
     <>
-      <button type="button" className="btn btn-primary" onClick={() => m.mutate()} disabled={m.isPending}>
+      <button type="button" className={primary ? 'btn btn-primary' : 'btn'} onClick={() => m.mutate()} disabled={m.isPending}>
         {m.isPending ? 'Opening…' : 'Connect with OAuth'}
       </button>
       <ProblemBanner error={m.error} title="OAuth could not start" />
@@ -303,7 +303,7 @@ function ConnectionCard({ c }: { c: Connection }) {
       <CopyField label="Webhook URL" value={c.webhook_url} />
       {!spec?.signs && <p className="hint">Add the <code>?token=…</code> shown when the connection was created; {spec?.label} does not sign its webhooks.</p>}
       <div className="card-actions">
-        {spec?.oauth && <OAuthButton id={c.connection_id} />}
+        {spec?.oauth && <OAuthButton id={c.connection_id} primary={c.status === 'pending_authorization'} />}
         <button type="button" className="btn" onClick={() => healthM.mutate()} disabled={healthM.isPending}>
           {healthM.isPending ? 'Checking…' : 'Check health'}
         </button>

@@ -110,7 +110,7 @@ export function InsightsPage() {
             return (
               <>
                 <ResultChart r={{ ...t, columns: ['helper', 'success %'], rows: t.rows.map((x) => [x[0], x[2]]) }} chooser={false} title="Success rate per helper" height={220} />
-                <table className="table compact">
+                <div className="table-wrap"><table className="table compact">
                   <thead>
                     <tr>
                       <th scope="col">Helper</th>
@@ -131,7 +131,7 @@ export function InsightsPage() {
                       </tr>
                     ))}
                   </tbody>
-                </table>
+                </table></div>
               </>
             );
           }}
@@ -140,7 +140,7 @@ export function InsightsPage() {
           {(r) => {
             const t = labelled(r, ['runs', 'avg_ms', 'p95_ms']);
             return (
-              <table className="table compact">
+              <div className="table-wrap"><table className="table compact">
                 <thead>
                   <tr>
                     <th scope="col">Helper</th>
@@ -165,7 +165,7 @@ export function InsightsPage() {
                     </tr>
                   ))}
                 </tbody>
-              </table>
+              </table></div>
             );
           }}
         </Panel>
@@ -173,7 +173,7 @@ export function InsightsPage() {
           {(r) => {
             const t = labelled(r, ['failures', 'runs', 'last_error']);
             return (
-              <table className="table compact">
+              <div className="table-wrap"><table className="table compact">
                 <thead>
                   <tr>
                     <th scope="col">Helper</th>
@@ -196,7 +196,7 @@ export function InsightsPage() {
                     </tr>
                   ))}
                 </tbody>
-              </table>
+              </table></div>
             );
           }}
         </Panel>
