@@ -10,6 +10,7 @@ import { PASSWORD, expectAllLabelled, failOnPageErrors, uniqueEmail } from './su
 const NEW_PASSWORD = 'another long passphrase 7';
 
 test('sign up, run a helper from its URL, explore, invite, reset', async ({ page, browser, request }) => {
+  test.setTimeout(300_000); // many steps, on a 2-core machine that may be building too
   const noPageErrors = failOnPageErrors(page);
   const email = uniqueEmail('owner');
   const accountName = 'Flow Test Co';
@@ -35,7 +36,9 @@ test('sign up, run a helper from its URL, explore, invite, reset', async ({ page
     await page.getByLabel('Email', { exact: true }).fill(email);
     await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect(page.getByRole('alert')).toContainText(/verif/i);
+    await expect(page.getByRole('alert')).toContainText(/confirm your email/i);
+    await page.getByRole('button', { name: 'Send a new verification link' }).click();
+    await expect(page.getByText(`A new verification link is on its way to ${email}`)).toBeVisible();
   });
 
   await test.step('verify by the emailed link', async () => {

@@ -7,6 +7,7 @@ const enc = encodeURIComponent;
 export const auth = {
   register: (b: T.RegisterBody) => api<T.Registered>('/v1/auth/register', { method: 'POST', body: b }),
   verify: (token: string) => api<T.Verified>('/v1/auth/verify', { method: 'POST', body: { token } }),
+  resendVerification: (email: string) => api<void>('/v1/auth/verify/resend', { method: 'POST', body: { email } }),
   login: (b: T.LoginBody) => api<T.Me>('/v1/auth/login', { method: 'POST', body: b, quiet401: true }),
   logout: () => api<void>('/v1/auth/logout', { method: 'POST' }),
   me: () => api<T.Me>('/v1/auth/me', { quiet401: true }),

@@ -113,13 +113,22 @@ export function SignInPage() {
       nav(next, { replace: true });
     },
   });
+  const resend = useMutation({ mutationFn: auth.resendVerification });
   if (me.data && !m.isPending && !m.isSuccess) return <Navigate to={next} replace />;
   const err = m.error;
   let banner: ReactNode = null;
   if (err instanceof ApiError && err.status === 403) {
     banner = (
       <div className="banner banner-warning" role="alert">
-        {err.detail} <Link to="/signup">Need a new link? Sign up again</Link> or check your inbox for the verification email.
+        <p>{err.detail}</p>
+        {resend.isSuccess ? (
+          <p>A new verification link is on its way to {form.email}.</p>
+        ) : (
+          <button type="button" className="btn btn-small" onClick={() => resend.mutate(form.email)} disabled={resend.isPending}>
+            Send a new verification link
+          </button>
+        )}
+        <ProblemBanner error={resend.error} />
       </div>
     );
   } else if (err instanceof ApiError && err.status === 401) {

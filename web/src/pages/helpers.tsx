@@ -1,7 +1,7 @@
 // Helpers: the saved helpers, the catalog of helper types by category, the create/edit
 // form generated from each type's JSON Schema, and a helper's page with its run URL,
 // goal names, a dry run on a contact, pause/enable, copy and delete.
-import { useMemo, useRef, useState, type FormEvent } from 'react';
+import { lazy, Suspense, useMemo, useRef, useState, type FormEvent } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError } from '../api/client';
@@ -24,9 +24,12 @@ import {
   formatTime,
   JsonBlock,
 } from '../components/ui';
-import { ConfigForm, type ConfigFormHandle } from '../forms/ConfigForm';
+import type { ConfigFormHandle } from '../forms/ConfigForm';
 import { cleanConfig, normalizeSchema, toErrorSchema } from '../forms/schema';
 import { CATEGORY_LABELS, SANDBOX, connectionLabel, keys, useConnections, useHelperType, useHelperTypes, useHelpers } from '../queries';
+
+// rjsf and its validator are most of the code: loaded with the first helper form.
+const ConfigForm = lazy(() => import('../forms/ConfigForm').then((m) => ({ default: m.ConfigForm })));
 
 export function HelpersPage() {
   const q = useHelpers();
@@ -245,7 +248,9 @@ function HelperForm({
             Fill in the example settings
           </button>
         </p>
-        <ConfigForm ref={formRef} type={type} value={config} onChange={setConfig} extraErrors={mapped.schema} disabled={pending} />
+        <Suspense fallback={<Loading what="Loading the settings form" />}>
+          <ConfigForm ref={formRef} type={type} value={config} onChange={setConfig} extraErrors={mapped.schema} disabled={pending} />
+        </Suspense>
       </fieldset>
       <ProblemBanner error={error} fields={['name', 'connection_id', ...placed]} />
       <div className="form-actions">
