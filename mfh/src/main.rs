@@ -369,7 +369,9 @@ async fn up(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding the API to {}", cfg.api.listen))?;
         out(&format!(
-            "\nmfh is up (embedded default)\n  API:             http://{}\n  account:         {account}\n  API key:         {key}\n  sandbox CRM:     connection_id \"sandbox\" ({seeded} contacts newly seeded)\n  broker:          127.0.0.1:{} (nisshi, data in {}/broker)\n  schema registry: http://127.0.0.1:{}\n  DynamoDB:        http://127.0.0.1:{} (dynoxide, data in {})\n  lake:            {}\nPress Ctrl-C to stop.\n",
+            "\nmfh is up (embedded default)\n  dashboard:       {} (sign up there; emails are written to {})\n  API:             http://{}\n  account:         {account}\n  API key:         {key}\n  sandbox CRM:     connection_id \"sandbox\" ({seeded} contacts newly seeded)\n  broker:          127.0.0.1:{} (nisshi, data in {}/broker)\n  schema registry: http://127.0.0.1:{}\n  DynamoDB:        http://127.0.0.1:{} (dynoxide, data in {})\n  lake:            {}\nPress Ctrl-C to stop.\n",
+            cfg.api.public_url,
+            cfg.billing.email.outbox_dir.display(),
             cfg.api.listen,
             cfg.embedded.broker_port,
             cfg.embedded.data_dir.display(),

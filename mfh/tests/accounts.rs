@@ -668,3 +668,46 @@ async fn cors_is_off_by_default_and_allows_only_the_configured_origins() {
     assert!(r.headers().get("access-control-allow-origin").is_none());
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn the_dashboard_is_served_for_browsers_and_api_paths_stay_problems() {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(
+        web.path().join("index.html"),
+        "<!doctype html><div id=root>",
+    )
+    .unwrap();
+    std::fs::create_dir(web.path().join("assets")).unwrap();
+    std::fs::write(web.path().join("assets/app-1.js"), "console.log(1)").unwrap();
+    let dir = web.path().to_owned();
+    let ts = start(move |c| c.api.web_dir = dir).await;
+    let get = |path: &str, accept: &'static str| {
+        ts.http
+            .get(format!("{}{path}", ts.base))
+            .header("accept", accept)
+            .send()
+    };
+    for path in ["/", "/helpers", "/verify?token=abc"] {
+        let r = get(path, "text/html,*/*").await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        assert_eq!(r.headers()["x-frame-options"], "DENY");
+        assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+        assert!(r.text().await.unwrap().contains("id=root"), "{path}");
+    }
+    let r = get("/assets/app-1.js", "*/*").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    for (path, accept) in [("/nope", "application/json"), ("/v1/nope", "text/html")] {
+        let r = get(path, accept).await.unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["detail"], format!("route {path} not found"));
+    }
+    ts.stop().await;
+}

@@ -10,7 +10,7 @@
 use crate::AppState;
 use crate::error::{ApiError, AppJson, AppPath};
 use crate::routes::account::Caller;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use mfh_processors::billing::{LimitKind, check_limit};
@@ -440,8 +440,32 @@ pub struct Callback {
 /// 400 for a missing, unknown, used or expired state, or a refused code.
 pub async fn oauth_callback(
     State(state): State<AppState>,
-    Query(q): Query<Callback>,
-) -> Result<Json<Value>, ApiError> {
+    headers: axum::http::HeaderMap,
+    crate::error::AppQuery(q): crate::error::AppQuery<Callback>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let browser = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let result = finish_oauth(&state, q).await;
+    if !browser {
+        return result.map(Json).into_response();
+    }
+    // The user's browser comes back to the dashboard's connections page, told how it went.
+    let query = match result {
+        Ok(v) => format!(
+            "connected={}",
+            v["connection_id"].as_str().unwrap_or_default()
+        ),
+        Err(e) => serde_urlencoded::to_string([("oauth_error", e.to_string())])
+            .unwrap_or_else(|_| "oauth_error=failed".into()),
+    };
+    axum::response::Redirect::to(&format!("/connections?{query}")).into_response()
+}
+
+async fn finish_oauth(state: &AppState, q: Callback) -> Result<Value, ApiError> {
+    let state = state.clone();
     vendors(&state)?;
     if let Some(e) = q.error {
         return Err(ApiError::BadRequest(format!(
@@ -505,7 +529,5 @@ pub async fn oauth_callback(
         .store
         .set_connection_status(&connection_id, "active")
         .await?;
-    Ok(Json(
-        json!({ "connection_id": connection_id, "status": "active" }),
-    ))
+    Ok(json!({ "connection_id": connection_id, "status": "active" }))
 }

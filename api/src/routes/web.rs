@@ -1,5 +1,6 @@
 //! The dashboard: the built single-page app (`api.web_dir`) at every path outside `/v1`,
-//! with `index.html` for the app's own routes (`/helpers`, `/verify?token=…`), and the
+//! with `index.html` for a browser's navigation to the app's own routes (`/helpers`,
+//! `/verify?token=…`), and the
 //! CORS policy for a dashboard hosted elsewhere.
 
 use crate::AppState;
@@ -26,15 +27,34 @@ pub async fn dashboard(State(state): State<AppState>, req: Request) -> Response 
     if !matches!(*req.method(), Method::GET | Method::HEAD) || path.starts_with("/v1/") {
         return ApiError::NotFound(format!("route {path}")).into_response();
     }
+    // A browser's navigation (Accept: text/html) to an app route gets index.html; any
+    // other request for a path that is no file is a 404 problem, as on the API.
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
     let dir = &state.cfg.web_dir;
     let index = dir.join("index.html");
     if !index.is_file() {
-        return with_headers(Html(NOT_BUILT).into_response(), true);
+        if wants_html {
+            return with_headers(Html(NOT_BUILT).into_response(), true);
+        }
+        return ApiError::NotFound(format!("route {path}")).into_response();
     }
     let is_asset = path.starts_with("/assets/");
-    let mut serve = ServeDir::new(dir).fallback(ServeFile::new(&index));
-    match serve.try_call(req).await {
-        Ok(resp) => with_headers(resp.map(Body::new), !is_asset),
+    let (parts, body) = req.into_parts();
+    let page = Request::from_parts(parts.clone(), Body::empty());
+    let mut files = ServeDir::new(dir);
+    match files.try_call(Request::from_parts(parts, body)).await {
+        Ok(resp) if resp.status() != StatusCode::NOT_FOUND => {
+            with_headers(resp.map(Body::new), !is_asset)
+        }
+        Ok(_) if wants_html => match ServeFile::new(&index).try_call(page).await {
+            Ok(resp) => with_headers(resp.map(Body::new), true),
+            Err(e) => ApiError::Internal(format!("serving the dashboard: {e}")).into_response(),
+        },
+        Ok(_) => ApiError::NotFound(format!("route {path}")).into_response(),
         Err(e) => ApiError::Internal(format!("serving the dashboard: {e}")).into_response(),
     }
 }
