@@ -54,6 +54,11 @@ test('connections: per-CRM fields, errors beside them, webhook URL once, health,
 
   await page.goto('/connections?connected=conn_example');
   await expect(page.getByRole('status').filter({ hasText: 'Connected' })).toBeVisible();
+  // The vendor's redirect back with a state the API never issued: the browser lands on
+  // this page with the reason.
+  await page.goto('/v1/oauth/callback?code=x&state=not-a-state');
+  await expect(page).toHaveURL(/\/connections\?oauth_error=/);
+  await expect(page.getByRole('alert').filter({ hasText: 'The connection was not authorised' })).toBeVisible();
   noPageErrors();
 });
 

@@ -112,7 +112,8 @@ export function ConnectionsPage() {
           </button>
         </Notice>
       )}
-      {params.get('error') && <ProblemBanner error={new Error(`The CRM did not authorise the connection: ${params.get('error')}`)} />}
+      {/* GET /v1/oauth/callback sends the browser back here with connected= or oauth_error=. */}
+      {params.get('oauth_error') && <ProblemBanner error={new Error(`The connection was not authorised: ${params.get('oauth_error')}`)} />}
       {adding && (
         <NewConnection
           onDone={(c) => {
