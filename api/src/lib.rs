@@ -15,11 +15,11 @@ pub mod auth;
 pub mod error;
 pub mod explorer;
 pub mod jwt;
+pub mod openapi;
 pub mod produce;
 pub mod routes;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
 use mfh_pipeline::avro::AvroSerde;
 use mfh_pipeline::kafka::KafkaConfig;
 use mfh_pipeline::metrics::Metrics;
@@ -31,6 +31,8 @@ use rdkafka::producer::FutureProducer;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Settings of the API.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -268,119 +270,107 @@ pub struct AppState {
     pub sandbox_seed: Option<Arc<mfh_processors::connectors::sandbox::SeedFile>>,
 }
 
+/// The routes that need a credential (API key, bearer token or session) and those that
+/// carry their own proof or none, each registered with its description.
+fn v1_routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    use routes::{
+        account, auth as signin, billing, connections, crm_webhooks, executions, explorer,
+        helper_types, helpers, run, stripe, triggers,
+    };
+    let authed = OpenApiRouter::new()
+        .routes(routes!(executions::create, executions::list))
+        .routes(routes!(executions::get_one))
+        .routes(routes!(executions::retry))
+        .routes(routes!(helpers::create, helpers::list))
+        .routes(routes!(helpers::get_one, helpers::patch, helpers::delete))
+        .routes(routes!(helpers::copy))
+        .routes(routes!(helpers::rotate_url))
+        .routes(routes!(explorer::query))
+        .routes(routes!(account::get_account, account::patch_account))
+        .routes(routes!(account::keys::create_key, account::keys::list_keys))
+        .routes(routes!(account::keys::revoke_key))
+        .routes(routes!(account::team::list_team))
+        .routes(routes!(account::team::invite))
+        .routes(routes!(
+            account::team::set_member_role,
+            account::team::remove_member
+        ))
+        .routes(routes!(
+            account::prefs::get_prefs,
+            account::prefs::put_prefs
+        ))
+        .routes(routes!(billing::checkout))
+        .routes(routes!(billing::portal))
+        .routes(routes!(connections::create, connections::list))
+        .routes(routes!(connections::get_one, connections::delete))
+        .routes(routes!(connections::health))
+        .routes(routes!(connections::tags))
+        .routes(routes!(
+            connections::request_sync,
+            connections::sync_progress
+        ))
+        .routes(routes!(connections::oauth_start))
+        .routes(routes!(triggers::create, triggers::list))
+        .routes(routes!(triggers::delete))
+        .routes(routes!(signin::me))
+        .routes(routes!(signin::logout));
+    let public = OpenApiRouter::new()
+        // Signing up and in, and one-time links: no credential yet.
+        .routes(routes!(signin::register))
+        .routes(routes!(signin::verify))
+        .routes(routes!(signin::resend_verification))
+        .routes(routes!(signin::login))
+        .routes(routes!(signin::reset::request))
+        .routes(routes!(signin::reset::confirm))
+        .routes(routes!(signin::invites::show))
+        .routes(routes!(signin::invites::accept))
+        .routes(routes!(helper_types::list))
+        .routes(routes!(helper_types::get_one))
+        // A CRM automation calls a saved helper's URL; its token authenticates.
+        .routes(routes!(run::run))
+        // Stripe signs its deliveries; they carry no API key.
+        .routes(routes!(stripe::receive))
+        // CRMs sign their deliveries or carry the connection's webhook token.
+        .routes(routes!(crm_webhooks::receive))
+        // The vendor redirects the user's browser here; the one-time state authenticates.
+        .routes(routes!(connections::oauth_callback))
+        .routes(routes!(openapi::serve));
+    (authed, public)
+}
+
+fn operations_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::health::healthz))
+        .routes(routes!(routes::health::readyz))
+        .routes(routes!(routes::health::metrics))
+}
+
+/// The OpenAPI 3.1 document of every route [`app`] serves.
+#[must_use]
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi as _;
+    let (authed, public) = v1_routes();
+    let mut v1 = openapi::secure(authed.into_openapi());
+    v1.merge(public.into_openapi());
+    let mut doc = openapi::Fixed::openapi();
+    doc = doc.nest("/v1", v1);
+    doc.merge(operations_routes().into_openapi());
+    openapi::finish(doc)
+}
+
 /// The API's router.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.cfg.max_body_bytes;
-    let v1 = Router::new()
-        .route(
-            "/executions",
-            post(routes::executions::create).get(routes::executions::list),
-        )
-        .route("/executions/{id}", get(routes::executions::get_one))
-        .route("/executions/{id}/retry", post(routes::executions::retry))
-        .route(
-            "/helpers",
-            post(routes::helpers::create).get(routes::helpers::list),
-        )
-        .route(
-            "/helpers/{id}",
-            get(routes::helpers::get_one)
-                .patch(routes::helpers::patch)
-                .delete(routes::helpers::delete),
-        )
-        .route("/helpers/{id}/copy", post(routes::helpers::copy))
-        .route(
-            "/helpers/{id}/rotate-url",
-            post(routes::helpers::rotate_url),
-        )
-        .route("/explorer/query", post(routes::explorer::query))
-        .route(
-            "/account",
-            get(routes::account::get_account).patch(routes::account::patch_account),
-        )
-        .route(
-            "/api-keys",
-            post(routes::account::create_key).get(routes::account::list_keys),
-        )
-        .route("/api-keys/{key_id}", delete(routes::account::revoke_key))
-        .route("/team", get(routes::account::list_team))
-        .route("/team/invites", post(routes::account::invite))
-        .route(
-            "/team/{email}",
-            axum::routing::patch(routes::account::set_member_role)
-                .delete(routes::account::remove_member),
-        )
-        .route("/billing/checkout", post(routes::billing::checkout))
-        .route("/billing/portal", post(routes::billing::portal))
-        .route(
-            "/connections",
-            post(routes::connections::create).get(routes::connections::list),
-        )
-        .route(
-            "/connections/{id}",
-            get(routes::connections::get_one).delete(routes::connections::delete),
-        )
-        .route(
-            "/connections/{id}/health",
-            post(routes::connections::health),
-        )
-        .route(
-            "/connections/{id}/sync",
-            post(routes::connections::request_sync).get(routes::connections::sync_progress),
-        )
-        .route(
-            "/connections/{id}/oauth/start",
-            post(routes::connections::oauth_start),
-        )
-        .route(
-            "/triggers",
-            post(routes::triggers::create).get(routes::triggers::list),
-        )
-        .route("/triggers/{id}", delete(routes::triggers::delete))
-        .route(
-            "/account/notification-preferences",
-            get(routes::account::get_prefs).put(routes::account::put_prefs),
-        )
-        .route("/auth/me", get(routes::auth::me))
-        .route("/auth/logout", post(routes::auth::logout))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_api_key,
-        ))
-        // Signing up and in, and one-time links: no credential yet.
-        .route("/auth/register", post(routes::auth::register))
-        .route("/auth/verify", post(routes::auth::verify))
-        .route(
-            "/auth/verify/resend",
-            post(routes::auth::resend_verification),
-        )
-        .route("/auth/login", post(routes::auth::login))
-        .route("/auth/password-reset", post(routes::auth::reset::request))
-        .route(
-            "/auth/password-reset/confirm",
-            post(routes::auth::reset::confirm),
-        )
-        .route("/auth/invites/{token}", get(routes::auth::invites::show))
-        .route("/auth/invites/accept", post(routes::auth::invites::accept))
-        .route("/helper-types", get(routes::helper_types::list))
-        .route("/helper-types/{name}", get(routes::helper_types::get_one))
-        // A CRM automation calls a saved helper's URL; its token authenticates.
-        .route("/run/{token}", post(routes::run::run).get(routes::run::run))
-        // Stripe signs its deliveries; they carry no API key.
-        .route("/webhooks/stripe", post(routes::stripe::receive))
-        // CRMs sign their deliveries or carry the connection's webhook token.
-        .route(
-            "/webhooks/crm/{platform}/{connection_id}",
-            post(routes::crm_webhooks::receive),
-        )
-        // The vendor redirects the user's browser here; the one-time state authenticates.
-        .route("/oauth/callback", get(routes::connections::oauth_callback));
+    let (authed, public) = v1_routes();
+    let authed = Router::from(authed).route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_api_key,
+    ));
+    let v1 = authed.merge(Router::from(public));
     let cors = routes::web::cors(&state.cfg.cors_allowed_origins);
     let router = Router::new()
         .nest("/v1", v1.fallback(routes::not_found))
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/metrics", get(routes::health::metrics))
+        .merge(Router::from(operations_routes()))
         .fallback(routes::web::dashboard)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

@@ -1,6 +1,7 @@
 //! Execution alerts: the sink asks for an `execution_alert` email when an execution fails,
 //! at most one per account, helper and UTC day, so a helper failing for every contact
-//! sends one email a day, not thousands.
+//! sends one email a day, not thousands; and a `connection_alert` when the failure was
+//! the CRM refusing the connection's credentials, at most one per connection and day.
 //!
 //! The notification id names the helper and the day; the notifier sends each id once per
 //! account, so repeats (redelivered results, several sinks) cost only a record. The sink
@@ -15,7 +16,38 @@ use std::sync::Mutex;
 /// so forgetting only costs records).
 const REMEMBERED: usize = 10_000;
 
-/// The alert a result calls for: `None` unless it failed.
+/// The alerts a result calls for: none unless it failed.
+#[must_use]
+pub fn alerts_for(result: &ExecutionCompleted) -> Vec<NotificationIntent> {
+    let Some(alert) = alert_for(result) else {
+        return Vec::new();
+    };
+    let mut alerts = Vec::with_capacity(2);
+    if result.error_kind.as_deref() == Some(CRM_AUTH) {
+        let day = alert.data["day"].clone();
+        alerts.push(NotificationIntent::new(
+            NotificationKind::ConnectionAlert,
+            format!(
+                "connection_alert:{}:{}",
+                result.connection_id,
+                day.as_str().unwrap_or_default()
+            ),
+            serde_json::json!({
+                "connection_id": result.connection_id,
+                "error": alert.data["error"],
+                "helper": result.helper,
+                "day": day,
+            }),
+        ));
+    }
+    alerts.push(alert);
+    alerts
+}
+
+/// The error class of a CRM refusing credentials ([`crate::connectors::CrmError::kind`]).
+const CRM_AUTH: &str = "crm_auth";
+
+/// The execution alert a result calls for: `None` unless it failed.
 #[must_use]
 pub fn alert_for(result: &ExecutionCompleted) -> Option<NotificationIntent> {
     if result.status != ExecutionStatus::Failed {
@@ -98,9 +130,30 @@ mod tests {
         assert_eq!(later.dedup_key, a.dedup_key);
         let next_day = alert_for(&result(ExecutionStatus::Failed, t + 86_400_000)).unwrap();
         assert_ne!(next_day.dedup_key, a.dedup_key);
+        assert_eq!(
+            alerts_for(&result(ExecutionStatus::Failed, t)),
+            vec![a.clone()]
+        );
         let memory = AlertMemory::default();
         assert!(memory.first("a", &a.dedup_key));
         assert!(!memory.first("a", &a.dedup_key));
         assert!(memory.first("b", &a.dedup_key));
+    }
+
+    #[test]
+    fn a_refused_credential_also_alerts_about_the_connection_once_a_day() {
+        let t = 1_796_100_000_000; // 2026-12-01
+        let mut r = result(ExecutionStatus::Failed, t);
+        r.error_kind = Some(CRM_AUTH.into());
+        r.connection_id = "conn_1".into();
+        r.error_message = Some("401 invalid token".into());
+        let alerts = alerts_for(&r);
+        assert_eq!(alerts.len(), 2);
+        assert_eq!(alerts[0].kind, NotificationKind::ConnectionAlert);
+        assert_eq!(alerts[0].dedup_key, "connection_alert:conn_1:2026-12-01");
+        assert_eq!(alerts[0].data["error"], "401 invalid token");
+        assert_eq!(alerts[1].kind, NotificationKind::ExecutionAlert);
+        r.helper = "tag_it".into();
+        assert_eq!(alerts_for(&r)[0].dedup_key, alerts[0].dedup_key);
     }
 }

@@ -8,7 +8,7 @@
 //! - [`sink`] — writes results to DynamoDB and the Parquet lake, each exactly once.
 //! - [`contact_sink`] — writes CRM contact snapshots to the lake's `contacts` table, once each.
 //! - [`billing_processor`] — applies verified Stripe events to accounts' billing state.
-//! - [`alerts`] — the daily `execution_alert` a failed execution asks for.
+//! - [`alerts`] — the daily `execution_alert` and `connection_alert` a failed execution asks for.
 //! - [`notifier`] — sends billing emails (SMTP, or an outbox directory), each once.
 //! - [`trial_expiry`] — the scheduled job that expires ended trials.
 //! - [`billing`] — plans, limits, Stripe event parsing and the billing state machine.

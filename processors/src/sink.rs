@@ -88,15 +88,13 @@ impl Handler for Sink {
             Ok(r) => r,
             Err(f) => return Err(self.refuse(rec, f).await),
         };
-        if let Some(alert) = alerts::alert_for(&result)
-            && self.alerts.first(&result.account_id, &alert.dedup_key)
-        {
-            crate::billing_processor::request_notifications(
-                &self.svc,
-                &result.account_id,
-                &[alert],
-            )
-            .await?;
+        let alerts: Vec<_> = alerts::alerts_for(&result)
+            .into_iter()
+            .filter(|a| self.alerts.first(&result.account_id, &a.dedup_key))
+            .collect();
+        if !alerts.is_empty() {
+            crate::billing_processor::request_notifications(&self.svc, &result.account_id, &alerts)
+                .await?;
         }
         let store = &self.svc.store;
         let won = with_retries("write execution", || {

@@ -27,7 +27,7 @@ use mfh_processors::store::team::Permission;
 use serde::Deserialize;
 
 /// The body of `POST /v1/billing/checkout`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutBody {
     /// The plan to buy: `start`, `grow` or `deliver`.
@@ -86,6 +86,20 @@ async fn account(state: &AppState, id: &str) -> Result<AccountRecord, ApiError> 
 /// 403 without `ManageBilling`; 422 for a plan that is not paid or has no configured
 /// price; 404 when the account has no record; 502 when Stripe refuses; 503 when Stripe
 /// is not configured or unavailable.
+#[utoipa::path(
+    post,
+    operation_id = "billing_checkout",
+    path = "/billing/checkout",
+    tag = "billing",
+    request_body = CheckoutBody,
+    responses(
+        (status = 201, description = "The Checkout Session: send the user to its url", body = Session),
+        (status = 403, description = "The role may not manage billing", body = crate::openapi::Problem),
+        (status = 422, description = "A plan that is not paid or has no configured price", body = crate::openapi::Problem),
+        (status = 502, description = "Stripe refused", body = crate::openapi::Problem),
+        (status = 503, description = "Stripe is not configured or unavailable", body = crate::openapi::Problem),
+    )
+)]
 pub async fn checkout(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -127,6 +141,19 @@ pub async fn checkout(
 /// 403 without `ManageBilling`; 404 when the account has no record; 409 when the account
 /// has no Stripe customer yet; 502 when Stripe refuses; 503 when Stripe is not
 /// configured or unavailable.
+#[utoipa::path(
+    post,
+    operation_id = "billing_portal",
+    path = "/billing/portal",
+    tag = "billing",
+    responses(
+        (status = 201, description = "The Billing Portal session: send the user to its url", body = Session),
+        (status = 403, description = "The role may not manage billing", body = crate::openapi::Problem),
+        (status = 409, description = "No Stripe customer yet; start a checkout first", body = crate::openapi::Problem),
+        (status = 502, description = "Stripe refused", body = crate::openapi::Problem),
+        (status = 503, description = "Stripe is not configured or unavailable", body = crate::openapi::Problem),
+    )
+)]
 pub async fn portal(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -19,12 +19,13 @@ use mfh_processors::connectors::registry::{Connection, required_settings};
 use mfh_processors::connectors::vendor::{Credentials, OAuthClient};
 use mfh_processors::helpers::FieldError;
 use mfh_processors::store::connections::hash_token;
+use mfh_processors::store::syncs::SyncState;
 use mfh_processors::store::team::Permission;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// The body of `POST /v1/connections`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
     /// keap, gohighlevel, activecampaign, ontraport or hubspot.
@@ -34,6 +35,7 @@ pub struct CreateConnection {
     pub name: Option<String>,
     /// Vendor settings (`api_url`, `location_id`, `tag_property`).
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub settings: Map<String, Value>,
     /// Token credentials; omit for an OAuth connection authorised afterwards.
     #[serde(default)]
@@ -41,7 +43,7 @@ pub struct CreateConnection {
 }
 
 /// Credentials a caller may hand over directly.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsIn {
     /// A bearer token (Keap PAT/SAK, GoHighLevel private integration, HubSpot private app).
@@ -102,16 +104,111 @@ fn credentials_for(
     creds
 }
 
-fn view(state: &AppState, c: &Connection) -> Value {
-    json!({
-        "connection_id": c.connection_id,
-        "platform": c.platform.as_str(),
-        "name": c.name,
-        "status": c.status,
-        "settings": c.settings,
-        "created_at": c.created_at,
-        "webhook_url": format!("{}/v1/webhooks/crm/{}/{}", state.cfg.public_url.trim_end_matches('/'), c.platform.as_str(), c.connection_id),
-    })
+/// A connection as the API shows it: never its credentials.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConnectionView {
+    /// `conn_…`.
+    pub connection_id: String,
+    /// keap, gohighlevel, activecampaign, ontraport or hubspot.
+    pub platform: String,
+    /// A display name.
+    pub name: String,
+    /// `pending_authorization`, `active` or `error`.
+    pub status: String,
+    /// Vendor settings that are not secret.
+    #[schema(value_type = Object)]
+    pub settings: Map<String, Value>,
+    /// When it was created, Unix ms.
+    pub created_at: i64,
+    /// Where the CRM delivers its webhooks (with `?token=` only in the answer to a create).
+    pub webhook_url: String,
+    /// The webhook token: only in the answer to a create, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_token: Option<String>,
+}
+
+/// `GET /v1/connections/{id}`: the connection and its contact sync.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConnectionDetail {
+    /// The connection.
+    #[serde(flatten)]
+    pub connection: ConnectionView,
+    /// Its latest sync; null before the first.
+    pub sync: Option<SyncState>,
+}
+
+/// The connections of `GET /v1/connections`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConnectionList {
+    /// Newest first.
+    pub connections: Vec<ConnectionView>,
+}
+
+/// A connection's contact sync.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SyncView {
+    /// The sync; null before the first.
+    pub sync: Option<SyncState>,
+}
+
+/// The answer to a health check.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// The connection.
+    pub connection_id: String,
+    /// Whether the CRM accepted an authenticated call.
+    pub ok: bool,
+    /// The connection's status now.
+    pub status: String,
+    /// What the CRM answered, when it refused.
+    pub error: Option<HealthError>,
+}
+
+/// A CRM's refusal.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HealthError {
+    /// The error class: auth, rate_limited, unavailable, …
+    pub kind: String,
+    /// The CRM's message.
+    pub message: String,
+}
+
+/// Where to send the user to authorise a connection.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OAuthStart {
+    /// The vendor's authorisation page, with this connection's one-time state.
+    pub authorize_url: String,
+    /// The one-time state.
+    pub state: String,
+    /// When the state expires, Unix ms.
+    pub expires_at: i64,
+}
+
+/// An authorised connection.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Authorised {
+    /// The connection.
+    pub connection_id: String,
+    /// `active`.
+    pub status: String,
+}
+
+fn view(state: &AppState, c: &Connection) -> ConnectionView {
+    ConnectionView {
+        connection_id: c.connection_id.clone(),
+        platform: c.platform.as_str().to_owned(),
+        name: c.name.clone(),
+        status: c.status.clone(),
+        settings: c.settings.clone(),
+        created_at: c.created_at,
+        webhook_url: format!(
+            "{}/v1/webhooks/crm/{}/{}",
+            state.cfg.public_url.trim_end_matches('/'),
+            c.platform.as_str(),
+            c.connection_id
+        ),
+        webhook_token: None,
+    }
 }
 
 fn vendors(state: &AppState) -> Result<(), ApiError> {
@@ -137,11 +234,24 @@ fn random_token() -> String {
 /// # Errors
 /// 403 without `ManageConnections` or at the plan's `connections` limit; 422 with every
 /// field error.
+#[utoipa::path(
+    post,
+    operation_id = "connections_create",
+    path = "/connections",
+    tag = "connections",
+    request_body = CreateConnection,
+    responses(
+        (status = 201, description = "The connection, with its webhook token (shown once)", body = ConnectionView),
+        (status = 403, description = "The role may not manage connections, or the plan's connection limit is reached", body = crate::openapi::Problem),
+        (status = 422, description = "An unknown platform, or missing settings or credentials (every problem listed)", body = crate::openapi::Problem),
+        (status = 503, description = "Vendor CRMs are not enabled in this deployment", body = crate::openapi::Problem),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     AppJson(body): AppJson<CreateConnection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
     caller.require(Permission::ManageConnections)?;
     vendors(&state)?;
     let mut errors = Vec::new();
@@ -231,11 +341,8 @@ pub async fn create(
         .create_connection(&conn, creds.as_ref(), &hash_token(&token), cipher)
         .await?;
     let mut v = view(&state, &conn);
-    v["webhook_token"] = json!(token);
-    v["webhook_url"] = json!(format!(
-        "{}?token={token}",
-        v["webhook_url"].as_str().unwrap_or_default()
-    ));
+    v.webhook_url = format!("{}?token={token}", v.webhook_url);
+    v.webhook_token = Some(token);
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -243,14 +350,23 @@ pub async fn create(
 ///
 /// # Errors
 /// 403 without `ReadData`.
+#[utoipa::path(
+    get,
+    operation_id = "connections_list",
+    path = "/connections",
+    tag = "connections",
+    responses(
+        (status = 200, description = "The account's connections, newest first", body = ConnectionList),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectionList>, ApiError> {
     caller.require(Permission::ReadData)?;
     let conns = state.store.connections_of(&caller.account_id).await?;
-    let views: Vec<Value> = conns.iter().map(|c| view(&state, c)).collect();
-    Ok(Json(json!({ "connections": views })))
+    let connections = conns.iter().map(|c| view(&state, c)).collect();
+    Ok(Json(ConnectionList { connections }))
 }
 
 async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Connection, ApiError> {
@@ -268,22 +384,45 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Connection
 ///
 /// # Errors
 /// 404 when the account has no such connection.
+#[utoipa::path(
+    get,
+    operation_id = "connections_get_one",
+    path = "/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id (conn_…)")),
+    responses(
+        (status = 200, description = "The connection and its sync", body = ConnectionDetail),
+        (status = 404, description = "No such connection in this account", body = crate::openapi::Problem),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectionDetail>, ApiError> {
     caller.require(Permission::ReadData)?;
     let c = owned(&state, &caller, &id).await?;
-    let mut v = view(&state, &c);
-    v["sync"] = json!(state.store.sync_state(&id).await?);
-    Ok(Json(v))
+    Ok(Json(ConnectionDetail {
+        connection: view(&state, &c),
+        sync: state.store.sync_state(&id).await?,
+    }))
 }
 
 /// `DELETE /v1/connections/{id}`: 204.
 ///
 /// # Errors
 /// 404 when the account has no such connection.
+#[utoipa::path(
+    delete,
+    operation_id = "connections_delete",
+    path = "/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id (conn_…)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such connection in this account", body = crate::openapi::Problem),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -306,11 +445,22 @@ pub async fn delete(
 ///
 /// # Errors
 /// 404 when the account has no such connection.
+#[utoipa::path(
+    post,
+    operation_id = "connections_health",
+    path = "/connections/{id}/health",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id (conn_…)")),
+    responses(
+        (status = 200, description = "Whether the CRM accepted an authenticated call; the status is updated to match", body = Health),
+        (status = 404, description = "No such connection in this account", body = crate::openapi::Problem),
+    )
+)]
 pub async fn health(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Health>, ApiError> {
     caller.require(Permission::ReadData)?;
     let c = owned(&state, &caller, &id).await?;
     let result = match state.connectors.connector_for(c.clone()) {
@@ -325,12 +475,15 @@ pub async fn health(
     if status != c.status {
         state.store.set_connection_status(&id, status).await?;
     }
-    Ok(Json(json!({
-        "connection_id": id,
-        "ok": ok,
-        "status": status,
-        "error": error.map(|e| json!({"kind": e.kind(), "message": e.to_string()})),
-    })))
+    Ok(Json(Health {
+        connection_id: id,
+        ok,
+        status: status.into(),
+        error: error.map(|e| HealthError {
+            kind: e.kind().to_string(),
+            message: e.to_string(),
+        }),
+    }))
 }
 
 /// `POST /v1/connections/{id}/sync`: 202; asks for a full sync (a running one is left
@@ -338,11 +491,23 @@ pub async fn health(
 ///
 /// # Errors
 /// 404 when the account has no such connection; 409 before it is authorised.
+#[utoipa::path(
+    post,
+    operation_id = "connections_request_sync",
+    path = "/connections/{id}/sync",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id (conn_…)")),
+    responses(
+        (status = 202, description = "A full contact sync is requested (a running one is left to finish)", body = SyncView),
+        (status = 404, description = "No such connection in this account", body = crate::openapi::Problem),
+        (status = 409, description = "The connection is not authorised yet", body = crate::openapi::Problem),
+    )
+)]
 pub async fn request_sync(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     AppPath(id): AppPath<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SyncView>), ApiError> {
     caller.require(Permission::ManageConnections)?;
     let c = owned(&state, &caller, &id).await?;
     if c.status != "active" {
@@ -355,21 +520,34 @@ pub async fn request_sync(
         .store
         .request_sync(&caller.account_id, &id, mfh_pipeline::now_millis())
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "sync": s }))))
+    Ok((StatusCode::ACCEPTED, Json(SyncView { sync: Some(s) })))
 }
 
 /// `GET /v1/connections/{id}/sync`: the sync's progress.
 ///
 /// # Errors
 /// 404 when the account has no such connection.
+#[utoipa::path(
+    get,
+    operation_id = "connections_sync_progress",
+    path = "/connections/{id}/sync",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id (conn_…)")),
+    responses(
+        (status = 200, description = "The sync's progress", body = SyncView),
+        (status = 404, description = "No such connection in this account", body = crate::openapi::Problem),
+    )
+)]
 pub async fn sync_progress(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SyncView>, ApiError> {
     caller.require(Permission::ReadData)?;
     owned(&state, &caller, &id).await?;
-    Ok(Json(json!({ "sync": state.store.sync_state(&id).await? })))
+    Ok(Json(SyncView {
+        sync: state.store.sync_state(&id).await?,
+    }))
 }
 
 /// `POST /v1/connections/{id}/oauth/start`: the vendor's authorisation URL with a
@@ -378,11 +556,23 @@ pub async fn sync_progress(
 /// # Errors
 /// 404 for an unknown connection; 409 for a vendor without OAuth or without a
 /// configured client.
+#[utoipa::path(
+    post,
+    operation_id = "connections_oauth_start",
+    path = "/connections/{id}/oauth/start",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id (conn_…)")),
+    responses(
+        (status = 200, description = "Send the user's browser to authorize_url", body = OAuthStart),
+        (status = 404, description = "No such connection in this account", body = crate::openapi::Problem),
+        (status = 409, description = "OAuth is not available for this CRM here", body = crate::openapi::Problem),
+    )
+)]
 pub async fn oauth_start(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OAuthStart>, ApiError> {
     caller.require(Permission::ManageConnections)?;
     vendors(&state)?;
     let c = owned(&state, &caller, &id).await?;
@@ -412,15 +602,97 @@ pub async fn oauth_start(
         .append_pair("redirect_uri", &crm.oauth_redirect_url)
         .append_pair("scope", &v.scopes.join(" "))
         .append_pair("state", &oauth_state);
-    Ok(Json(json!({
-        "authorize_url": url.to_string(),
-        "state": oauth_state,
-        "expires_at": expires_at,
-    })))
+    Ok(Json(OAuthStart {
+        authorize_url: url.to_string(),
+        state: oauth_state,
+        expires_at,
+    }))
+}
+
+/// A tag in a CRM's catalog.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TagView {
+    /// The id helpers' configs name.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its category, if the CRM has them.
+    pub category: Option<String>,
+}
+
+/// The tags of `GET /v1/connections/{id}/tags`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TagList {
+    /// As the CRM lists them.
+    pub tags: Vec<TagView>,
+}
+
+/// What a CRM's refusal means to the API's caller (never 401: the caller's own
+/// credentials were fine).
+fn crm_refusal(e: mfh_processors::connectors::CrmError, what: &str) -> ApiError {
+    use mfh_processors::connectors::CrmError as E;
+    match e {
+        E::NotFound { object } => ApiError::NotFound(object),
+        E::Unsupported { .. } => ApiError::Conflict(format!(
+            "this CRM cannot list its {what} here; type the id instead"
+        )),
+        E::Auth(m) => ApiError::Conflict(format!(
+            "the CRM refused the connection's credentials ({m}); connect it again"
+        )),
+        E::Invalid { .. } => ApiError::BadGateway(e.to_string()),
+        E::RateLimited { .. } | E::Unavailable { .. } => ApiError::Unavailable(e.to_string()),
+    }
+}
+
+/// `GET /v1/connections/{id}/tags`: the CRM's tag catalog, for the helper form's tag
+/// picker (`sandbox` names the account's sandbox CRM).
+///
+/// # Errors
+/// 404 for an unknown connection; 409 when the CRM cannot list tags or refuses the
+/// credentials; 503 while it is unavailable.
+#[utoipa::path(
+    get,
+    path = "/connections/{id}/tags",
+    operation_id = "connections_tags",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id (conn_…), or sandbox")),
+    responses(
+        (status = 200, description = "The CRM's tags", body = TagList),
+        (status = 404, description = "No such connection in this account", body = crate::openapi::Problem),
+        (status = 409, description = "The CRM cannot list its tags, or refused the connection's credentials", body = crate::openapi::Problem),
+        (status = 503, description = "The CRM is unavailable or rate limiting; retry", body = crate::openapi::Problem),
+    )
+)]
+pub async fn tags(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<TagList>, ApiError> {
+    caller.require(Permission::ReadData)?;
+    if !mfh_processors::connectors::sandbox::is_sandbox(&id) {
+        owned(&state, &caller, &id).await?;
+    }
+    let crm = state
+        .connectors
+        .resolve(&caller.account_id, &id)
+        .await
+        .map_err(|e| crm_refusal(e, "tags"))?;
+    let tags = crm.list_tags().await.map_err(|e| crm_refusal(e, "tags"))?;
+    Ok(Json(TagList {
+        tags: tags
+            .into_iter()
+            .map(|t| TagView {
+                id: t.id,
+                name: t.name,
+                category: t.category,
+            })
+            .collect(),
+    }))
 }
 
 /// The vendor's redirect back.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Callback {
     /// The authorisation code.
     #[serde(default)]
@@ -438,6 +710,19 @@ pub struct Callback {
 ///
 /// # Errors
 /// 400 for a missing, unknown, used or expired state, or a refused code.
+#[utoipa::path(
+    get,
+    operation_id = "connections_oauth_callback",
+    path = "/oauth/callback",
+    tag = "connections",
+    params(Callback),
+    responses(
+        (status = 200, description = "The connection is authorised (JSON callers)", body = Authorised),
+        (status = 303, description = "A browser (Accept: text/html) returns to /connections?connected=ID or ?oauth_error=…"),
+        (status = 400, description = "A missing, unknown, used or expired state, or a refused code", body = crate::openapi::Problem),
+        (status = 502, description = "The CRM's token endpoint failed", body = crate::openapi::Problem),
+    )
+)]
 pub async fn oauth_callback(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -454,17 +739,14 @@ pub async fn oauth_callback(
     }
     // The user's browser comes back to the dashboard's connections page, told how it went.
     let query = match result {
-        Ok(v) => format!(
-            "connected={}",
-            v["connection_id"].as_str().unwrap_or_default()
-        ),
+        Ok(v) => format!("connected={}", v.connection_id),
         Err(e) => serde_urlencoded::to_string([("oauth_error", e.to_string())])
             .unwrap_or_else(|_| "oauth_error=failed".into()),
     };
     axum::response::Redirect::to(&format!("/connections?{query}")).into_response()
 }
 
-async fn finish_oauth(state: &AppState, q: Callback) -> Result<Value, ApiError> {
+async fn finish_oauth(state: &AppState, q: Callback) -> Result<Authorised, ApiError> {
     let state = state.clone();
     vendors(&state)?;
     if let Some(e) = q.error {
@@ -529,5 +811,8 @@ async fn finish_oauth(state: &AppState, q: Callback) -> Result<Value, ApiError> 
         .store
         .set_connection_status(&connection_id, "active")
         .await?;
-    Ok(json!({ "connection_id": connection_id, "status": "active" }))
+    Ok(Authorised {
+        connection_id,
+        status: "active".into(),
+    })
 }

@@ -18,7 +18,6 @@ use mfh_processors::connectors::config::Platform;
 use mfh_processors::crm_webhooks::{self, Delivery, Headers, Secrets, WebhookError};
 use mfh_processors::store::connections::hash_token;
 use mfh_schemas::CrmEvent;
-use serde_json::json;
 use std::collections::HashMap;
 
 struct HeaderView<'a>(&'a HeaderMap);
@@ -39,12 +38,42 @@ fn refused(e: &WebhookError) -> ApiError {
     }
 }
 
+/// The answer to a CRM delivery.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CrmReceipt {
+    /// Events put on the pipeline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received: Option<u32>,
+    /// Events received before, skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates: Option<u32>,
+    /// True for Keap's subscription handshake (its X-Hook-Secret is echoed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<bool>,
+}
+
 /// Receives one delivery.
 ///
 /// # Errors
 /// 404 for an unknown platform or connection, 401 for a bad signature, a stale
 /// timestamp or a wrong token, 409 for a replayed signature, 400 for an unreadable body,
 /// 503 when the broker or store is down (the vendor retries).
+#[utoipa::path(
+    post,
+    operation_id = "crm_webhooks_receive",
+    path = "/webhooks/crm/{platform}/{connection_id}",
+    tag = "webhooks",
+    params(("platform" = String, Path, description = "keap, gohighlevel, activecampaign, ontraport or hubspot"), ("connection_id" = String, Path, description = "The connection (conn_…)"), ("token" = Option<String>, Query, description = "The connection's webhook token, for CRMs that do not sign")),
+    request_body(content = Object, description = "The CRM's delivery, as the CRM sends it (JSON or form)"),
+    responses(
+        (status = 200, description = "The events were put on the pipeline (duplicates skipped), or Keap's handshake was answered", body = CrmReceipt),
+        (status = 400, description = "An unreadable body", body = crate::openapi::Problem),
+        (status = 401, description = "A bad signature, a stale timestamp or a wrong token", body = crate::openapi::Problem),
+        (status = 404, description = "Unknown platform or connection", body = crate::openapi::Problem),
+        (status = 409, description = "A replayed signed delivery", body = crate::openapi::Problem),
+        (status = 503, description = "The broker or store is down (the vendor retries)", body = crate::openapi::Problem),
+    )
+)]
 pub async fn receive(
     State(state): State<AppState>,
     AppPath((platform, connection_id)): AppPath<(String, String)>,
@@ -124,7 +153,12 @@ pub async fn receive(
     if p == Platform::Keap
         && let Some(secret) = headers.get("x-hook-secret")
     {
-        let mut resp = Json(json!({"handshake": true})).into_response();
+        let mut resp = Json(CrmReceipt {
+            received: None,
+            duplicates: None,
+            handshake: Some(true),
+        })
+        .into_response();
         resp.headers_mut().insert(
             "x-hook-secret",
             HeaderValue::from_bytes(secret.as_bytes())
@@ -172,5 +206,10 @@ pub async fn receive(
     if let Some(sig) = signature {
         state.store.mark_crm_event(&sig, now).await?;
     }
-    Ok(Json(json!({"received": received, "duplicates": duplicates})).into_response())
+    Ok(Json(CrmReceipt {
+        received: Some(received),
+        duplicates: Some(duplicates),
+        handshake: None,
+    })
+    .into_response())
 }

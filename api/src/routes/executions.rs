@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The body of `POST /v1/executions`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateExecution {
     /// Helper name.
@@ -41,7 +41,8 @@ fn empty_object() -> serde_json::Value {
 }
 
 /// Query of `POST /v1/executions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CreateQuery {
     /// Return the changes without making them.
@@ -50,11 +51,12 @@ pub struct CreateQuery {
 }
 
 /// The answer to an accepted execution.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     /// The execution's id.
     pub execution_id: String,
     /// `queued`, or for a repeat of a finished request its final status.
+    #[schema(value_type = String)]
     pub status: &'static str,
     /// Where to read the result.
     pub href: String,
@@ -101,11 +103,52 @@ fn check_ids(body: &CreateExecution) -> Result<(), ApiError> {
     }
 }
 
+/// What a dry run would do: the helper ran against the contact, nothing was changed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DryRun {
+    /// Always true.
+    pub dry_run: bool,
+    /// Helper type.
+    pub helper: String,
+    /// The contact it ran against.
+    pub contact_id: String,
+    /// Whether the helper succeeded.
+    pub success: bool,
+    /// Its summary.
+    pub message: String,
+    /// Its outputs.
+    #[schema(value_type = Object)]
+    pub output: serde_json::Map<String, serde_json::Value>,
+    /// The changes it would make.
+    pub changes: Vec<mfh_processors::helpers::Change>,
+    /// The executions it would start after it.
+    pub follow_ups: Vec<mfh_processors::helpers::FollowUp>,
+}
+
 /// Accepts an execution (202) or, with `?dry_run=true`, runs the helper without applying
 /// its changes (200).
 ///
 /// # Errors
 /// 4xx for a bad request, 503 when the broker or store is down.
+#[utoipa::path(
+    post,
+    operation_id = "executions_create",
+    path = "/executions",
+    tag = "executions",
+    params(
+        CreateQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key returns the first execution (1-255 characters)"),
+    ),
+    request_body = CreateExecution,
+    responses(
+        (status = 202, description = "Queued, or a repeat of an earlier request", body = Accepted),
+        (status = 200, description = "The dry run's result (`?dry_run=true`)", body = DryRun),
+        (status = 404, description = "Unknown connection or contact (dry run)", body = crate::openapi::Problem),
+        (status = 409, description = "The idempotency key was used for another request", body = crate::openapi::Problem),
+        (status = 422, description = "Unknown helper, invalid config or ids", body = crate::openapi::Problem),
+        (status = 503, description = "The broker or store is down; retry", body = crate::openapi::Problem),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(Account(account)): Extension<Account>,
@@ -384,16 +427,16 @@ async fn dry_run(
             message: e.to_string(),
             errors: vec![],
         })?;
-    let body = serde_json::json!({
-        "dry_run": true,
-        "helper": req.helper,
-        "contact_id": req.contact_id,
-        "success": outcome.success,
-        "message": outcome.message,
-        "output": outcome.output,
-        "changes": outcome.changes,
-        "follow_ups": outcome.follow_ups,
-    });
+    let body = DryRun {
+        dry_run: true,
+        helper: req.helper.clone(),
+        contact_id: req.contact_id.clone(),
+        success: outcome.success,
+        message: outcome.message,
+        output: outcome.output,
+        changes: outcome.changes,
+        follow_ups: outcome.follow_ups,
+    };
     Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 
@@ -401,6 +444,17 @@ async fn dry_run(
 ///
 /// # Errors
 /// 404 when unknown or another account's.
+#[utoipa::path(
+    get,
+    operation_id = "executions_get_one",
+    path = "/executions/{id}",
+    tag = "executions",
+    params(("id" = String, Path, description = "Execution id")),
+    responses(
+        (status = 200, description = "The execution", body = ExecutionView),
+        (status = 404, description = "No such execution in this account", body = crate::openapi::Problem),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     Extension(Account(account)): Extension<Account>,
@@ -418,7 +472,8 @@ pub async fn get_one(
 }
 
 /// Query of the history listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this helper type.
@@ -461,6 +516,17 @@ fn instant(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
 ///
 /// # Errors
 /// 400 for a bad filter or cursor.
+#[utoipa::path(
+    get,
+    operation_id = "executions_list",
+    path = "/executions",
+    tag = "executions",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of executions, newest first", body = ExecutionPage),
+        (status = 400, description = "A bad filter or cursor", body = crate::openapi::Problem),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(Account(account)): Extension<Account>,
@@ -502,6 +568,18 @@ pub async fn list(
 /// # Errors
 /// 404 for an unknown execution; 409 when it did not fail, has no saved helper, or the
 /// helper was deleted or paused.
+#[utoipa::path(
+    post,
+    operation_id = "executions_retry",
+    path = "/executions/{id}/retry",
+    tag = "executions",
+    params(("id" = String, Path, description = "The failed execution")),
+    responses(
+        (status = 202, description = "The retry, queued (asking again returns the same one)", body = Accepted),
+        (status = 404, description = "No such execution in this account", body = crate::openapi::Problem),
+        (status = 409, description = "It did not fail, ran an inline config, or its helper is deleted or paused", body = crate::openapi::Problem),
+    )
+)]
 pub async fn retry(
     State(state): State<AppState>,
     Extension(caller): Extension<crate::routes::account::Caller>,

@@ -10,7 +10,7 @@ use mfh_processors::lake::CONTACTS_TABLE;
 use serde::Deserialize;
 
 /// The body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryBody {
     /// One SQL statement; the table `executions` holds the caller's executions and
@@ -26,6 +26,19 @@ pub struct QueryBody {
 /// 400 for SQL DuckDB rejects or that reaches outside the caller's data, 422 for a
 /// timeout (loading the caller's files included), 429 while the process already runs
 /// `api.explorer_max_concurrent` queries.
+#[utoipa::path(
+    post,
+    operation_id = "explorer_query",
+    path = "/explorer/query",
+    tag = "explorer",
+    request_body = QueryBody,
+    responses(
+        (status = 200, description = "The rows", body = QueryResult),
+        (status = 400, description = "SQL DuckDB rejects, or that reaches outside the caller's data", body = crate::openapi::Problem),
+        (status = 422, description = "The query ran past its time", body = crate::openapi::Problem),
+        (status = 429, description = "Too many queries are running; retry", body = crate::openapi::Problem),
+    )
+)]
 pub async fn query(
     State(state): State<AppState>,
     Extension(Account(account)): Extension<Account>,

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 const LAST_FAILURES: i32 = 5;
 
 /// The body of `POST /v1/helpers`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateHelper {
     /// A name the user recognises, e.g. "Tag VIP buyers".
@@ -46,7 +46,7 @@ const fn yes() -> bool {
 }
 
 /// The body of `PATCH /v1/helpers/{id}`: the fields to change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchHelper {
     /// A new name.
@@ -60,7 +60,8 @@ pub struct PatchHelper {
 }
 
 /// Filters of `GET /v1/helpers`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this helper type.
@@ -76,7 +77,7 @@ pub struct ListQuery {
 }
 
 /// A saved helper as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HelperView {
     /// The helper.
     #[serde(flatten)]
@@ -92,7 +93,7 @@ pub struct HelperView {
 }
 
 /// A failed execution in a helper's view.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FailureView {
     /// The execution.
     pub execution_id: String,
@@ -280,6 +281,18 @@ fn new_helper_id() -> String {
 ///
 /// # Errors
 /// 403 without `RunHelpers` or with every helper slot in use; 422 with every problem.
+#[utoipa::path(
+    post,
+    operation_id = "helpers_create",
+    path = "/helpers",
+    tag = "helpers",
+    request_body = CreateHelper,
+    responses(
+        (status = 201, description = "The helper, with its run URL", body = HelperView),
+        (status = 403, description = "The role may not run helpers, or every helper slot of the plan is in use", body = crate::openapi::Problem),
+        (status = 422, description = "Unknown helper type or connection, or an invalid config (every problem listed)", body = crate::openapi::Problem),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -334,11 +347,22 @@ async fn live(state: &AppState, caller: &Caller, id: &str) -> Result<SavedHelper
 ///
 /// # Errors
 /// 400 for a bad filter or cursor; 403 without `ReadData`.
+#[utoipa::path(
+    get,
+    operation_id = "helpers_list",
+    path = "/helpers",
+    tag = "helpers",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of helpers, newest first", body = HelperPage),
+        (status = 400, description = "A bad filter or cursor", body = crate::openapi::Problem),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     AppQuery(q): AppQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HelperPage>, ApiError> {
     caller.require(Permission::ReadData)?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
@@ -361,9 +385,19 @@ pub async fn list(
         .into_iter()
         .map(|h| view(&state, h, None))
         .collect();
-    Ok(Json(
-        json!({"items": items, "next_cursor": page.next_cursor}),
-    ))
+    Ok(Json(HelperPage {
+        items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// A page of `GET /v1/helpers`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HelperPage {
+    /// Newest first.
+    pub items: Vec<HelperView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// A cursor this API did not issue is the caller's mistake.
@@ -382,6 +416,17 @@ pub(crate) fn bad_cursor(e: mfh_processors::store::StoreError) -> ApiError {
 ///
 /// # Errors
 /// 404 when the account has no such live helper.
+#[utoipa::path(
+    get,
+    operation_id = "helpers_get_one",
+    path = "/helpers/{id}",
+    tag = "helpers",
+    params(("id" = String, Path, description = "Saved helper id (hlp_…)")),
+    responses(
+        (status = 200, description = "The helper with its run URL, goals, counts and last failures", body = HelperView),
+        (status = 404, description = "No such live helper in this account", body = crate::openapi::Problem),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -412,6 +457,20 @@ pub async fn get_one(
 ///
 /// # Errors
 /// 404, 409 when it changed meanwhile, 422 with every problem.
+#[utoipa::path(
+    patch,
+    operation_id = "helpers_patch",
+    path = "/helpers/{id}",
+    tag = "helpers",
+    params(("id" = String, Path, description = "Saved helper id (hlp_…)")),
+    request_body = PatchHelper,
+    responses(
+        (status = 200, description = "The changed helper", body = HelperView),
+        (status = 404, description = "No such live helper in this account", body = crate::openapi::Problem),
+        (status = 409, description = "It changed meanwhile; read it again", body = crate::openapi::Problem),
+        (status = 422, description = "An invalid change (every problem listed)", body = crate::openapi::Problem),
+    )
+)]
 pub async fn patch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -455,6 +514,17 @@ pub async fn patch(
 ///
 /// # Errors
 /// 404 when the account has no such live helper.
+#[utoipa::path(
+    delete,
+    operation_id = "helpers_delete",
+    path = "/helpers/{id}",
+    tag = "helpers",
+    params(("id" = String, Path, description = "Saved helper id (hlp_…)")),
+    responses(
+        (status = 204, description = "Deleted: its run URL answers 410, its executions stay"),
+        (status = 404, description = "No such live helper in this account", body = crate::openapi::Problem),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -475,6 +545,18 @@ pub async fn delete(
 ///
 /// # Errors
 /// 403 with every slot in use; 404.
+#[utoipa::path(
+    post,
+    operation_id = "helpers_copy",
+    path = "/helpers/{id}/copy",
+    tag = "helpers",
+    params(("id" = String, Path, description = "Saved helper id (hlp_…)")),
+    responses(
+        (status = 201, description = "The copy, with its own run URL", body = HelperView),
+        (status = 403, description = "Every helper slot of the plan is in use", body = crate::openapi::Problem),
+        (status = 404, description = "No such live helper in this account", body = crate::openapi::Problem),
+    )
+)]
 pub async fn copy(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -509,6 +591,17 @@ pub async fn copy(
 ///
 /// # Errors
 /// 404.
+#[utoipa::path(
+    post,
+    operation_id = "helpers_rotate_url",
+    path = "/helpers/{id}/rotate-url",
+    tag = "helpers",
+    params(("id" = String, Path, description = "Saved helper id (hlp_…)")),
+    responses(
+        (status = 200, description = "The helper with its new run URL; the old one stops working", body = HelperView),
+        (status = 404, description = "No such live helper in this account", body = crate::openapi::Problem),
+    )
+)]
 pub async fn rotate_url(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -146,6 +146,23 @@ pub fn take_contact_id(pairs: &mut Map<String, Value>) -> Result<String, ApiErro
 /// 401 for an unknown or rotated token, 410 for a deleted helper, 423 for a paused one,
 /// 400/413/415 for a body it cannot read or without a contact id, 403 when the plan
 /// refuses; nothing is queued for any of them.
+#[utoipa::path(
+    method(get, post),
+    operation_id = "run_helper",
+    path = "/run/{token}",
+    tag = "helpers",
+    params(("token" = String, Path, description = "The saved helper's run token (hlp_….secret)"), ("contactId" = Option<String>, Query, description = "The contact (also contact_id, id; or in the body as Keap, GoHighLevel, ActiveCampaign, Ontraport or HubSpot send it)")),
+    request_body(description = "What the CRM automation sends: a form or JSON naming the contact", content((Object = "application/x-www-form-urlencoded"), (Object = "application/json"))),
+    responses(
+        (status = 202, description = "Queued (a CRM's repeated delivery returns the first execution)", body = crate::routes::executions::Accepted),
+        (status = 400, description = "No contact id in the query or body, or an unfilled merge field", body = crate::openapi::Problem),
+        (status = 401, description = "An unknown or rotated run URL", body = crate::openapi::Problem),
+        (status = 403, description = "The plan refuses the execution", body = crate::openapi::Problem),
+        (status = 410, description = "The helper was deleted", body = crate::openapi::Problem),
+        (status = 413, description = "The body is too large", body = crate::openapi::Problem),
+        (status = 423, description = "The helper is paused", body = crate::openapi::Problem),
+    )
+)]
 pub async fn run(
     State(state): State<AppState>,
     AppPath(token): AppPath<String>,

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use mfh_processors::billing::{BillingEvent, parse_event_bytes};
 use mfh_schemas::StripeEvent;
-use serde_json::{Value, json};
+use serde_json::Value;
 use stripe_webhook::{Webhook, WebhookError};
 
 /// Why a delivery's signature was refused.
@@ -73,16 +73,48 @@ pub fn verify(
     })
 }
 
+/// The answer to a Stripe delivery.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StripeReceipt {
+    /// Always true: Stripe need not send it again.
+    pub received: bool,
+    /// Stripe's event id.
+    pub event_id: String,
+    /// The account it concerns (absent for a duplicate or a dead-lettered event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// True when the event was received before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<bool>,
+    /// Why it went to the dead-letter topic instead (`unknown_account`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_lettered: Option<String>,
+}
+
 /// Receives one Stripe delivery.
 ///
 /// # Errors
 /// 400 for a bad signature or body, 503 when webhooks are not configured or the broker
 /// or store is down (Stripe retries).
+#[utoipa::path(
+    post,
+    operation_id = "stripe_receive",
+    path = "/webhooks/stripe",
+    tag = "webhooks",
+    params(("Stripe-Signature" = String, Header, description = "t=…,v1=… (HMAC-SHA256 of t.body, 300 s tolerance)")),
+    request_body(content = Object, description = "A Stripe event, exactly as Stripe sent it", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Received (or a duplicate, or dead-lettered for an unknown account)", body = StripeReceipt),
+        (status = 400, description = "A missing, stale or wrong Stripe-Signature, or a body that is not UTF-8", body = crate::openapi::Problem),
+        (status = 422, description = "A verified body that is not a Stripe event", body = crate::openapi::Problem),
+        (status = 503, description = "Webhooks are not configured, or the broker or store is down (Stripe retries)", body = crate::openapi::Problem),
+    )
+)]
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<StripeReceipt>, ApiError> {
     let secrets = &state.billing.stripe_webhook_secrets;
     if secrets.is_empty() {
         return Err(ApiError::Unavailable(
@@ -102,9 +134,13 @@ pub async fn receive(
         errors: vec![],
     })?;
     if state.store.stripe_event_seen(&event.event_id).await? {
-        return Ok(axum::Json(
-            json!({"received": true, "duplicate": true, "event_id": event.event_id}),
-        ));
+        return Ok(axum::Json(StripeReceipt {
+            received: true,
+            event_id: event.event_id,
+            account_id: None,
+            duplicate: Some(true),
+            dead_lettered: None,
+        }));
     }
     let Some(account) = account_of(&state, &event).await? else {
         // Stripe would retry a refusal for days; nothing here will ever know the
@@ -126,9 +162,13 @@ pub async fn receive(
             .store
             .record_stripe_event(&event.event_id, &event.event_type)
             .await?;
-        return Ok(axum::Json(
-            json!({"received": true, "dead_lettered": "unknown_account", "event_id": event.event_id}),
-        ));
+        return Ok(axum::Json(StripeReceipt {
+            received: true,
+            event_id: event.event_id,
+            account_id: None,
+            duplicate: None,
+            dead_lettered: Some("unknown_account".into()),
+        }));
     };
     if let Some(customer) = event.customer() {
         state.store.link_customer(customer, &account).await?;
@@ -152,9 +192,13 @@ pub async fn receive(
         .store
         .record_stripe_event(&event.event_id, &event.event_type)
         .await?;
-    Ok(axum::Json(
-        json!({"received": true, "event_id": event.event_id, "account_id": account}),
-    ))
+    Ok(axum::Json(StripeReceipt {
+        received: true,
+        event_id: event.event_id,
+        account_id: Some(account),
+        duplicate: None,
+        dead_lettered: None,
+    }))
 }
 
 /// The account an event concerns: its metadata or checkout reference, else the account

@@ -11,11 +11,18 @@ use mfh_processors::helpers::FieldError;
 use mfh_processors::store::team::Permission;
 use mfh_processors::store::triggers::Trigger;
 use mfh_schemas::CrmEventKind;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// The triggers of `GET /v1/triggers`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TriggerList {
+    /// The account's triggers.
+    pub triggers: Vec<Trigger>,
+}
+
 /// The body of `POST /v1/triggers`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTrigger {
     /// contact_created, contact_updated, contact_deleted, tag_applied or tag_removed.
@@ -44,11 +51,22 @@ fn field(f: &str, m: impl Into<String>) -> FieldError {
 ///
 /// # Errors
 /// 403 without `ManageConnections`; 422 with every field error (the helper's included).
+#[utoipa::path(
+    post,
+    operation_id = "triggers_create",
+    path = "/triggers",
+    tag = "helpers",
+    request_body = CreateTrigger,
+    responses(
+        (status = 201, description = "The trigger; its helper config was validated", body = Trigger),
+        (status = 422, description = "An unknown event, helper or connection, or an invalid config (every problem listed)", body = crate::openapi::Problem),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     AppJson(body): AppJson<CreateTrigger>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Trigger>), ApiError> {
     caller.require(Permission::ManageConnections)?;
     let mut errors = Vec::new();
     let event = CrmEventKind::parse(body.event.trim()).filter(|k| *k != CrmEventKind::Other);
@@ -105,26 +123,46 @@ pub async fn create(
         created_at: mfh_pipeline::now_millis(),
     };
     state.store.put_trigger(&t).await?;
-    Ok((StatusCode::CREATED, Json(json!(t))))
+    Ok((StatusCode::CREATED, Json(t)))
 }
 
 /// `GET /v1/triggers`.
 ///
 /// # Errors
 /// 403 without `ReadData`.
+#[utoipa::path(
+    get,
+    operation_id = "triggers_list",
+    path = "/triggers",
+    tag = "helpers",
+    responses(
+        (status = 200, description = "The account's triggers", body = TriggerList),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TriggerList>, ApiError> {
     caller.require(Permission::ReadData)?;
-    let t = state.store.triggers_of(&caller.account_id).await?;
-    Ok(Json(json!({ "triggers": t })))
+    let triggers = state.store.triggers_of(&caller.account_id).await?;
+    Ok(Json(TriggerList { triggers }))
 }
 
 /// `DELETE /v1/triggers/{id}`: 204.
 ///
 /// # Errors
 /// 404 when the account has no such trigger.
+#[utoipa::path(
+    delete,
+    operation_id = "triggers_delete",
+    path = "/triggers/{id}",
+    tag = "helpers",
+    params(("id" = String, Path, description = "Trigger id (trg_…)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such trigger in this account", body = crate::openapi::Problem),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

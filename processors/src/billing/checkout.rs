@@ -130,7 +130,7 @@ impl From<StripeError> for CheckoutError {
 }
 
 /// A created session: where to send the customer.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Session {
     /// `cs_…` for Checkout, `bps_…` for the portal.
     pub id: String,

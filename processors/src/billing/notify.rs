@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What a notification is about. The serde name is [`NotificationKind::as_str`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
     /// A subscription started (checkout or `customer.subscription.created`).
@@ -39,6 +39,9 @@ pub enum NotificationKind {
     UsageAlert,
     /// A helper execution failed and the account asked to hear about it.
     ExecutionAlert,
+    /// A CRM refused a connection's credentials: every helper on it fails until it is
+    /// connected again.
+    ConnectionAlert,
     /// A new user's address is to be verified; carries the one-time link.
     EmailVerification,
     /// A user asked to reset their password; carries the one-time link.
@@ -47,7 +50,7 @@ pub enum NotificationKind {
 
 impl NotificationKind {
     /// Every kind.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::SubscriptionCreated,
         Self::PlanUpgraded,
         Self::PlanDowngraded,
@@ -63,6 +66,7 @@ impl NotificationKind {
         Self::TeamInvite,
         Self::UsageAlert,
         Self::ExecutionAlert,
+        Self::ConnectionAlert,
         Self::EmailVerification,
         Self::PasswordReset,
     ];
@@ -85,6 +89,7 @@ impl NotificationKind {
             Self::TeamInvite => "team_invite",
             Self::UsageAlert => "usage_alert",
             Self::ExecutionAlert => "execution_alert",
+            Self::ConnectionAlert => "connection_alert",
             Self::EmailVerification => "email_verification",
             Self::PasswordReset => "password_reset",
         }
@@ -101,6 +106,7 @@ impl NotificationKind {
     pub const fn preference(self) -> Option<NotificationCategory> {
         match self {
             Self::ExecutionAlert => Some(NotificationCategory::ExecutionFailures),
+            Self::ConnectionAlert => Some(NotificationCategory::ConnectionProblems),
             Self::UsageAlert => Some(NotificationCategory::UsageAlerts),
             Self::SubscriptionCreated
             | Self::PlanUpgraded
@@ -124,6 +130,7 @@ impl NotificationKind {
     pub const fn dashboard_path(self) -> &'static str {
         match self {
             Self::ExecutionAlert => "/executions",
+            Self::ConnectionAlert => "/connections",
             Self::UsageAlert
             | Self::SubscriptionCreated
             | Self::PlanUpgraded
@@ -148,7 +155,7 @@ impl NotificationKind {
 pub enum NotificationCategory {
     /// Failed helper executions (`execution_alert`).
     ExecutionFailures,
-    /// A CRM connection that stopped working.
+    /// A CRM connection that stopped working (`connection_alert`).
     ConnectionProblems,
     /// Nearing or reaching a plan limit (`usage_alert`).
     UsageAlerts,
@@ -157,7 +164,7 @@ pub enum NotificationCategory {
 }
 
 /// An account's notification preferences; every category is on by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationPrefs {
     /// Failed helper executions.

@@ -12,7 +12,9 @@ use std::fmt;
 pub const TRIAL_DAYS: i64 = 14;
 
 /// A billing plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Plan {
     /// The 14-day trial every account starts on, with Start-level limits.
@@ -120,7 +122,7 @@ impl fmt::Display for Plan {
 }
 
 /// What a plan allows; `None` means unlimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Limits {
     /// Configured helpers.
     pub helpers: Option<u32>,

@@ -99,7 +99,7 @@ impl fmt::Display for Category {
 }
 
 /// One problem with a config, naming the field.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The config field, e.g. `tag_ids` or `rules[2].points`; empty for the whole config.
     pub field: String,

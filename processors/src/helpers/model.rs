@@ -47,7 +47,7 @@ impl Contact {
 }
 
 /// One change a helper asks the connector to make to the contact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// Set a field; `None` clears it.
@@ -139,6 +139,7 @@ pub enum Change {
         /// The other contact.
         contact_id: String,
         /// What to change on it.
+        #[schema(no_recursion)]
         change: Box<Change>,
     },
 }
@@ -207,7 +208,7 @@ pub struct Outcome {
 /// An execution a helper asks the pipeline to start after it, on the same contact and
 /// connection, one chain level deeper. Its id derives from the parent's id and its index,
 /// so a redelivered parent requests the same follow-up, which runs once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FollowUp {
     /// Registry name of the helper to run.
     pub helper: String,
@@ -219,6 +220,7 @@ pub struct FollowUp {
     /// When to run it; `None` or a past time runs it at once. Later times are kept in
     /// the durable timer table and fired by the scheduler.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 

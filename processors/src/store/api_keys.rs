@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 pub const TOUCH_INTERVAL_MS: i64 = 60_000;
 
 /// One API key as listed: never the key or its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     /// Public id, `key_` and 12 hex characters.
     pub key_id: String,

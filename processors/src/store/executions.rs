@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 /// An execution as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ExecutionView {
     /// Execution id.
     pub execution_id: String,
@@ -58,7 +58,7 @@ pub struct ExecutionView {
 }
 
 /// One change, as the API shows it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ContactChangeView {
     /// field_updated, tag_applied, ...
     pub kind: String,
@@ -82,7 +82,7 @@ impl From<&ContactChange> for ContactChangeView {
 }
 
 /// A page of executions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExecutionPage {
     /// Newest first.
     pub items: Vec<ExecutionView>,

@@ -20,7 +20,7 @@ use serde::Serialize;
 const SLOTS_ITEM: &str = "saved_helpers";
 
 /// A saved helper.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SavedHelper {
     /// `hlp_…`.
     pub helper_id: String,

@@ -6,7 +6,7 @@ use super::{CONTACT_SYNCS, Item, Store, StoreError, attr_n, attr_s, nv, sv};
 use serde::Serialize;
 
 /// A connection's sync.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SyncState {
     /// The connection.
     pub connection_id: String,

@@ -18,7 +18,19 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// What a member or an API key may do. Ordered by rank: `Member < Admin < Owner`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Runs helpers and reads data.
@@ -85,7 +97,7 @@ pub enum Permission {
 }
 
 /// Whether a member has joined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberStatus {
     /// Invited, not joined yet.
@@ -106,7 +118,7 @@ impl MemberStatus {
 }
 
 /// One member of an account's team.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Member {
     /// Lower-case email; the member's key within the account.
     pub email: String,

@@ -5,7 +5,7 @@ use mfh_schemas::CrmEventKind;
 use serde::Serialize;
 
 /// A helper run on CRM events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Trigger {
     /// `trg_…`.
     pub trigger_id: String,
@@ -13,7 +13,9 @@ pub struct Trigger {
     pub account_id: String,
     /// Only events of this connection; `None` for any of the account's connections.
     pub connection_id: Option<String>,
-    /// The event that fires it.
+    /// The event that fires it: contact_created, contact_updated, contact_deleted,
+    /// tag_applied or tag_removed.
+    #[schema(value_type = String)]
     pub event: CrmEventKind,
     /// For tag events: only this tag (its id or name, case-insensitive).
     pub tag: Option<String>,

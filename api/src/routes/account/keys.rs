@@ -13,6 +13,18 @@ use mfh_processors::store::api_keys::ApiKeyView;
 /// # Errors
 /// 403 without `ManageKeys`, for a role above the caller's, or at the plan's `api_keys`
 /// limit (the message names it); 422 with every field error.
+#[utoipa::path(
+    post,
+    operation_id = "keys_create_key",
+    path = "/api-keys",
+    tag = "account",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The key: shown this once", body = NewKey),
+        (status = 403, description = "The role may not manage keys or grant that role, or the plan's key limit is reached", body = crate::openapi::Problem),
+        (status = 422, description = "A bad name or role", body = crate::openapi::Problem),
+    )
+)]
 pub async fn create_key(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -49,13 +61,29 @@ pub async fn create_key(
 ///
 /// # Errors
 /// 403 without `ManageKeys`.
+#[utoipa::path(
+    get,
+    operation_id = "keys_list_keys",
+    path = "/api-keys",
+    tag = "account",
+    responses(
+        (status = 200, description = "The account's keys", body = KeyList),
+    )
+)]
 pub async fn list_keys(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyList>, ApiError> {
     caller.require(Permission::ManageKeys)?;
-    let keys: Vec<ApiKeyView> = state.store.list_api_keys(&caller.account_id).await?;
-    Ok(Json(json!({ "api_keys": keys })))
+    let api_keys: Vec<ApiKeyView> = state.store.list_api_keys(&caller.account_id).await?;
+    Ok(Json(KeyList { api_keys }))
+}
+
+/// The keys of `GET /v1/api-keys`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    /// Newest first, without secrets.
+    pub api_keys: Vec<ApiKeyView>,
 }
 
 /// `DELETE /v1/api-keys/{key_id}`: 204.
@@ -63,6 +91,18 @@ pub async fn list_keys(
 /// # Errors
 /// 403 without `ManageKeys` or for a key ranking above the caller; 404 when the account
 /// has no such key.
+#[utoipa::path(
+    delete,
+    operation_id = "keys_revoke_key",
+    path = "/api-keys/{key_id}",
+    tag = "account",
+    params(("key_id" = String, Path, description = "The key's public id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "The key ranks above the caller", body = crate::openapi::Problem),
+        (status = 404, description = "No such key in this account", body = crate::openapi::Problem),
+    )
+)]
 pub async fn revoke_key(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -18,9 +18,9 @@ use mfh_processors::store::team::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-mod keys;
-mod prefs;
-mod team;
+pub mod keys;
+pub mod prefs;
+pub mod team;
 #[cfg(test)]
 mod tests;
 
@@ -65,7 +65,7 @@ impl Caller {
 }
 
 /// The body of `PATCH /v1/account`; absent fields are left as they are.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchAccount {
     /// Display name, 1-200 characters.
@@ -75,7 +75,7 @@ pub struct PatchAccount {
 }
 
 /// The body of `POST /v1/api-keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// A name to recognise the key by, 1-100 characters.
@@ -86,7 +86,7 @@ pub struct CreateKey {
 }
 
 /// The body of `POST /v1/team/invites`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Invite {
     /// Who to invite.
@@ -98,7 +98,7 @@ pub struct Invite {
 }
 
 /// The body of `PATCH /v1/team/{email}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetRole {
     /// `owner`, `admin` or `member`.
@@ -107,7 +107,7 @@ pub struct SetRole {
 }
 
 /// The account as `GET /v1/account` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Profile {
     /// The account id.
     pub account_id: String,
@@ -128,7 +128,7 @@ pub struct Profile {
 }
 
 /// What counts against the limits.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Usage {
     /// The metering month, `YYYY-MM` (UTC).
     pub month: String,
@@ -144,7 +144,7 @@ pub struct Usage {
 }
 
 /// The answer to `POST /v1/api-keys`: the only time the key is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NewKey {
     /// Public id, for listing and revocation.
     pub key_id: String,
@@ -338,6 +338,16 @@ async fn profile(state: &AppState, account_id: &str) -> Result<Profile, ApiError
 ///
 /// # Errors
 /// 403 without `ReadData`, 404 when the account has no record.
+#[utoipa::path(
+    get,
+    operation_id = "account_get_account",
+    path = "/account",
+    tag = "account",
+    responses(
+        (status = 200, description = "The account, its plan, limits and usage", body = Profile),
+        (status = 404, description = "The account has no record", body = crate::openapi::Problem),
+    )
+)]
 pub async fn get_account(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -350,6 +360,18 @@ pub async fn get_account(
 ///
 /// # Errors
 /// 403, 422 with every field error, 404 when the account has no record.
+#[utoipa::path(
+    patch,
+    operation_id = "account_patch_account",
+    path = "/account",
+    tag = "account",
+    request_body = PatchAccount,
+    responses(
+        (status = 200, description = "The changed account", body = Profile),
+        (status = 403, description = "The name needs the team role, the billing email the billing role", body = crate::openapi::Problem),
+        (status = 422, description = "An invalid name or email (every problem listed)", body = crate::openapi::Problem),
+    )
+)]
 pub async fn patch_account(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

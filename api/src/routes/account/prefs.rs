@@ -12,7 +12,7 @@ use mfh_processors::store::team::Permission;
 use serde::Serialize;
 
 /// The preferences and what they cannot turn off.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Preferences {
     /// Each category's switch.
     #[serde(flatten)]
@@ -32,6 +32,15 @@ fn answer(prefs: NotificationPrefs) -> Json<Preferences> {
 ///
 /// # Errors
 /// 403 without `ReadData`, 404 when the account has no record.
+#[utoipa::path(
+    get,
+    operation_id = "prefs_get_prefs",
+    path = "/account/notification-preferences",
+    tag = "account",
+    responses(
+        (status = 200, description = "Each category's switch, and what is always sent", body = Preferences),
+    )
+)]
 pub async fn get_prefs(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -49,6 +58,18 @@ pub async fn get_prefs(
 ///
 /// # Errors
 /// 403 without `ManageTeam`, 422 for unknown fields or non-booleans.
+#[utoipa::path(
+    put,
+    operation_id = "prefs_put_prefs",
+    path = "/account/notification-preferences",
+    tag = "account",
+    request_body = NotificationPrefs,
+    responses(
+        (status = 200, description = "The saved preferences", body = Preferences),
+        (status = 403, description = "The role may not change them", body = crate::openapi::Problem),
+        (status = 422, description = "Unknown categories or values that are not booleans", body = crate::openapi::Problem),
+    )
+)]
 pub async fn put_prefs(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

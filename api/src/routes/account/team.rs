@@ -55,6 +55,19 @@ fn member_email(raw: &str) -> Result<String, ApiError> {
 ///
 /// # Errors
 /// 403, 422 with every field error, 409 when the email is a member already.
+#[utoipa::path(
+    post,
+    operation_id = "team_invite",
+    path = "/team/invites",
+    tag = "account",
+    request_body = Invite,
+    responses(
+        (status = 201, description = "The member, status invited; the invite email carries a one-time accept link", body = Member),
+        (status = 403, description = "The role may not manage the team, or may not grant that role", body = crate::openapi::Problem),
+        (status = 409, description = "Already a member", body = crate::openapi::Problem),
+        (status = 422, description = "A bad email or role", body = crate::openapi::Problem),
+    )
+)]
 pub async fn invite(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -103,13 +116,29 @@ pub async fn invite(
 ///
 /// # Errors
 /// 403 without `ReadData`.
+#[utoipa::path(
+    get,
+    operation_id = "team_list_team",
+    path = "/team",
+    tag = "account",
+    responses(
+        (status = 200, description = "The members", body = Team),
+    )
+)]
 pub async fn list_team(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Team>, ApiError> {
     caller.require(Permission::ReadData)?;
     let members = state.store.list_members(&caller.account_id).await?;
-    Ok(Json(json!({ "members": members })))
+    Ok(Json(Team { members }))
+}
+
+/// The members of `GET /v1/team`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Team {
+    /// By email.
+    pub members: Vec<Member>,
 }
 
 /// `PATCH /v1/team/{email}`: the member with the new role.
@@ -117,6 +146,21 @@ pub async fn list_team(
 /// # Errors
 /// 403, 422 for a bad role, 404 for a non-member, 409 when the account would lose its
 /// last owner or the team changed meanwhile.
+#[utoipa::path(
+    patch,
+    operation_id = "team_set_member_role",
+    path = "/team/{email}",
+    tag = "account",
+    params(("email" = String, Path, description = "The member's email")),
+    request_body = SetRole,
+    responses(
+        (status = 200, description = "The member with the new role", body = Member),
+        (status = 403, description = "The role may not make this change", body = crate::openapi::Problem),
+        (status = 404, description = "Not a member", body = crate::openapi::Problem),
+        (status = 409, description = "The account would lose its last owner, or the team changed meanwhile", body = crate::openapi::Problem),
+        (status = 422, description = "A bad role", body = crate::openapi::Problem),
+    )
+)]
 pub async fn set_member_role(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -144,6 +188,19 @@ pub async fn set_member_role(
 ///
 /// # Errors
 /// 403, 404 for a non-member, 409 when the account would lose its last owner.
+#[utoipa::path(
+    delete,
+    operation_id = "team_remove_member",
+    path = "/team/{email}",
+    tag = "account",
+    params(("email" = String, Path, description = "The member's email")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "The role may not make this change", body = crate::openapi::Problem),
+        (status = 404, description = "Not a member", body = crate::openapi::Problem),
+        (status = 409, description = "The account would lose its last owner", body = crate::openapi::Problem),
+    )
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -15,7 +15,7 @@ use mfh_processors::store::users::{LinkPurpose, LinkUse, OneTimeLink, User};
 use serde::{Deserialize, Serialize};
 
 /// What an invite link is for.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InviteInfo {
     /// The invited address.
     pub email: String,
@@ -30,7 +30,7 @@ pub struct InviteInfo {
 }
 
 /// The body of `POST /v1/auth/invites/accept`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Accept {
     /// The link's token.
@@ -43,7 +43,7 @@ pub struct Accept {
 }
 
 /// The answer to an accepted invitation.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Joined {
     /// The member's address.
     pub email: String,
@@ -73,6 +73,18 @@ async fn open_invite(state: &AppState, hash: &str) -> Result<(OneTimeLink, Strin
 ///
 /// # Errors
 /// 400 for an unknown link, 410 for an expired or used one.
+#[utoipa::path(
+    get,
+    operation_id = "invites_show",
+    path = "/auth/invites/{token}",
+    tag = "auth",
+    params(("token" = String, Path, description = "The invite link's token")),
+    responses(
+        (status = 200, description = "What the invite is for", body = InviteInfo),
+        (status = 400, description = "Not a link this API issued", body = crate::openapi::Problem),
+        (status = 410, description = "The invite expired, was used or withdrawn", body = crate::openapi::Problem),
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     AppPath(token): AppPath<String>,
@@ -98,6 +110,19 @@ pub async fn show(
 /// # Errors
 /// 422 when a new user's name or password is missing or refused (the link stays
 /// usable), 400 for an unknown link, 410 for an expired, used or withdrawn invitation.
+#[utoipa::path(
+    post,
+    operation_id = "invites_accept",
+    path = "/auth/invites/accept",
+    tag = "auth",
+    request_body = Accept,
+    responses(
+        (status = 200, description = "Joined: the member (and the user, if new) exists with the invited role", body = Joined),
+        (status = 400, description = "Not a link this API issued", body = crate::openapi::Problem),
+        (status = 410, description = "The invite expired, was used or withdrawn", body = crate::openapi::Problem),
+        (status = 422, description = "A new user needs a name and a password under the policy", body = crate::openapi::Problem),
+    )
+)]
 pub async fn accept(
     State(state): State<AppState>,
     AppJson(body): AppJson<Accept>,

@@ -47,7 +47,7 @@ pub struct SignedIn {
 }
 
 /// The body of `POST /v1/auth/register`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Register {
     /// The owner's email; they sign in with it.
@@ -65,7 +65,7 @@ pub struct Register {
 }
 
 /// The answer to a sign-up.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Registered {
     /// The owner's email.
     pub email: String,
@@ -76,7 +76,7 @@ pub struct Registered {
 }
 
 /// The body of `POST /v1/auth/login`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     /// The user's email.
@@ -88,7 +88,7 @@ pub struct Login {
 }
 
 /// A one-time link's token, as the dashboard posts it from the link.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
     /// The `token` of the link.
@@ -97,7 +97,7 @@ pub struct TokenBody {
 }
 
 /// A body naming only an email address (resend, reset request).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailBody {
     /// The address.
@@ -106,7 +106,7 @@ pub struct EmailBody {
 }
 
 /// `GET /v1/auth/me`: who is signed in, where.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
     /// The user.
     pub user: MeUser,
@@ -123,7 +123,7 @@ pub struct Me {
 }
 
 /// The user part of [`Me`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MeUser {
     /// Lower-case email.
     pub email: String,
@@ -134,7 +134,7 @@ pub struct MeUser {
 }
 
 /// The account part of [`Me`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MeAccount {
     /// The account id.
     pub account_id: String,
@@ -303,6 +303,19 @@ async fn send_verification(state: &AppState, user: &User) -> Result<(), ApiError
 ///
 /// # Errors
 /// 422 with every field error, 409 for a registered email, 429 past the per-IP limit.
+#[utoipa::path(
+    post,
+    operation_id = "auth_register",
+    path = "/auth/register",
+    tag = "auth",
+    request_body = Register,
+    responses(
+        (status = 201, description = "A trial account and its owner; the verification email is sent", body = Registered),
+        (status = 409, description = "The address already has a user", body = crate::openapi::Problem),
+        (status = 422, description = "A bad email or name, or a password under the policy (every problem listed)", body = crate::openapi::Problem),
+        (status = 429, description = "Too many sign-ups from this address; see Retry-After", body = crate::openapi::Problem),
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
     ci: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -395,14 +408,35 @@ pub(crate) fn token_hash(token: &str, what: &str) -> Result<String, ApiError> {
     }
 }
 
+/// A verified address.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Verified {
+    /// The address.
+    pub email: String,
+    /// Always true.
+    pub verified: bool,
+}
+
 /// `POST /v1/auth/verify` `{token}`: the address is verified.
 ///
 /// # Errors
 /// 400 for an unknown link, 410 for an expired or used one.
+#[utoipa::path(
+    post,
+    operation_id = "auth_verify",
+    path = "/auth/verify",
+    tag = "auth",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "The address is verified", body = Verified),
+        (status = 400, description = "Not a link this API issued", body = crate::openapi::Problem),
+        (status = 410, description = "The link expired or was used", body = crate::openapi::Problem),
+    )
+)]
 pub async fn verify(
     State(state): State<AppState>,
     AppJson(body): AppJson<TokenBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Verified>, ApiError> {
     let hash = token_hash(&body.token, "verification")?;
     let now = mfh_pipeline::now_millis();
     match state
@@ -412,7 +446,10 @@ pub async fn verify(
     {
         LinkUse::Used(link) => {
             state.store.verify_user(&link.email, now).await?;
-            Ok(Json(json!({ "email": link.email, "verified": true })))
+            Ok(Json(Verified {
+                email: link.email,
+                verified: true,
+            }))
         }
         other => Err(link_refused(&other, "verification")),
     }
@@ -423,6 +460,17 @@ pub async fn verify(
 ///
 /// # Errors
 /// 429 past the limits.
+#[utoipa::path(
+    post,
+    operation_id = "auth_resend_verification",
+    path = "/auth/verify/resend",
+    tag = "auth",
+    request_body = EmailBody,
+    responses(
+        (status = 202, description = "A new link goes to the address if it has an unverified user"),
+        (status = 429, description = "Too many requests for this address; see Retry-After", body = crate::openapi::Problem),
+    )
+)]
 pub async fn resend_verification(
     State(state): State<AppState>,
     ci: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -449,6 +497,20 @@ pub async fn resend_verification(
 /// 401 for a wrong address or password (the same answer), 403 before the address is
 /// verified (when `api.auth.require_verified_email`) or without an account to open, 429
 /// past the limits.
+#[utoipa::path(
+    post,
+    operation_id = "auth_login",
+    path = "/auth/login",
+    tag = "auth",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Signed in: the mfh_session (HttpOnly) and mfh_csrf cookies are set", body = Me),
+        (status = 401, description = "Wrong email or password", body = crate::openapi::Problem),
+        (status = 403, description = "The address is not verified yet", body = crate::openapi::Problem),
+        (status = 422, description = "Not an email address", body = crate::openapi::Problem),
+        (status = 429, description = "Too many attempts for this address or from this IP; see Retry-After", body = crate::openapi::Problem),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     ci: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -540,6 +602,15 @@ async fn me_of(state: &AppState, session: &Session) -> Result<Me, ApiError> {
 ///
 /// # Errors
 /// 401 unless the request is signed in by a session.
+#[utoipa::path(
+    get,
+    operation_id = "auth_me",
+    path = "/auth/me",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The signed-in user, their account, role and plan", body = Me),
+    )
+)]
 pub async fn me(
     State(state): State<AppState>,
     signed_in: Option<Extension<SignedIn>>,
@@ -554,6 +625,15 @@ pub async fn me(
 ///
 /// # Errors
 /// 401 unless the request is signed in by a session.
+#[utoipa::path(
+    post,
+    operation_id = "auth_logout",
+    path = "/auth/logout",
+    tag = "auth",
+    responses(
+        (status = 204, description = "The session ended and its cookies are cleared"),
+    )
+)]
 pub async fn logout(
     State(state): State<AppState>,
     signed_in: Option<Extension<SignedIn>>,

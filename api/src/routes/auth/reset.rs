@@ -19,7 +19,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 
 /// The body of `POST /v1/auth/password-reset/confirm`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Confirm {
     /// The link's token.
@@ -34,6 +34,17 @@ pub struct Confirm {
 ///
 /// # Errors
 /// 429 past the limits.
+#[utoipa::path(
+    post,
+    operation_id = "reset_request",
+    path = "/auth/password-reset",
+    tag = "auth",
+    request_body = super::EmailBody,
+    responses(
+        (status = 202, description = "A one-time link goes to the address if it has a user"),
+        (status = 429, description = "Too many requests for this address; see Retry-After", body = crate::openapi::Problem),
+    )
+)]
 pub async fn request(
     State(state): State<AppState>,
     ci: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -71,6 +82,19 @@ pub async fn request(
 /// # Errors
 /// 422 for a password the policy refuses (the link stays usable), 400 for an unknown
 /// link, 410 for an expired or used one.
+#[utoipa::path(
+    post,
+    operation_id = "reset_confirm",
+    path = "/auth/password-reset/confirm",
+    tag = "auth",
+    request_body = Confirm,
+    responses(
+        (status = 204, description = "The password is set and every session of the user ended"),
+        (status = 400, description = "Not a link this API issued", body = crate::openapi::Problem),
+        (status = 410, description = "The link expired or was used", body = crate::openapi::Problem),
+        (status = 422, description = "A password under the policy", body = crate::openapi::Problem),
+    )
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     AppJson(body): AppJson<Confirm>,

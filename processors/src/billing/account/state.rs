@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 const DAY: i64 = 86_400;
 
 /// Where an account stands with billing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountStatus {
     /// On the 14-day trial, or on a Stripe trial of a paid plan.

@@ -197,6 +197,17 @@ pub(super) fn template(kind: NotificationKind) -> Template {
             ],
             None,
         ),
+        K::ConnectionAlert => (
+            &["Your CRM connection needs attention"],
+            &[
+                &[
+                    "The CRM refused the credentials of connection {connection_id}: {error}",
+                    "The CRM refused the credentials of one of your connections.",
+                ],
+                &["Helpers on it fail until it is connected again."],
+            ],
+            None,
+        ),
         K::ExecutionAlert => (
             &["Helper {helper} failed", "A helper execution failed"],
             &[&[
