@@ -10,6 +10,8 @@ export const keys = {
   executions: ['executions'] as const,
   execution: (id: string) => ['executions', 'one', id] as const,
   connections: ['connections'] as const,
+  /** Not under `connections`: creating or deleting one does not drop every tag list. */
+  connectionTags: (id: string) => ['connection-tags', id] as const,
   account: ['account'] as const,
   team: ['team'] as const,
   apiKeys: ['api-keys'] as const,
@@ -31,6 +33,19 @@ export function useHelpers() {
 
 export function useConnections() {
   return useQuery({ queryKey: keys.connections, queryFn: async () => (await connections.list()).connections });
+}
+
+/** The tags of connection `id` (or the sandbox), for the helper form's tag picker: asked once
+ * per connection and kept a few minutes, shared by every tag field of the form. A 409 (the
+ * CRM cannot list its tags) is not retried; the field falls back to typing an id. */
+export function useConnectionTags(id: string | undefined) {
+  return useQuery({
+    queryKey: keys.connectionTags(id ?? ''),
+    queryFn: async () => (await connections.tags(id ?? '')).tags,
+    enabled: !!id,
+    staleTime: 5 * 60_000,
+    refetchOnWindowFocus: false,
+  });
 }
 
 /** The built-in sandbox CRM every account has; not in `GET /v1/connections`. */

@@ -1,6 +1,7 @@
 // The path issue 11 names, end to end in a real browser against a real `mfh up`: sign
-// up → verify by the emailed link → sign in → create a tag_it helper on the sandbox →
-// POST its run URL as Keap does → the execution in the list, its detail showing the tag
+// up → verify by the emailed link → sign in → create a tag_it helper on the sandbox,
+// its tag chosen by name in the tag picker (the sandbox's tags, seed/sandbox.json) → POST
+// its run URL as Keap does → the execution in the list, its detail showing the tag
 // change → the same execution in the explorer → invite a teammate who accepts in a
 // second browser context → reset the password (the old one stops working).
 import { expect, test } from '@playwright/test';
@@ -65,10 +66,29 @@ test('sign up, run a helper from its URL, explore, invite, reset', async ({ page
     await expect(page.getByLabel('CRM connection')).toHaveValue('sandbox');
     await page.getByLabel('Action').selectOption({ label: 'apply: Apply the tags' });
     await page.getByRole('button', { name: 'Add to Tag ids' }).click();
-    await page.locator('#cfg_tag_it_tag_ids_0').fill('102');
+    // The tag picker lists the sandbox's tags (seed/sandbox.json) by name, by category.
+    const tagId = page.locator('#cfg_tag_it_tag_ids_0');
+    const picker = page.getByRole('combobox', { name: 'Choose a tag for Tag ids 1' });
+    await expect(picker.getByRole('option', { name: 'VIP', exact: true })).toHaveCount(1);
+    await expect(picker.getByRole('option', { name: 'Customer', exact: true })).toHaveCount(1);
+    await expect(picker.locator('optgroup[label="Webinars"] option')).toHaveText(['Webinar: April', 'Webinar: March']);
+    // A typed id is named under the field; choosing a tag by name puts its id in the field.
+    const named = page.locator('#cfg_tag_it_tag_ids_0__tags');
+    await tagId.fill('103');
+    await expect(named).toHaveText('Webinar: March · Webinars');
+    await expect(picker).toHaveValue('103');
+    await picker.selectOption({ label: 'VIP' });
+    await expect(tagId).toHaveValue('102');
+    await expect(named).toHaveText('VIP');
     await expectAllLabelled(page);
     await page.getByRole('button', { name: 'Create helper' }).click();
     await expect(page.getByRole('heading', { name: 'Tag VIP' })).toBeVisible();
+    // The saved config has the chosen tag's id.
+    const helperId = new URL(page.url()).pathname.split('/').pop() ?? '';
+    expect(helperId).toMatch(/^hlp_/);
+    const saved = await page.request.get(`/v1/helpers/${helperId}`);
+    expect(saved.status(), await saved.text()).toBe(200);
+    expect((await saved.json()).config).toMatchObject({ action: 'apply', tag_ids: ['102'] });
     runUrl = await page.getByRole('textbox', { name: 'Run URL' }).inputValue();
     expect(runUrl).toMatch(/\/v1\/run\/hlp_[0-9a-f]+\./);
   });

@@ -1,6 +1,7 @@
 // The dashboard at 390 px wide (a phone): the nav collapses behind a menu button and
 // opens, pages do not scroll sideways, forms can be filled and sent, and an API error
-// is shown next to the field that caused it.
+// is shown next to the field that caused it. The helper form's tag picker fits, and falls
+// back to typing the id when the CRM cannot list its tags.
 import { expect, test } from '@playwright/test';
 import { expectAllLabelled, expectNoHorizontalScroll, failOnPageErrors, signIn, uniqueEmail, verifiedUser } from './support/app';
 
@@ -92,6 +93,10 @@ test('nav collapses and opens; pages and forms are usable at 390 px', async ({ p
   const tag = page.locator('#cfg_tag_it_tag_ids_0');
   await tag.scrollIntoViewIfNeeded();
   await tag.fill('105');
+  // The tag picker fits the phone, and names the sandbox's tag for the id under the field.
+  await expect(page.getByRole('combobox', { name: 'Choose a tag for Tag ids 1' })).toBeVisible();
+  await expect(page.locator('#cfg_tag_it_tag_ids_0__tags')).toHaveText('Newsletter');
+  await expectNoHorizontalScroll(page);
   await page.getByRole('button', { name: 'Create helper' }).click();
   await expect(page.getByRole('heading', { name: 'Phone helper' })).toBeVisible();
   await expect(page.getByRole('textbox', { name: 'Run URL' })).toBeVisible();
@@ -111,5 +116,35 @@ test('nav collapses and opens; pages and forms are usable at 390 px', async ({ p
     await expectNoHorizontalScroll(page);
     await expectAllLabelled(page);
   }
+  noPageErrors();
+});
+
+test('a CRM that cannot list its tags: the tag field is typed, with the reason beside it', async ({ page, request }) => {
+  const noPageErrors = failOnPageErrors(page);
+  const u = await verifiedUser(request, 'notags');
+  // Every CRM reachable here lists its tags (the sandbox does): the API's 409 for one that
+  // cannot (GoHighLevel, …) is stood in for by a route.
+  await page.route('**/v1/connections/*/tags', (route) =>
+    route.fulfill({
+      status: 409,
+      contentType: 'application/problem+json',
+      body: JSON.stringify({ type: 'about:blank', title: 'Conflict', status: 409, detail: 'this CRM cannot list its tags here; type the id instead' }),
+    }),
+  );
+  await signIn(page, u.email, u.password);
+  await page.goto('/helpers/new/tag_it');
+  await expect(page.getByRole('heading', { name: 'New tag_it helper' })).toBeVisible();
+  await page.getByLabel('Helper name').fill('Typed tag');
+  await page.getByLabel('Action').selectOption({ label: 'apply: Apply the tags' });
+  await page.getByRole('button', { name: 'Add to Tag ids' }).click();
+  const tag = page.locator('#cfg_tag_it_tag_ids_0');
+  await expect(page.locator('#cfg_tag_it_tag_ids_0__tags')).toHaveText('Tag list unavailable: this CRM cannot list its tags here; type the id instead');
+  await expect(page.getByRole('combobox', { name: 'Choose a tag for Tag ids 1' })).toHaveCount(0);
+  await expect(tag).toBeEditable();
+  await expectAllLabelled(page);
+  await expectNoHorizontalScroll(page);
+  await tag.fill('102');
+  await page.getByRole('button', { name: 'Create helper' }).click();
+  await expect(page.getByRole('heading', { name: 'Typed tag' })).toBeVisible();
   noPageErrors();
 });

@@ -2,11 +2,13 @@
 // one component for all 97 types, no hand-written form per helper. It renders inside
 // the page's own <form> (tagName "div") so the name and connection fields and the
 // config submit together; the page calls `validate()` through the ref before saving.
+// Fields that hold tag ids get a picker of the selected connection's tags (TagWidget).
 import { forwardRef, useImperativeHandle, useMemo, useRef, useState } from 'react';
 import Form from '@rjsf/core';
 import type { ErrorSchema, FieldProps, IconButtonProps, RJSFSchema, RJSFValidationError, UiSchema } from '@rjsf/utils';
 import { customizeValidator } from '@rjsf/validator-ajv8';
 import { humanize, normalizeSchema } from './schema';
+import { TagSource, TagWidget } from './TagWidget';
 import type { HelperType } from '../api/types';
 
 // The schemas are normalised to plain draft-07 keywords; strict mode would refuse the
@@ -69,6 +71,8 @@ interface Props {
   /** The server's errors for the config, mapped onto its fields. */
   extraErrors?: ErrorSchema;
   disabled?: boolean;
+  /** The connection the helper works on: its tags fill the tag pickers. */
+  connectionId?: string;
 }
 
 /** A node that says nothing of its type (a serde_json::Value): edited as JSON text. */
@@ -86,10 +90,45 @@ function untyped(s: RJSFSchema): boolean {
   );
 }
 
-/** The uiSchema the generated form needs: JSON text for untyped values, a textarea for long text. */
+/** Plain text: `string`, or `["string", "null"]` (an `Option<String>`), not an enum. */
+function isText(s: RJSFSchema): boolean {
+  const t = s.type;
+  const text = t === 'string' || (Array.isArray(t) && t.includes('string') && t.every((x) => x === 'string' || x === 'null'));
+  return text && !s.enum && !s.oneOf && !s.anyOf && s.const === undefined;
+}
+
+/** `tag_id`, `tag_ids`, `default_tag_id`, `apply_tag_ids`, …: tag ids by name. */
+const TAG_ID_KEY = /(^|_)tag_ids?$/;
+
+/**
+ * Whether the text field `key` holds one tag id: `tag_id`, `…_tag_id`, or, the helpers'
+ * convention for "the tag applied when …", `…_tag` (`apply_tag`, `success_tag`,
+ * `segment_tags.champions_tag`); not when its description says it is a tag name.
+ */
+export function holdsTagId(schema: RJSFSchema, key: string): boolean {
+  if (!isText(schema) || /\btag names?\b/i.test(schema.description ?? '')) return false;
+  return TAG_ID_KEY.test(key) || /_tag$/.test(key);
+}
+
+/**
+ * Whether the list `key` holds tag ids: `tag_ids`, `…_tag_ids`, or a `…_tags` list its
+ * description calls tag ids (hook_it_by_tag's `required_tags`; not zoom's `custom_tags`,
+ * which are names).
+ */
+export function holdsTagIds(schema: RJSFSchema, key: string): boolean {
+  const items = schema.items;
+  if (!items || typeof items !== 'object' || Array.isArray(items) || !isText(items as RJSFSchema)) return false;
+  const description = `${schema.description ?? ''} ${(items as RJSFSchema).description ?? ''}`;
+  if (/\btag names?\b/i.test(description)) return false;
+  return TAG_ID_KEY.test(key) || (/(^|_)tags$/.test(key) && /\btag ids?\b/i.test(description));
+}
+
+/** The uiSchema the generated form needs: JSON text for untyped values, a textarea for long
+ * text, a tag picker for tag ids. Derived from the schema alone, so it serves every type. */
 export function uiFor(schema: RJSFSchema, key = ''): UiSchema {
   const ui: UiSchema = {};
   if (untyped(schema)) return { 'ui:field': 'json' };
+  if (holdsTagId(schema, key)) return { 'ui:widget': 'tag' };
   if (schema.type === 'string' && /(template|body|message|expression|description)$/.test(key)) return { 'ui:widget': 'textarea', 'ui:options': { rows: 3 } };
   if (schema.properties) {
     for (const [k, p] of Object.entries(schema.properties)) {
@@ -99,9 +138,24 @@ export function uiFor(schema: RJSFSchema, key = ''): UiSchema {
       }
     }
   }
-  if (schema.items && typeof schema.items === 'object' && !Array.isArray(schema.items)) {
+  if (holdsTagIds(schema, key)) ui.items = { 'ui:widget': 'tag' };
+  else if (schema.items && typeof schema.items === 'object' && !Array.isArray(schema.items)) {
     const sub = uiFor(schema.items as RJSFSchema, key);
+    // Items that are text get their picker from the list's rule above, not their own.
+    if (sub['ui:widget'] === 'tag') delete sub['ui:widget'];
     if (Object.keys(sub).length) ui.items = sub;
+  }
+  // A tagged enum's variants (route_it's `{type: "has_tag", tag_id}`) and allOf parts: rjsf
+  // hands each variant this same uiSchema, so their fields' entries go in beside the rest.
+  for (const k of ['oneOf', 'anyOf', 'allOf'] as const) {
+    const alts = schema[k];
+    if (!Array.isArray(alts)) continue;
+    for (const alt of alts) {
+      if (!alt || typeof alt !== 'object') continue;
+      for (const [p, sub] of Object.entries(uiFor(alt as RJSFSchema, key))) {
+        if (!p.startsWith('ui:') && !(p in ui)) ui[p] = sub;
+      }
+    }
   }
   return ui;
 }
@@ -155,13 +209,14 @@ function JsonField(props: FieldProps) {
 }
 
 const fields = { json: JsonField };
+const widgets = { tag: TagWidget };
 
 /** AJV's wording for an item left empty ("must be string") says what to do instead. */
 function transformErrors(errors: RJSFValidationError[]): RJSFValidationError[] {
   return errors.map((e) => (e.name === 'type' && /^must be (string|number|integer)$/.test(e.message ?? '') ? { ...e, message: 'fill this in, or remove it' } : e));
 }
 
-export const ConfigForm = forwardRef<ConfigFormHandle, Props>(function ConfigForm({ type, value, onChange, extraErrors, disabled }, ref) {
+export const ConfigForm = forwardRef<ConfigFormHandle, Props>(function ConfigForm({ type, value, onChange, extraErrors, disabled, connectionId }, ref) {
   const schema = useMemo(() => normalizeSchema(type.config_schema), [type]);
   const uiSchema = useMemo(() => ({ ...uiFor(schema), 'ui:submitButtonOptions': { norender: true } }), [schema]);
   const formRef = useRef<Form<Record<string, unknown>, RJSFSchema>>(null);
@@ -186,28 +241,31 @@ export const ConfigForm = forwardRef<ConfigFormHandle, Props>(function ConfigFor
   );
   return (
     <div className="config-form" ref={boxRef}>
-      <Form<Record<string, unknown>, RJSFSchema>
-        ref={formRef}
-        tagName="div"
-        schema={schema}
-        uiSchema={uiSchema}
-        validator={validator}
-        formData={value}
-        onChange={(e) => onChange((e.formData ?? {}) as Record<string, unknown>)}
-        extraErrors={extraErrors}
-        showErrorList={false}
-        noHtml5Validate
-        // An optional enum starts empty rather than at its first value.
-        experimental_defaultFormStateBehavior={{ constAsDefaults: 'skipOneOf' }}
-        // rjsf's own focusing looks the field up in a <form>'s elements, which a div has not.
-        focusOnFirstError={false}
-        idPrefix={`cfg_${type.name}`}
-        formContext={{ prefix: `cfg_${type.name}` }}
-        templates={{ ButtonTemplates: buttons as never }}
-        fields={fields}
-        transformErrors={transformErrors}
-        disabled={disabled}
-      />
+      <TagSource.Provider value={connectionId}>
+        <Form<Record<string, unknown>, RJSFSchema>
+          ref={formRef}
+          tagName="div"
+          schema={schema}
+          uiSchema={uiSchema}
+          validator={validator}
+          formData={value}
+          onChange={(e) => onChange((e.formData ?? {}) as Record<string, unknown>)}
+          extraErrors={extraErrors}
+          showErrorList={false}
+          noHtml5Validate
+          // An optional enum starts empty rather than at its first value.
+          experimental_defaultFormStateBehavior={{ constAsDefaults: 'skipOneOf' }}
+          // rjsf's own focusing looks the field up in a <form>'s elements, which a div has not.
+          focusOnFirstError={false}
+          idPrefix={`cfg_${type.name}`}
+          formContext={{ prefix: `cfg_${type.name}` }}
+          templates={{ ButtonTemplates: buttons as never }}
+          fields={fields}
+          widgets={widgets}
+          transformErrors={transformErrors}
+          disabled={disabled}
+        />
+      </TagSource.Provider>
     </div>
   );
 });

@@ -30,7 +30,10 @@ function plain(text: unknown): string {
 const UNSIGNED = /^uint(8|16|32|64)?$/;
 const NUMERIC_FORMATS = /^(u?int(8|16|32|64)?|double|float)$/;
 
-export function normalizeSchema(root: Json): RJSFSchema {
+/** `schema` is a helper type's `config_schema`: any JSON to the API document, in practice an
+ * object (anything else is treated as the empty schema, which accepts any config). */
+export function normalizeSchema(schema: unknown): RJSFSchema {
+  const root: Json = isObj(schema) ? schema : {};
   const defs: Json = isObj(root.$defs) ? root.$defs : isObj(root.definitions) ? (root.definitions as Json) : {};
 
   function deref(ref: string, stack: string[]): Json | null {
@@ -147,6 +150,12 @@ export function toErrorSchema(errors: FieldError[], prefix: string, schema: RJSF
     node.__errors = [...((node.__errors as string[]) ?? []), e.message];
   }
   return { schema: out as ErrorSchema, unplaced };
+}
+
+/** A config as the form edits it. The API document types a config (and a helper type's
+ * example) as any JSON; every helper's is an object, so anything else starts empty. */
+export function configObject(v: unknown): Json {
+  return isObj(v) ? v : {};
 }
 
 /** Drops empty strings, empty objects and nulls an untouched form leaves behind. */

@@ -85,6 +85,12 @@ const PLATFORMS: Record<Platform, PlatformSpec> = {
   },
 };
 
+/** The form's spec for a connection's platform: `undefined` for one this dashboard does not
+ * know (the API document types `platform` as any string). */
+function specFor(platform: string): PlatformSpec | undefined {
+  return Object.hasOwn(PLATFORMS, platform) ? PLATFORMS[platform as Platform] : undefined;
+}
+
 export function ConnectionsPage() {
   const q = useConnections();
   const [params, setParams] = useSearchParams();
@@ -250,7 +256,7 @@ function CreatedConnection({ c, onDismiss }: { c: Connection; onDismiss: () => v
     <section className="card card-success" aria-labelledby="created-h">
       <h2 id="created-h">{c.name} saved</h2>
       <p>
-        Copy its webhook URL now: it carries a secret token that is shown only this once. Paste it into {PLATFORMS[c.platform].label}’s webhook
+        Copy its webhook URL now: it carries a secret token that is shown only this once. Paste it into {specFor(c.platform)?.label ?? c.platform}’s webhook
         settings so contact changes reach mfh.
       </p>
       <CopyField label="Webhook URL (with token)" value={c.webhook_url} />
@@ -279,7 +285,7 @@ function OAuthButton({ id, primary = true }: { id: string; primary?: boolean }) 
 
 function ConnectionCard({ c }: { c: Connection }) {
   const qc = useQueryClient();
-  const spec = PLATFORMS[c.platform];
+  const spec = specFor(c.platform);
   const [health, setHealth] = useState<Health | null>(null);
   const healthM = useMutation({
     mutationFn: () => connections.health(c.connection_id),
@@ -331,12 +337,13 @@ function SyncPanel({ c }: { c: Connection }) {
   const key = ['connections', c.connection_id, 'sync'];
   const q = useQuery({
     queryKey: key,
-    queryFn: async () => (await connections.syncProgress(c.connection_id)).sync,
+    // `sync` may be absent as well as null before the first run; a query's data must not be undefined.
+    queryFn: async () => (await connections.syncProgress(c.connection_id)).sync ?? null,
     refetchInterval: (query) => (running(query.state.data?.status) ? 1000 : false),
   });
   const start = useMutation({
     mutationFn: () => connections.sync(c.connection_id),
-    onSuccess: (r) => qc.setQueryData(key, r.sync),
+    onSuccess: (r) => qc.setQueryData(key, r.sync ?? null),
   });
   const s = q.data;
   const pct = s && s.total ? Math.min(100, Math.round((s.synced / s.total) * 100)) : undefined;

@@ -66,7 +66,7 @@ export function ExecutionsPage() {
     refetchInterval: 3000,
   });
   const items = q.data?.pages.flatMap((p) => p.items) ?? [];
-  const helperName = (id: string | null) => (id ? helpersQ.data?.items.find((h) => h.helper_id === id)?.name ?? id : null);
+  const helperName = (id?: string | null) => (id ? helpersQ.data?.items.find((h) => h.helper_id === id)?.name ?? id : null);
   const anyFilter = Object.values(f).some(Boolean);
 
   return (
@@ -221,8 +221,11 @@ function ExecutionDetail({ x }: { x: Execution }) {
     },
   });
   const saved = x.helper_id ? helpersQ.data?.items.find((h) => h.helper_id === x.helper_id) : undefined;
-  const wait = x.started_at !== null ? x.started_at - x.requested_at : null;
-  const run = x.started_at !== null && x.completed_at !== null ? x.completed_at - x.started_at : null;
+  // Optional as well as nullable in the API document: absent and null both mean "not yet".
+  const started = x.started_at ?? null;
+  const completed = x.completed_at ?? null;
+  const wait = started !== null ? started - x.requested_at : null;
+  const run = started !== null && completed !== null ? completed - started : null;
   return (
     <>
       <PageHeader title="Execution">

@@ -25,7 +25,7 @@ import {
   JsonBlock,
 } from '../components/ui';
 import type { ConfigFormHandle } from '../forms/ConfigForm';
-import { cleanConfig, normalizeSchema, toErrorSchema } from '../forms/schema';
+import { cleanConfig, configObject, normalizeSchema, toErrorSchema } from '../forms/schema';
 import { CATEGORY_LABELS, SANDBOX, connectionLabel, keys, useConnections, useHelperType, useHelperTypes, useHelpers } from '../queries';
 
 // rjsf and its validator are most of the code: loaded with the first helper form.
@@ -244,12 +244,12 @@ function HelperForm({
         </legend>
         <p className="muted">{type.summary}</p>
         <p>
-          <button type="button" className="link" onClick={() => setConfig(type.example_config)}>
+          <button type="button" className="link" onClick={() => setConfig(configObject(type.example_config))}>
             Fill in the example settings
           </button>
         </p>
         <Suspense fallback={<Loading what="Loading the settings form" />}>
-          <ConfigForm ref={formRef} type={type} value={config} onChange={setConfig} extraErrors={mapped.schema} disabled={pending} />
+          <ConfigForm ref={formRef} type={type} value={config} onChange={setConfig} extraErrors={mapped.schema} disabled={pending} connectionId={connectionId} />
         </Suspense>
       </fieldset>
       <ProblemBanner error={error} fields={['name', 'connection_id', ...placed]} />
@@ -424,7 +424,7 @@ function HelperDetail({ h }: { h: Helper }) {
         {editing && type ? (
           <HelperForm
             type={type}
-            initial={{ name: h.name, connection_id: h.connection_id, config: h.config }}
+            initial={{ name: h.name, connection_id: h.connection_id, config: configObject(h.config) }}
             submitLabel="Save changes"
             pending={save.isPending}
             error={save.error}
@@ -505,7 +505,7 @@ function DryRunCard({ h }: { h: Helper }) {
             <ul className="change-list">
               {m.data.changes.map((c, i) => (
                 <li key={i}>
-                  <strong>{String(c.kind ?? 'change').replace(/_/g, ' ')}</strong>{' '}
+                  <strong>{c.kind.replace(/_/g, ' ')}</strong>{' '}
                   {Object.entries(c)
                     .filter(([k]) => k !== 'kind')
                     .map(([k, v]) => (

@@ -376,7 +376,8 @@ const PAID: { plan: Plan; label: string }[] = [
   { plan: 'deliver', label: 'Deliver' },
 ];
 
-function Meter({ label, used, limit }: { label: string; used: number; limit: number | null }) {
+/** `limit` null or absent: unlimited. */
+function Meter({ label, used, limit = null }: { label: string; used: number; limit?: number | null }) {
   const id = `meter-${label.replace(/\W+/g, '-')}`;
   return (
     <div className="meter">
@@ -405,14 +406,15 @@ function BillingTab({ me }: { me: Me }) {
             <h2 id="plan-h">
               Plan: {p.plan} <StatusBadge status={p.status} />
             </h2>
-            {p.trial_ends_at && p.plan === 'trial' && <p>Your trial ends {formatTime(p.trial_ends_at)}.</p>}
+            {/* trial_ends_at is Unix seconds, unlike the API's other times. */}
+            {p.trial_ends_at && p.plan === 'trial' && <p>Your trial ends {formatTime(p.trial_ends_at * 1000)}.</p>}
             {p.status === 'past_due' && <Notice kind="warning">A payment failed; Stripe is retrying. Update your card in the billing portal.</Notice>}
             {(p.status === 'expired' || p.status === 'canceled') && <Notice kind="warning">Executions are stopped until you choose a plan.</Notice>}
             <h3>Usage in {p.usage.month}</h3>
             <Meter label="Executions" used={p.usage.executions} limit={p.limits.executions_per_month} />
             <Meter label="Helpers" used={p.usage.helpers} limit={p.limits.helpers} />
             <Meter label="API keys" used={p.usage.api_keys} limit={p.limits.api_keys} />
-            <p className="muted">Connections allowed: {p.limits.connections === null ? 'unlimited' : p.limits.connections}</p>
+            <p className="muted">Connections allowed: {p.limits.connections ?? 'unlimited'}</p>
             {p.usage.overage > 0 && <Notice kind="warning">{formatNumber(p.usage.overage)} executions over the plan’s monthly limit (billed as overage).</Notice>}
           </section>
           <section className="card" aria-labelledby="upgrade-h">
@@ -451,10 +453,11 @@ function NotificationsTab() {
 
 function PrefsForm({ p }: { p: NotificationPreferences }) {
   const [v, setV] = useState<Record<NotificationPreferenceKey, boolean>>({
-    execution_failures: p.execution_failures,
-    connection_problems: p.connection_problems,
-    usage_alerts: p.usage_alerts,
-    billing: p.billing,
+    // Every switch is on unless the account turned it off (the document marks them optional).
+    execution_failures: p.execution_failures ?? true,
+    connection_problems: p.connection_problems ?? true,
+    usage_alerts: p.usage_alerts ?? true,
+    billing: p.billing ?? true,
   });
   const qc = useQueryClient();
   const m = useMutation({ mutationFn: () => account.setPrefs(v), onSuccess: (np) => qc.setQueryData(keys.prefs, np) });
