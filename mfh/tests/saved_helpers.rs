@@ -465,3 +465,24 @@ async fn a_direct_producer_names_a_saved_helper_and_a_failure_is_retried() {
     assert_eq!(status, 409, "a success is not retried");
     t.stop().await;
 }
+
+/// The helper form's tag picker reads the connection's tag catalog; another account's
+/// connection, or none, is a 404 like any other resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_lists_its_tags_for_the_form() {
+    let t = TestStack::start_with(None).await;
+    let (status, body) = t.get("/v1/connections/sandbox/tags", &t.key).await;
+    assert_eq!(status, 200, "{body}");
+    let tags = body["tags"].as_array().unwrap();
+    let vip = tags.iter().find(|g| g["id"] == "102").unwrap();
+    assert_eq!(vip["name"], "VIP", "{vip}");
+    assert!(tags.iter().any(|g| g["name"] == "Webinar: March"), "{body}");
+    for id in ["conn_0123456789abcdef", "nope"] {
+        let (status, body) = t.get(&format!("/v1/connections/{id}/tags"), &t.key).await;
+        assert_eq!(status, 404, "{id}: {body}");
+        assert_eq!(body["status"], 404);
+    }
+    let (status, _) = t.get("/v1/connections/sandbox/tags", "mfh_wrong").await;
+    assert_eq!(status, 401);
+    t.stop().await;
+}
