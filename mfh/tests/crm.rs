@@ -672,3 +672,75 @@ async fn a_crashed_sync_continues_from_its_last_page_and_syncs_are_rescheduled()
     assert_eq!((due.status.as_str(), due.synced), ("running", 0));
     t.stop().await;
 }
+
+/// A rate-limited page renews the sync's lease past the wait before sleeping, so a
+/// `Retry-After` longer than the lease cannot let a second process take the run and read
+/// the same pages while this one sleeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_waiting_out_a_rate_limit_keeps_its_lease() {
+    use mfh_processors::contact_sync;
+    let hub = hubspot::fake::start(30).await;
+    let h = hub.base.clone();
+    let t = TestStack::start_configured(Some(Processors::Sink), move |cfg| {
+        cfg.crm.hubspot.api_base = h;
+        cfg.crm.hubspot.rate_limit = RateLimit::new(1000, Duration::from_secs(1));
+    })
+    .await;
+    let conn = connect(
+        &t,
+        "hubspot",
+        &hubspot::fake::FakeServer::credentials(),
+        json!({}),
+    )
+    .await;
+    let id = conn["connection_id"].as_str().unwrap().to_owned();
+    let svc = t.stack.services.clone();
+    let c = svc.store.connection(&id).await.unwrap().unwrap();
+    svc.store
+        .request_sync(&t.account, &id, mfh_pipeline::now_millis())
+        .await
+        .unwrap();
+    let claimed = contact_sync::claim(&svc, &c, "first", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    // Enough 429s to get past the HTTP client's own attempts to the sync's wait.
+    for _ in 0..3 {
+        hub.fail_next(429, Some(2));
+    }
+    let before = mfh_pipeline::now_millis();
+    let (svc2, c2, state) = (svc.clone(), c.clone(), claimed.clone());
+    let run =
+        tokio::spawn(
+            async move { contact_sync::sync_connection(&svc2, &c2, state, &|_, _| {}).await },
+        );
+    // The first write after the claim is the renewal, before any page is saved.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let renewed = loop {
+        let s = svc.store.sync_state(&id).await.unwrap().unwrap();
+        if s.version > claimed.version {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no write during the wait"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(renewed.synced, 0, "the renewal comes before the page");
+    assert!(
+        renewed.lease_until >= before + 2_000 + 60_000,
+        "lease until {} only, {} ms after the start",
+        renewed.lease_until,
+        renewed.lease_until - before
+    );
+    assert!(
+        contact_sync::claim(&svc, &c, "second", Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let done = run.await.unwrap().unwrap();
+    assert_eq!((done.status.as_str(), done.synced), ("done", 30));
+    t.stop().await;
+}

@@ -154,10 +154,7 @@ async fn pages(
     progress: &(dyn Fn(u64, Option<u64>) + Send + Sync),
 ) -> Result<(), SyncError> {
     loop {
-        let page = with_crm_retries(SYNC_RETRY, &|_, _| Box::pin(async {}), || {
-            crm.search_contacts(&ContactQuery::All, state.cursor.as_deref())
-        })
-        .await?;
+        let page = page_renewing_lease(svc, &*crm, state).await?;
         let now = mfh_pipeline::now_millis();
         let snaps: Vec<ContactSnapshot> = page
             .contacts
@@ -183,6 +180,44 @@ async fn pages(
             return Ok(());
         }
     }
+}
+
+/// The next page, waiting out rate limits and outages; before each wait the lease is
+/// extended past it, so a `Retry-After` longer than the lease cannot hand the run to a
+/// second process while this one sleeps.
+async fn page_renewing_lease(
+    svc: &Services,
+    crm: &dyn CrmConnector,
+    state: &mut SyncState,
+) -> Result<crate::connectors::ContactPage, SyncError> {
+    let cursor = state.cursor.clone();
+    let lost = std::sync::atomic::AtomicBool::new(false);
+    let held = tokio::sync::Mutex::new(state);
+    let (held_ref, lost_ref) = (&held, &lost);
+    let renew = move |_: bool, wait: Duration| -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let mut s = held_ref.lock().await;
+            let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4);
+            s.lease_until = mfh_pipeline::now_millis() + wait_ms + LEASE_MS;
+            match svc.store.save_sync(&mut s).await {
+                Ok(true) => {}
+                Ok(false) => lost_ref.store(true, std::sync::atomic::Ordering::Relaxed),
+                Err(e) => tracing::warn!(
+                    connection = %s.connection_id,
+                    error = %mfh_pipeline::report(&e),
+                    "Could not renew a sync's lease before a wait."
+                ),
+            }
+        })
+    };
+    let page = with_crm_retries(SYNC_RETRY, &renew, || {
+        crm.search_contacts(&ContactQuery::All, cursor.as_deref())
+    })
+    .await;
+    if lost.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(SyncError::Lost);
+    }
+    Ok(page?)
 }
 
 /// A long sync waits out rate limits and outages (the CRM's `Retry-After`, else
