@@ -207,17 +207,29 @@ async fn set_field(
     }
     let (mask, body) = match (types::standard(field), custom) {
         (Some(std), _) => types::patch(raw, std, value),
-        (None, Some(cf)) => {
-            let content = value.map_or(Value::Null, |v| json!(v));
-            (
-                "custom_fields",
-                json!({"custom_fields": [{"id": cf.id, "content": content}]}),
-            )
-        }
+        (None, Some(cf)) => ("custom_fields", custom_fields_with(raw, &cf.id, value)),
         (None, None) => return Ok(Outcome::Refused(format!("unknown field {field}"))),
     };
     patch(keap, contact_id, raw, mask, body).await?;
     Ok(Outcome::Made(old, value.map(str::to_owned)))
+}
+
+/// The PATCH body that sets one custom field and keeps every other. Keap v2 replaces the
+/// whole list: "Any item not listed here will be removed if it already exists. If an empty
+/// array is specified, all existing values will be removed." (Keap-v2 spec,
+/// `CreateUpdateContactRequest.custom_fields`). So the other values go back as read;
+/// `raw` is a read that asked for `custom_fields` ([`types::CONTACT_FIELDS`]), where an
+/// absent list means the contact has none to keep.
+fn custom_fields_with(raw: &Value, id: &str, value: Option<&str>) -> Value {
+    let mut list: Vec<Value> = raw["custom_fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| text(&e["id"]).as_deref() != Some(id))
+        .map(|e| json!({"id": e["id"], "content": e["content"]}))
+        .collect();
+    list.push(json!({"id": id, "content": value.map_or(Value::Null, |v| json!(v))}));
+    json!({ "custom_fields": list })
 }
 
 /// Links the contact to a company: the given id, else the company of that name (any

@@ -18,6 +18,9 @@ pub const CLIENT_ID: &str = "fake-client";
 pub const CLIENT_SECRET: &str = "fake-secret";
 /// The id of the seeded custom field (`_LeadScore`, label "Lead Score").
 pub const CUSTOM_FIELD_ID: &str = "7";
+/// A second contact custom field (`_Source`), so a write to one can be seen to keep the
+/// other.
+pub const SECOND_CUSTOM_FIELD_ID: &str = "8";
 
 /// The fake CRM's data and what it has seen.
 #[derive(Debug, Default)]
@@ -78,7 +81,8 @@ pub async fn start(contacts: usize) -> FakeServer {
                     "field": "EMAIL1", "email_opt_status": "UNENGAGED_MARKETABLE",
                     "is_opt_in": true}],
                 "phone_numbers": [], "addresses": [], "tag_ids": [],
-                "custom_fields": [{"id": CUSTOM_FIELD_ID, "content": null}],
+                "custom_fields": [{"id": CUSTOM_FIELD_ID, "content": null},
+                    {"id": SECOND_CUSTOM_FIELD_ID, "content": null}],
                 "create_time": "2024-01-01T00:00:00.000Z",
                 "update_time": "2024-01-01T00:00:00.000Z",
             }),
@@ -94,6 +98,9 @@ pub async fn start(contacts: usize) -> FakeServer {
     s.custom_fields
         .push(json!({"id": CUSTOM_FIELD_ID, "label": "Lead Score",
         "field_name": "LeadScore", "field_type": "WHOLE_NUMBER", "record_type": "CONTACT"}));
+    s.custom_fields
+        .push(json!({"id": SECOND_CUSTOM_FIELD_ID, "label": "Source",
+        "field_name": "Source", "field_type": "TEXT", "record_type": "CONTACT"}));
     s.users = vec![
         json!({"id": "1", "given_name": "Ann", "family_name": "Admin",
             "email_address": "ann@example.com", "status": "Active"}),
@@ -162,7 +169,16 @@ impl FakeServer {
             c[list] = json!([{ prop: value, "field": field }]);
         };
         match (field, cf_id) {
-            (_, Some(cf)) => c["custom_fields"] = json!([{"id": cf, "content": value}]),
+            (_, Some(cf)) => {
+                let list = c["custom_fields"].as_array_mut();
+                match list.and_then(|l| {
+                    l.iter_mut()
+                        .find(|e| text(&e["id"]).as_deref() == Some(&cf))
+                }) {
+                    Some(e) => e["content"] = json!(value),
+                    None => c["custom_fields"] = json!([{"id": cf, "content": value}]),
+                }
+            }
             ("first_name", _) => c["given_name"] = json!(value),
             ("last_name", _) => c["family_name"] = json!(value),
             ("email", _) => slot(c, "email_addresses", "email", "EMAIL1"),

@@ -255,12 +255,23 @@ fn patch_contact(s: &mut FakeState, id: &str, req: &Request) -> Response {
     };
     for (k, v) in props.iter().filter(|(k, _)| masked(k)) {
         if k == "custom_fields" {
-            let mut list = c[k].as_array().cloned().unwrap_or_default();
-            for cf in v.as_array().into_iter().flatten() {
-                list.retain(|e| text(&e["id"]) != text(&cf["id"]));
-                list.push(cf.clone());
-            }
-            c[k] = Value::Array(list);
+            // Keap v2 replaces the list: "Any item not listed here will be removed if it
+            // already exists. If an empty array is specified, all existing values will be
+            // removed." (CreateUpdateContactRequest.custom_fields). Unlisted fields read
+            // back empty, as they do on Keap.
+            let listed = v.as_array().cloned().unwrap_or_default();
+            let ids: Vec<Option<String>> = s.custom_fields.iter().map(|m| text(&m["id"])).collect();
+            c[k] = Value::Array(
+                ids.iter()
+                    .map(|id| {
+                        listed
+                            .iter()
+                            .find(|cf| text(&cf["id"]) == *id)
+                            .cloned()
+                            .unwrap_or_else(|| json!({"id": id, "content": null}))
+                    })
+                    .collect(),
+            );
         } else if k == "company" {
             // Keap answers with the linked company's id and name.
             let name = s

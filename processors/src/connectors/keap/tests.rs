@@ -56,6 +56,13 @@ fn set(field: &str, value: &str) -> Change {
     }
 }
 
+fn clear(field: &str) -> Change {
+    Change::SetField {
+        field: field.into(),
+        value: None,
+    }
+}
+
 #[tokio::test]
 async fn get_reads_standard_and_custom_fields_and_tags() {
     let (fake, keap) = setup(3).await;
@@ -168,6 +175,27 @@ async fn sets_standard_and_custom_fields_and_skips_no_ops() {
         .unwrap();
     assert_eq!(r.applied.len(), 1);
     assert_eq!(r.applied[0].old_value.as_deref(), Some("42"));
+    // The PATCH listed every custom field: Keap removes the ones a write leaves out.
+    fake.set_field("1", "_Source", "webinar");
+    let r = keap
+        .apply("1", "e3", &[set("_LeadScore", "50")])
+        .await
+        .unwrap();
+    assert_eq!(r.applied.len(), 1, "{:?}", r.failed);
+    let c = keap.get_contact("1").await.unwrap();
+    assert_eq!(c.field("_LeadScore"), Some("50"));
+    assert_eq!(
+        c.field("_Source"),
+        Some("webinar"),
+        "writing one custom field wiped another"
+    );
+    // Clearing one keeps the other too.
+    keap.apply("1", "e4", &[clear("_LeadScore")]).await.unwrap();
+    let c = keap.get_contact("1").await.unwrap();
+    assert_eq!(
+        (c.field("_LeadScore"), c.field("_Source")),
+        (None, Some("webinar"))
+    );
 }
 
 #[tokio::test]
