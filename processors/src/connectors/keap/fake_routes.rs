@@ -38,13 +38,16 @@ pub(super) fn token(s: &mut FakeState, req: &Request) -> Response {
     }
 }
 
-/// Pages `items` (sorted by id) after `page_token`, Keap v2 style.
-fn page(items: Vec<(u64, Value)>, req: &Request, key: &str) -> Response {
-    let size: usize = req
-        .param("page_size")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(50)
-        .clamp(1, 1000);
+/// Pages `items` (sorted by id) after `page_token`, Keap v2 style; a `page_size` over the
+/// endpoint's documented `maximum` is refused as Keap's validation does.
+fn page(items: Vec<(u64, Value)>, req: &Request, key: &str, max: usize) -> Response {
+    let size: usize = match req.param("page_size").map(|p| p.parse::<usize>()) {
+        None => 50,
+        Some(Ok(n)) if (1..=max).contains(&n) => n,
+        Some(_) => {
+            return error(400, &format!("page_size must be between 1 and {max}"));
+        }
+    };
     let after: u64 = req
         .param("page_token")
         .and_then(|t| t.strip_prefix('p').and_then(|n| n.parse().ok()))
@@ -106,7 +109,7 @@ pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
                     Err(e) => return error(400, &e),
                 }
             }
-            page(out, req, "contacts")
+            page(out, req, "contacts", 1000)
         }
         ("GET", ["v2", "contacts", "model"]) => Response::json(
             200,
@@ -120,7 +123,7 @@ pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
         ("POST", ["v2", "contacts", id, "notes"]) => add_note(s, id, &req.json()),
         ("GET", ["v2", "tags"]) => {
             let items = s.tags.iter().map(|(i, t)| (*i, t.clone())).collect();
-            page(items, req, "tags")
+            page(items, req, "tags", 1000)
         }
         ("POST", ["v2", "tags"]) => {
             let body = req.json();
@@ -145,7 +148,7 @@ pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
                     )
                 })
                 .collect();
-            page(items, req, "companies")
+            page(items, req, "companies", 1000)
         }
         ("POST", ["v2", "companies"]) => {
             let body = req.json();
@@ -167,7 +170,8 @@ pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
                 .iter()
                 .filter_map(|u| Some((text(&u["id"])?.parse().ok()?, u.clone())))
                 .collect();
-            page(items, req, "users")
+            // Keap-v2 listPaginatedUsers: page_size maximum 100.
+            page(items, req, "users", 100)
         }
         (m @ ("GET" | "PATCH"), ["v2", "emailAddresses", email, "status"]) => {
             email_status(s, email, m == "PATCH", &req.json())

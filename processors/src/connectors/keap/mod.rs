@@ -36,8 +36,10 @@ use types::{CONTACT_FIELDS, FieldMeta};
 /// Contacts per list page. Keap does not document a maximum; 100 is what its own
 /// examples use.
 const PAGE_SIZE: usize = 100;
-/// Tags, users per catalog page.
+/// Tags per catalog page (Keap-v2 listTags: `page_size` maximum 1000).
 const CATALOG_PAGE: usize = 1000;
+/// Users per page: Keap-v2 `listPaginatedUsers` allows at most 100.
+const USERS_PAGE: usize = 100;
 /// Pages read from one catalog before giving up: a guard against a token that loops.
 const MAX_CATALOG_PAGES: usize = 100;
 
@@ -86,7 +88,7 @@ impl Keap {
             return Ok(t);
         }
         let mut out = Vec::new();
-        for raw in self.list_all("/v2/tags", "tags").await? {
+        for raw in self.list_all("/v2/tags", "tags", CATALOG_PAGE).await? {
             if let Some(id) = text(&raw["id"]) {
                 out.push(Tag {
                     id,
@@ -112,12 +114,18 @@ impl Keap {
             .collect())
     }
 
-    /// Every item of a v2 collection, following `next_page_token`.
-    async fn list_all(&self, path: &str, key: &str) -> Result<Vec<Value>, CrmError> {
+    /// Every item of a v2 collection, following `next_page_token`, `page_size` at a time
+    /// (at most the endpoint's documented maximum).
+    async fn list_all(
+        &self,
+        path: &str,
+        key: &str,
+        page_size: usize,
+    ) -> Result<Vec<Value>, CrmError> {
         let mut out = Vec::new();
         let mut token = String::new();
         for _ in 0..MAX_CATALOG_PAGES {
-            let mut url = format!("{path}?page_size={CATALOG_PAGE}");
+            let mut url = format!("{path}?page_size={page_size}");
             if !token.is_empty() {
                 url.push_str(&format!("&page_token={}", enc(&token)));
             }
@@ -279,7 +287,8 @@ impl CrmRead for Keap {
             return Ok(u.as_ref().clone());
         }
         let users: Vec<User> = self
-            .list_all("/v2/users", "users")
+            // Keap-v2 listPaginatedUsers: `page_size` maximum 100 (1000 is refused).
+            .list_all("/v2/users", "users", USERS_PAGE)
             .await?
             .iter()
             .filter_map(|u| {
