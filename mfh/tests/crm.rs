@@ -577,19 +577,23 @@ async fn a_rate_limited_execution_waits_shows_throttled_and_succeeds() {
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crashed_sync_continues_from_its_last_page_and_syncs_are_rescheduled() {
-    use mfh_processors::contact_sync;
-    let hub = hubspot::fake::start(250).await;
-    let kf = keap::fake::start(1).await;
-    // The API and the sinks only: this test drives the sync itself.
+/// A stack with the sinks only (the test drives the sync itself), a HubSpot connection
+/// to `hub`, and its full sync requested and claimed by "first".
+struct ClaimedSync {
+    t: TestStack,
+    svc: mfh_processors::Services,
+    c: mfh_processors::connectors::registry::Connection,
+    id: String,
+    state: mfh_processors::store::syncs::SyncState,
+}
+
+async fn claimed_hubspot_sync(hub: &hubspot::fake::FakeServer) -> ClaimedSync {
     let h = hub.base.clone();
     let t = TestStack::start_configured(Some(Processors::Sink), move |cfg| {
         cfg.crm.hubspot.api_base = h;
         cfg.crm.hubspot.rate_limit = RateLimit::new(1000, Duration::from_secs(1));
     })
     .await;
-    let _ = kf;
     let conn = connect(
         &t,
         "hubspot",
@@ -604,10 +608,33 @@ async fn a_crashed_sync_continues_from_its_last_page_and_syncs_are_rescheduled()
         .request_sync(&t.account, &id, mfh_pipeline::now_millis())
         .await
         .unwrap();
-    let state = contact_sync::claim(&svc, &c, "first", Duration::ZERO)
+    let state = mfh_processors::contact_sync::claim(&svc, &c, "first", Duration::ZERO)
         .await
         .unwrap()
         .unwrap();
+    ClaimedSync {
+        t,
+        svc,
+        c,
+        id,
+        state,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_sync_continues_from_its_last_page_and_syncs_are_rescheduled() {
+    use mfh_processors::contact_sync;
+    let hub = hubspot::fake::start(250).await;
+    let kf = keap::fake::start(1).await;
+    // The API and the sinks only: this test drives the sync itself.
+    let _ = kf;
+    let ClaimedSync {
+        t,
+        svc,
+        c,
+        id,
+        state,
+    } = claimed_hubspot_sync(&hub).await;
     // The first process dies right after its first page is saved.
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let tx = std::sync::Mutex::new(Some(tx));
@@ -680,30 +707,13 @@ async fn a_crashed_sync_continues_from_its_last_page_and_syncs_are_rescheduled()
 async fn a_sync_waiting_out_a_rate_limit_keeps_its_lease() {
     use mfh_processors::contact_sync;
     let hub = hubspot::fake::start(30).await;
-    let h = hub.base.clone();
-    let t = TestStack::start_configured(Some(Processors::Sink), move |cfg| {
-        cfg.crm.hubspot.api_base = h;
-        cfg.crm.hubspot.rate_limit = RateLimit::new(1000, Duration::from_secs(1));
-    })
-    .await;
-    let conn = connect(
-        &t,
-        "hubspot",
-        &hubspot::fake::FakeServer::credentials(),
-        json!({}),
-    )
-    .await;
-    let id = conn["connection_id"].as_str().unwrap().to_owned();
-    let svc = t.stack.services.clone();
-    let c = svc.store.connection(&id).await.unwrap().unwrap();
-    svc.store
-        .request_sync(&t.account, &id, mfh_pipeline::now_millis())
-        .await
-        .unwrap();
-    let claimed = contact_sync::claim(&svc, &c, "first", Duration::ZERO)
-        .await
-        .unwrap()
-        .unwrap();
+    let ClaimedSync {
+        t,
+        svc,
+        c,
+        id,
+        state: claimed,
+    } = claimed_hubspot_sync(&hub).await;
     // Enough 429s to get past the HTTP client's own attempts to the sync's wait.
     for _ in 0..3 {
         hub.fail_next(429, Some(2));
