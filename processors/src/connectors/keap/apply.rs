@@ -113,7 +113,7 @@ async fn one(
                 ));
             };
             let path = format!("/v2/contacts/{}/notes", enc(contact_id));
-            let note = json!({"user_id": user, "title": title, "text": body});
+            let note = json!({"user_id": user, "title": note_title(title, body), "text": body});
             keap.http
                 .send(Method::POST, &path, Body::Json(note))
                 .await?;
@@ -212,6 +212,21 @@ async fn set_field(
     };
     patch(keap, contact_id, raw, mask, body).await?;
     Ok(Outcome::Made(old, value.map(str::to_owned)))
+}
+
+/// A note's title: Keap-v2 `CreateNoteRequest` says "A value for either `title` or
+/// `type` is required", and `type`'s values differ between Keap editions, so an empty
+/// title becomes the body's first line (cut to 60 characters), or a fixed one.
+fn note_title(title: &str, body: &str) -> String {
+    let title = title.trim();
+    if !title.is_empty() {
+        return title.to_owned();
+    }
+    let first = body.lines().map(str::trim).find(|l| !l.is_empty());
+    first.map_or_else(
+        || "Note from MyFusionHelper".to_owned(),
+        |l| l.chars().take(60).collect(),
+    )
 }
 
 /// The PATCH body that sets one custom field and keeps every other. Keap v2 replaces the

@@ -305,7 +305,10 @@ fn add_note(s: &mut FakeState, id: &str, body: &Value) -> Response {
     {
         return error(400, "user_id is required");
     }
-    if body["title"].as_str().is_none() && body["type"].as_str().is_none() {
+    // Keap-v2 CreateNoteRequest: "A value for either `title` or `type` is required";
+    // an empty string is no value.
+    let given = |k: &str| body[k].as_str().is_some_and(|v| !v.trim().is_empty());
+    if !given("title") && !given("type") {
         return error(400, "title or type is required");
     }
     let n = s.new_id();

@@ -338,9 +338,24 @@ async fn notes_goals_owner_and_opt_out() {
     );
     assert_eq!(fake.state.lock().unwrap().companies.len(), 1);
     assert_eq!(keap.find_companies("acm").await.unwrap()[0].name, "Acme");
+    // A note without a title still gets one: Keap refuses a note with neither title
+    // nor type.
+    let r = keap
+        .apply(
+            "1",
+            "e-untitled",
+            &[Change::AddNote {
+                title: " ".into(),
+                body: "\nCalled back about the renewal\nand more".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
     {
         let s = fake.state.lock().unwrap();
-        assert_eq!(s.notes.len(), 1);
+        assert_eq!(s.notes.len(), 2);
+        assert_eq!(s.notes[1]["title"], "Called back about the renewal");
         assert_eq!(s.notes[0]["user_id"], "1");
         assert_eq!(s.goals, [("mfh".into(), "welcome".into(), "1".into())]);
     }
