@@ -72,7 +72,13 @@ impl Config {
     /// # Errors
     /// Every problem found, one per line.
     pub fn load(file: Option<&Path>) -> Result<Self, String> {
-        let mut cfg: Self = mfh_pipeline::config::load(DEFAULTS, file).map_err(|e| {
+        // The CRM vendors' defaults come from code (one per vendor), not DEFAULTS, so they
+        // go in as the bottom layer: overriding one vendor key keeps the vendor's others.
+        let base = figment::Figment::new().merge(figment::providers::Serialized::default(
+            "crm",
+            mfh_processors::connectors::config::CrmConfig::default(),
+        ));
+        let mut cfg: Self = mfh_pipeline::config::load_over(base, DEFAULTS, file).map_err(|e| {
             e.into_iter()
                 .map(|e| format!("- {e}"))
                 .collect::<Vec<_>>()
@@ -176,6 +182,30 @@ mod tests {
     fn defaults_load_and_validate() {
         let c = Config::load(None).unwrap();
         assert_eq!(c.api.listen, "127.0.0.1:8080");
+    }
+
+    /// One vendor key in a file (the environment is the same merge) keeps every other key
+    /// of that vendor at its default.
+    #[test]
+    fn one_vendor_key_overrides_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mfh.toml");
+        std::fs::write(
+            &path,
+            "[crm.keap]\napi_base = \"http://127.0.0.1:9\"\n[crm.hubspot]\nclient_id = \"app\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        let d = mfh_processors::connectors::config::CrmConfig::default();
+        assert_eq!(c.crm.keap.api_base, "http://127.0.0.1:9");
+        assert_eq!(c.crm.keap.token_url, d.keap.token_url);
+        assert_eq!(
+            format!("{:?}", c.crm.keap.rate_limit),
+            format!("{:?}", d.keap.rate_limit)
+        );
+        assert_eq!(c.crm.hubspot.client_id, "app");
+        assert_eq!(c.crm.hubspot.api_base, d.hubspot.api_base);
+        assert_eq!(c.crm.gohighlevel.api_base, d.gohighlevel.api_base);
     }
 
     #[test]

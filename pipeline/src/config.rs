@@ -17,7 +17,22 @@ pub fn load<T: DeserializeOwned>(
     defaults: &str,
     file: Option<&Path>,
 ) -> Result<T, Box<figment::Error>> {
-    let mut fig = Figment::new().merge(Toml::string(defaults));
+    load_over(Figment::new(), defaults, file)
+}
+
+/// Like [`load`], over `base`: values (such as a section's serialized defaults) that
+/// every later layer, the TOML defaults included, overrides key by key. Without it a
+/// file or variable naming one key of a section serde fills from a `default` function
+/// replaces the whole section, and its other keys are missing.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_over<T: DeserializeOwned>(
+    base: Figment,
+    defaults: &str,
+    file: Option<&Path>,
+) -> Result<T, Box<figment::Error>> {
+    let mut fig = base.merge(Toml::string(defaults));
     if let Some(f) = file {
         fig = fig.merge(Toml::file_exact(f));
     }
