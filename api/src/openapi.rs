@@ -9,23 +9,8 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi, RefOr, Response, SecurityRequirement};
 
-/// An RFC 9457 problem: every error the API answers has this body, sent as
-/// `application/problem+json`.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    /// Always `about:blank`: the status says what kind of problem it is.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The status's reason phrase.
-    pub title: String,
-    /// The HTTP status.
-    pub status: u16,
-    /// What was wrong, for a person.
-    pub detail: String,
-    /// Each invalid field (422 only).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<mfh_processors::helpers::FieldError>,
-}
+/// The problem body every error answer has, documented where it is built.
+pub use crate::error::Problem;
 
 /// The document's fixed parts; the paths come from the router.
 #[derive(utoipa::OpenApi)]
