@@ -332,6 +332,7 @@ fn v1_routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(stripe::receive))
         // CRMs sign their deliveries or carry the connection's webhook token.
         .routes(routes!(crm_webhooks::receive))
+        .routes(routes!(crm_webhooks::receive_app))
         // The vendor redirects the user's browser here; the one-time state authenticates.
         .routes(routes!(connections::oauth_callback))
         .routes(routes!(openapi::serve));

@@ -38,6 +38,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         access_token: "a".into(),
         refresh_token: u.arbitrary()?,
         expires_in: u.arbitrary()?,
+        location_id: u.arbitrary()?,
     };
     let _ = OAuthClient::credentials(t, "old-refresh", u.int_in_range(0..=4_102_444_800_000)?);
     Ok(())

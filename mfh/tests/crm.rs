@@ -754,3 +754,260 @@ async fn a_sync_waiting_out_a_rate_limit_keeps_its_lease() {
     assert_eq!((done.status.as_str(), done.synced), ("done", 30));
     t.stop().await;
 }
+
+/// Signs a GoHighLevel delivery with `key` as GHL does (`X-GHL-Signature`, Ed25519 over
+/// the raw body) and posts it to `path`.
+async fn ghl_delivery(
+    t: &TestStack,
+    path: &str,
+    body: &Value,
+    key: &ring::signature::Ed25519KeyPair,
+) -> (u16, Value) {
+    use base64::Engine;
+    let body = body.to_string();
+    let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(body.as_bytes()));
+    let r = t
+        .http
+        .post(format!("{}{path}", t.base))
+        .header("content-type", "application/json")
+        .header("x-ghl-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_level_webhooks_reach_only_the_connections_of_their_location_or_portal() {
+    use base64::Engine;
+    use mfh_processors::connectors::gohighlevel;
+    use ring::signature::KeyPair;
+    let hub = hubspot::fake::start(3).await;
+    let ghl = gohighlevel::fake::start(3).await;
+    let pkcs8 =
+        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let key = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let public = base64::engine::general_purpose::STANDARD.encode(key.public_key().as_ref());
+    let (h, g) = (hub.base.clone(), ghl.base.clone());
+    let t = TestStack::start_configured(Some(Processors::All), move |cfg| {
+        let fast = RateLimit::new(1000, Duration::from_secs(1));
+        cfg.crm.hubspot.api_base = h;
+        cfg.crm.hubspot.client_secret = HUBSPOT_SECRET.into();
+        cfg.crm.hubspot.rate_limit = fast;
+        cfg.crm.gohighlevel.token_url = format!("{g}/oauth/token");
+        cfg.crm.gohighlevel.authorize_url = format!("{g}/oauth/authorize");
+        cfg.crm.gohighlevel.client_id = "fake-client".into();
+        cfg.crm.gohighlevel.client_secret = "fake-secret".into();
+        cfg.crm.gohighlevel.api_base = g;
+        cfg.crm.gohighlevel.webhook_public_key = public;
+        cfg.crm.gohighlevel.rate_limit = fast;
+        cfg.crm.sync_interval = Duration::ZERO;
+    })
+    .await;
+    // Account 1 reaches the HubSpot portal; account 2 the GoHighLevel location; account
+    // 3 another location, whose per-connection URL a vendor might still call.
+    let hs = connect(
+        &t,
+        "hubspot",
+        &hubspot::fake::FakeServer::credentials(),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        hs["webhook_url"],
+        json!(format!("{}/v1/webhooks/crm/hubspot", t.base)),
+        "one URL per vendor app: {hs}"
+    );
+    let (_, key2) = t.add_account().await;
+    let (_, key3) = t.add_account().await;
+    let mk = |k: &str, loc: &str| {
+        let body = json!({"platform": "gohighlevel", "credentials": {"token": gohighlevel::fake::PRIVATE_TOKEN},
+            "settings": {"location_id": loc}});
+        let (k, t) = (k.to_owned(), &t);
+        async move {
+            let (s, b) = t.post("/v1/connections", &k, &body).await;
+            assert_eq!(s, 201, "{b}");
+            b
+        }
+    };
+    mk(&key2, gohighlevel::fake::LOCATION_ID).await;
+    let other = mk(&key3, "someOtherLocation0001").await;
+    let other_id = other["connection_id"].as_str().unwrap().to_owned();
+    // Account 4 types a wrong location, then authorises the right one at GHL's
+    // chooselocation: the token's location replaces the typed one, and routes.
+    let (_, key4) = t.add_account().await;
+    let (s, oauth) = t
+        .post(
+            "/v1/connections",
+            &key4,
+            &json!({"platform": "gohighlevel", "settings": {"location_id": "typedWrongLocation00"}}),
+        )
+        .await;
+    assert_eq!(
+        (s, &oauth["status"]),
+        (201, &json!("pending_authorization")),
+        "{oauth}"
+    );
+    let oauth_id = oauth["connection_id"].as_str().unwrap().to_owned();
+    let (_, start) = t
+        .post(
+            &format!("/v1/connections/{oauth_id}/oauth/start"),
+            &key4,
+            &json!({}),
+        )
+        .await;
+    let state = start["state"].as_str().unwrap();
+    let r = t
+        .http
+        .get(format!(
+            "{}/v1/oauth/callback?code=abc&state={state}",
+            t.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, shown) = t.get(&format!("/v1/connections/{oauth_id}"), &key4).await;
+    assert_eq!(
+        shown["settings"]["location_id"],
+        json!(gohighlevel::fake::LOCATION_ID),
+        "{shown}"
+    );
+
+    // HubSpot: one signed delivery with an event of account 1's portal and one of a
+    // portal nobody connected.
+    let ids = hub.contact_ids();
+    hub.set_field(&ids[0], "firstname", "Routed");
+    let portal = hub.portal_id();
+    let body = json!([
+        {"eventId": 21, "subscriptionType": "contact.propertyChange", "objectId": ids[0], "portalId": portal, "occurredAt": 1},
+        {"eventId": 22, "subscriptionType": "contact.propertyChange", "objectId": ids[1], "portalId": 999_999, "occurredAt": 1}
+    ])
+    .to_string();
+    let now = mfh_pipeline::now_millis();
+    let url = format!("{}/v1/webhooks/crm/hubspot", t.base);
+    let sig = mfh_processors::crm_webhooks::hubspot_sign_v3(
+        HUBSPOT_SECRET,
+        "POST",
+        &url,
+        body.as_bytes(),
+        &now.to_string(),
+    );
+    let r = t
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("x-hubspot-signature-v3", sig)
+        .header("x-hubspot-request-timestamp", now.to_string())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let receipt: Value = r.json().await.unwrap();
+    assert_eq!(
+        (receipt["received"].clone(), receipt["unrouted"].clone()),
+        (json!(1), json!(1)),
+        "{receipt}"
+    );
+    // The app URL is signed over its own path: a signature for another URL fails.
+    let r = t
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header(
+            "x-hubspot-signature-v3",
+            mfh_processors::crm_webhooks::hubspot_sign_v3(
+                HUBSPOT_SECRET,
+                "POST",
+                &format!("{url}/x"),
+                body.as_bytes(),
+                &now.to_string(),
+            ),
+        )
+        .header("x-hubspot-request-timestamp", now.to_string())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    t.wait_sql(
+        &t.key,
+        &format!(
+            "select first_name from contacts where contact_id = '{}'",
+            ids[0]
+        ),
+        json!("Routed"),
+    )
+    .await;
+
+    // GoHighLevel: an event of the location accounts 2 and 4 reach, sent to the app
+    // URL and, as a misconfigured vendor app would, to account 3's connection URL: both
+    // reach accounts 2 and 4 only (the second delivery's events are duplicates).
+    let gid = ghl.contact_ids()[0].clone();
+    ghl.set_field(&gid, "first_name", "Located");
+    let event = json!({"type": "ContactUpdate", "locationId": gohighlevel::fake::LOCATION_ID,
+        "id": gid, "webhookId": "wh-1", "timestamp": mfh_pipeline::now_millis()});
+    let (s, r) = ghl_delivery(&t, "/v1/webhooks/crm/gohighlevel", &event, &key).await;
+    assert_eq!((s, &r["received"]), (200, &json!(2)), "{r}");
+    let mut again = event.clone();
+    again["timestamp"] = json!(mfh_pipeline::now_millis() + 1);
+    let (s, r) = ghl_delivery(
+        &t,
+        &format!("/v1/webhooks/crm/gohighlevel/{other_id}"),
+        &again,
+        &key,
+    )
+    .await;
+    assert_eq!(
+        (s, &r["received"], &r["duplicates"]),
+        (200, &json!(0), &json!(2)),
+        "{r}"
+    );
+    let unknown = json!({"type": "ContactUpdate", "locationId": "nobodysLocation00001", "id": gid,
+        "webhookId": "wh-2", "timestamp": mfh_pipeline::now_millis()});
+    let (s, r) = ghl_delivery(&t, "/v1/webhooks/crm/gohighlevel", &unknown, &key).await;
+    assert_eq!(
+        (s, &r["received"], &r["unrouted"]),
+        (200, &json!(0), &json!(1)),
+        "{r}"
+    );
+    // Unsigned vendors have no app URL.
+    let (s, _) = ghl_delivery(&t, "/v1/webhooks/crm/keap", &unknown, &key).await;
+    assert_eq!(s, 404);
+    for k in [&key2, &key4] {
+        t.wait_sql(
+            k,
+            &format!("select first_name from contacts where contact_id = '{gid}'"),
+            json!("Located"),
+        )
+        .await;
+    }
+    for k in [&t.key, &key3] {
+        t.wait_sql(
+            k,
+            &format!("select count(*) from contacts where contact_id = '{gid}'"),
+            json!(0),
+        )
+        .await;
+    }
+    let metrics = t
+        .http
+        .get(format!("{}/metrics", t.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for p in ["hubspot", "gohighlevel"] {
+        assert!(
+            metrics.contains(&format!(
+                "mfh_crm_events_unrouted_total{{platform=\"{p}\"}} 1"
+            )),
+            "{metrics}"
+        );
+    }
+    t.stop().await;
+}

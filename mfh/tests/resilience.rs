@@ -176,6 +176,9 @@ impl mfh_processors::connectors::CrmConnector for VendorThenStoreDown {
     async fn healthcheck(&self) -> Result<(), mfh_processors::connectors::CrmError> {
         Ok(())
     }
+    async fn vendor_account(&self) -> Result<Option<String>, mfh_processors::connectors::CrmError> {
+        Ok(None)
+    }
     async fn get_contact(
         &self,
         contact_id: &str,

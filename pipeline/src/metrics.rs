@@ -52,6 +52,13 @@ pub struct TopicLabels {
     pub topic: String,
 }
 
+/// Labels of per-CRM counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PlatformLabels {
+    /// keap, gohighlevel, activecampaign, ontraport or hubspot.
+    pub platform: String,
+}
+
 /// Labels of completed executions.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabels {
@@ -83,6 +90,9 @@ pub struct Metrics {
     pub records_produced: Family<TopicLabels, Counter>,
     /// Execution results the sink wrote first (redelivered copies are not counted).
     pub executions_completed: Family<StatusLabels, Counter>,
+    /// CRM webhook events naming a vendor account (location, portal) no connection
+    /// reaches: acknowledged to the vendor, attributed to nobody.
+    pub crm_events_unrouted: Family<PlatformLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -112,6 +122,7 @@ impl Metrics {
         let dynamodb_requests = Family::<DynamoLabels, Counter>::default();
         let records_produced = Family::<TopicLabels, Counter>::default();
         let executions_completed = Family::<StatusLabels, Counter>::default();
+        let crm_events_unrouted = Family::<PlatformLabels, Counter>::default();
         registry.register("records_processed", "Records handled", processed.clone());
         registry.register(
             "failures",
@@ -148,6 +159,11 @@ impl Metrics {
             "Execution results written, first copies only",
             executions_completed.clone(),
         );
+        registry.register(
+            "crm_events_unrouted",
+            "CRM webhook events for a vendor account no connection reaches",
+            crm_events_unrouted.clone(),
+        );
         Self {
             registry: Arc::new(Mutex::new(registry)),
             processed,
@@ -158,6 +174,7 @@ impl Metrics {
             dynamodb_requests,
             records_produced,
             executions_completed,
+            crm_events_unrouted,
         }
     }
 

@@ -194,6 +194,11 @@ pub struct Authorised {
 }
 
 fn view(state: &AppState, c: &Connection) -> ConnectionView {
+    let base = format!(
+        "{}/v1/webhooks/crm/{}",
+        state.cfg.public_url.trim_end_matches('/'),
+        c.platform.as_str(),
+    );
     ConnectionView {
         connection_id: c.connection_id.clone(),
         platform: c.platform.as_str().to_owned(),
@@ -201,13 +206,52 @@ fn view(state: &AppState, c: &Connection) -> ConnectionView {
         status: c.status.clone(),
         settings: c.settings.clone(),
         created_at: c.created_at,
-        webhook_url: format!(
-            "{}/v1/webhooks/crm/{}/{}",
-            state.cfg.public_url.trim_end_matches('/'),
-            c.platform.as_str(),
-            c.connection_id
-        ),
+        // GoHighLevel and HubSpot take one URL per app, set once by the operator in the
+        // app's settings; events find their connection by location or portal.
+        webhook_url: if c.platform.app_level_webhooks() {
+            base
+        } else {
+            format!("{base}/{}", c.connection_id)
+        },
         webhook_token: None,
+    }
+}
+
+/// Asks the CRM which location or portal the connection reaches and records it, so
+/// app-level webhook events find it; `None` for vendors that deliver per connection.
+///
+/// # Errors
+/// The CRM's or the store's failure.
+pub(crate) async fn learn_vendor_account(
+    state: &AppState,
+    conn: &Connection,
+) -> Result<Option<String>, ApiError> {
+    if !conn.platform.app_level_webhooks() {
+        return Ok(None);
+    }
+    let crm = state
+        .connectors
+        .connector_for(conn.clone())
+        .map_err(|e| crm_refusal(e, "the connection"))?;
+    let Some(account) = crm
+        .vendor_account()
+        .await
+        .map_err(|e| crm_refusal(e, "the connection's account"))?
+    else {
+        return Ok(None);
+    };
+    state
+        .store
+        .set_vendor_account(&conn.connection_id, conn.platform, &account)
+        .await?;
+    Ok(Some(account))
+}
+
+/// [`learn_vendor_account`] where a failure must not fail the caller (the connection
+/// works; its webhooks are routed once a health check or delivery learns the account).
+async fn try_learn_vendor_account(state: &AppState, conn: &Connection) {
+    if let Err(e) = learn_vendor_account(state, conn).await {
+        tracing::warn!(connection = %conn.connection_id, error = %e, "The connection's vendor account is not known yet; its webhooks wait for it.");
     }
 }
 
@@ -340,8 +384,13 @@ pub async fn create(
         .store
         .create_connection(&conn, creds.as_ref(), &hash_token(&token), cipher)
         .await?;
+    if conn.status == "active" {
+        try_learn_vendor_account(&state, &conn).await;
+    }
     let mut v = view(&state, &conn);
-    v.webhook_url = format!("{}?token={token}", v.webhook_url);
+    if !platform.signs_webhooks() {
+        v.webhook_url = format!("{}?token={token}", v.webhook_url);
+    }
     v.webhook_token = Some(token);
     Ok((StatusCode::CREATED, Json(v)))
 }
@@ -474,6 +523,9 @@ pub async fn health(
     };
     if status != c.status {
         state.store.set_connection_status(&id, status).await?;
+    }
+    if ok {
+        try_learn_vendor_account(&state, &c).await;
     }
     Ok(Json(Health {
         connection_id: id,
@@ -798,6 +850,21 @@ async fn finish_oauth(state: &AppState, q: Callback) -> Result<Authorised, ApiEr
             mfh_processors::connectors::CrmError::Auth(m) => ApiError::BadRequest(m),
             other => ApiError::BadGateway(other.to_string()),
         })?;
+    let mut conn = conn;
+    // The user may pick another sub-account at GoHighLevel's chooselocation than the
+    // one typed in: the token's location is the one every call must name.
+    if let Some(loc) = tokens.location_id.as_deref().map(str::trim)
+        && conn.platform == Platform::Gohighlevel
+        && !loc.is_empty()
+        && conn.setting("location_id") != Some(loc)
+    {
+        conn.settings
+            .insert("location_id".into(), Value::String(loc.to_owned()));
+        state
+            .store
+            .set_connection_settings(&connection_id, &conn.settings)
+            .await?;
+    }
     let creds = OAuthClient::credentials(tokens, "", mfh_pipeline::now_millis());
     let cipher = state
         .connectors
@@ -811,6 +878,7 @@ async fn finish_oauth(state: &AppState, q: Callback) -> Result<Authorised, ApiEr
         .store
         .set_connection_status(&connection_id, "active")
         .await?;
+    try_learn_vendor_account(&state, &conn).await;
     Ok(Authorised {
         connection_id,
         status: "active".into(),

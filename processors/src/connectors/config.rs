@@ -62,6 +62,17 @@ impl Platform {
     pub fn signs_webhooks(self) -> bool {
         matches!(self, Self::Gohighlevel | Self::Hubspot)
     }
+
+    /// Whether the vendor delivers every installed account's webhooks to one URL per
+    /// app, naming the account in each event (GoHighLevel's `locationId`, HubSpot's
+    /// `portalId`), so events are routed by that id, never by the URL. GHL-docs
+    /// `docs/oauth/Faqs.md` ("update the webhook url… you would start receiving the
+    /// webhook event for the location"); HubSpot `PUT /webhooks/v3/{appId}/settings`
+    /// takes one `targetUrl` per app.
+    #[must_use]
+    pub fn app_level_webhooks(self) -> bool {
+        matches!(self, Self::Gohighlevel | Self::Hubspot)
+    }
 }
 
 /// One vendor's settings.
@@ -189,8 +200,14 @@ fn keap() -> VendorConfig {
         &["full"],
     )
 }
+/// GoHighLevel's published Ed25519 key for `X-GHL-Signature` (SPKI, base64), from
+/// marketplace.gohighlevel.com/docs/webhook/ProviderOutboundMessage; since 2026-07-01
+/// GHL sends only this signature, so deliveries verify out of the box.
+pub const GHL_WEBHOOK_PUBLIC_KEY: &str =
+    "MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg=";
+
 fn gohighlevel() -> VendorConfig {
-    vendor(
+    let mut v = vendor(
         "https://services.leadconnectorhq.com",
         "https://marketplace.gohighlevel.com/oauth/chooselocation",
         "https://services.leadconnectorhq.com/oauth/token",
@@ -204,7 +221,9 @@ fn gohighlevel() -> VendorConfig {
             "users.readonly",
             "workflows.readonly",
         ],
-    )
+    );
+    v.webhook_public_key = GHL_WEBHOOK_PUBLIC_KEY.into();
+    v
 }
 fn activecampaign() -> VendorConfig {
     vendor("", "", "", RateLimit::new(5, Duration::from_secs(1)), &[])

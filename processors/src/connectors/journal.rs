@@ -86,6 +86,9 @@ impl CrmConnector for Journaled {
     async fn healthcheck(&self) -> Result<(), CrmError> {
         self.inner.healthcheck().await
     }
+    async fn vendor_account(&self) -> Result<Option<String>, CrmError> {
+        self.inner.vendor_account().await
+    }
     async fn get_contact(&self, contact_id: &str) -> Result<Contact, CrmError> {
         self.inner.get_contact(contact_id).await
     }

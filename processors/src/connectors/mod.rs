@@ -226,6 +226,14 @@ pub trait CrmConnector: CrmRead {
     /// # Errors
     /// [`CrmError`] describing what does not.
     async fn healthcheck(&self) -> Result<(), CrmError>;
+    /// The vendor's id of the account this connection reaches, for vendors whose
+    /// webhooks arrive at one URL per app and are routed by it (see
+    /// [`config::Platform::app_level_webhooks`]); `None` for the others.
+    ///
+    /// # Errors
+    /// [`CrmError`] when the vendor cannot say.
+    // No default: a wrapper that forgot to forward it would silently route nothing.
+    async fn vendor_account(&self) -> Result<Option<String>, CrmError>;
     /// Reads one contact with its fields and tags.
     ///
     /// # Errors

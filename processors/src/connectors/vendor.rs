@@ -157,6 +157,10 @@ pub struct TokenResponse {
     /// Lifetime in seconds.
     #[serde(default)]
     pub expires_in: Option<i64>,
+    /// GoHighLevel: the location the token is for (GHL-docs `apps/oauth.json`
+    /// GetAccessCodeSuccessfulResponseDto), which the user picked at chooselocation.
+    #[serde(default, rename = "locationId")]
+    pub location_id: Option<String>,
 }
 
 impl OAuthClient {

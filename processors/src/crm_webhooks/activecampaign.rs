@@ -40,6 +40,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Vec<ParsedEvent>, WebhookError> {
         vendor_event_id: sha256_hex(body),
         kind,
         contact_id: contact,
+        vendor_account: None,
         tag_id: None,
         tag_name: tag,
         vendor_event_type: ty,

@@ -91,10 +91,11 @@ pub(super) fn verify(
     window: Duration,
 ) -> Result<(), WebhookError> {
     let bad = |m: &str| WebhookError::BadSignature(m.to_owned());
-    if let Some(sig) = headers.get("x-ghl-signature") {
-        if secrets.ghl_ed25519_public_key.is_empty() {
-            return Err(WebhookError::NotConfigured(P));
-        }
+    let ed25519 = headers.get("x-ghl-signature");
+    let legacy = headers.get("x-wh-signature");
+    // GHL-SDK `webhook-manager.ts`: with X-GHL-Signature present and a key configured
+    // it verifies that and never falls back; without a key it falls back to RSA.
+    if let Some(sig) = ed25519.filter(|_| !secrets.ghl_ed25519_public_key.is_empty()) {
         let key = ed25519_key(&secrets.ghl_ed25519_public_key)
             .ok_or_else(|| bad("the configured Ed25519 key is unreadable"))?;
         let sig = B64
@@ -103,7 +104,7 @@ pub(super) fn verify(
         UnparsedPublicKey::new(&ED25519, key)
             .verify(d.body, &sig)
             .map_err(|_| bad("X-GHL-Signature does not match"))?;
-    } else if let Some(sig) = headers.get("x-wh-signature") {
+    } else if let Some(sig) = legacy {
         let der = pem_body(LEGACY_RSA_PEM).ok_or_else(|| bad("legacy key unreadable"))?;
         let pkcs1 = spki_to_pkcs1(&der).ok_or_else(|| bad("legacy key unreadable"))?;
         let sig = B64
@@ -112,6 +113,8 @@ pub(super) fn verify(
         UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, pkcs1)
             .verify(d.body, &sig)
             .map_err(|_| bad("X-WH-Signature does not match"))?;
+    } else if ed25519.is_some() {
+        return Err(WebhookError::NotConfigured(P));
     } else {
         return Err(bad("neither X-GHL-Signature nor X-WH-Signature is present"));
     }
@@ -161,6 +164,8 @@ pub(super) fn parse(body: &[u8]) -> Result<Vec<ParsedEvent>, WebhookError> {
         vendor_event_id: id,
         kind,
         contact_id: contact,
+        // Every GHL event names its location (GHL-docs `docs/webhook events/*.md`).
+        vendor_account: v.get("locationId").and_then(text),
         tag_id: None,
         tag_name: None,
         vendor_event_type: ty,
@@ -216,10 +221,52 @@ mod tests {
             Err(WebhookError::BadSignature(_))
         ));
         assert!(verify(&d, &BTreeMap::new(), &secrets, now, w).is_err());
+        // Without a configured key, X-GHL-Signature cannot be checked: with no legacy
+        // header either, the delivery is refused as unverifiable, not accepted.
+        let unkeyed = Secrets::default();
+        assert_eq!(
+            verify(&d, &h, &unkeyed, now, w),
+            Err(WebhookError::NotConfigured(P))
+        );
+        let both = BTreeMap::from([
+            ("x-ghl-signature".to_owned(), h["x-ghl-signature"].clone()),
+            ("x-wh-signature".to_owned(), B64.encode([7u8; 512])),
+        ]);
+        // With a key, Ed25519 decides alone (no RSA fallback that a forged legacy header
+        // could exploit); without one, the legacy header is what is checked.
+        assert_eq!(verify(&d, &both, &secrets, now, w), Ok(()));
+        assert!(matches!(
+            verify(&d, &both, &unkeyed, now, w),
+            Err(WebhookError::BadSignature(_))
+        ));
         let e = parse(body.as_bytes()).unwrap();
         assert_eq!(e[0].vendor_event_id, "w1");
         assert_eq!(e[0].kind, CrmEventKind::ContactCreated);
         assert_eq!(e[0].contact_id, "c1");
+    }
+
+    #[test]
+    fn the_published_ed25519_key_is_the_default_and_parses() {
+        let crm = crate::connectors::config::CrmConfig::default();
+        assert_eq!(
+            crm.gohighlevel.webhook_public_key,
+            crate::connectors::config::GHL_WEBHOOK_PUBLIC_KEY
+        );
+        assert_eq!(
+            ed25519_key(crate::connectors::config::GHL_WEBHOOK_PUBLIC_KEY).map(|k| k.len()),
+            Some(32)
+        );
+    }
+
+    #[test]
+    fn events_name_their_location() {
+        let e = parse(br#"{"type":"ContactUpdate","locationId":"loc_9","id":"c1"}"#).unwrap();
+        assert_eq!(e[0].vendor_account.as_deref(), Some("loc_9"));
+        let e = parse(br#"{"type":"NoteCreate","contactId":"c2"}"#).unwrap();
+        assert_eq!(
+            (e[0].vendor_account.as_deref(), e[0].contact_id.as_str()),
+            (None, "c2")
+        );
     }
 
     #[test]

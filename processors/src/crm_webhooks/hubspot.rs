@@ -110,6 +110,9 @@ pub(super) fn parse(body: &[u8]) -> Result<Vec<ParsedEvent>, WebhookError> {
                 vendor_event_id: id,
                 kind,
                 contact_id: contact,
+                // Each event names the portal it came from (the v1 request-validation
+                // example body: `"portalId":62515`).
+                vendor_account: e.get("portalId").and_then(text),
                 tag_id: None,
                 tag_name: None,
                 vendor_event_type: sub,
@@ -194,5 +197,8 @@ mod tests {
             (CrmEventKind::ContactDeleted, "9")
         );
         assert!(parse(b"{}").is_err());
+        let e = parse(br#"[{"eventId":4,"subscriptionType":"contact.creation","objectId":1,"portalId":62515}]"#).unwrap();
+        assert_eq!(e[0].vendor_account.as_deref(), Some("62515"));
+        assert_eq!(parse(body).unwrap()[0].vendor_account, None);
     }
 }

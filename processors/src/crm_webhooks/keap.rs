@@ -66,6 +66,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Vec<ParsedEvent>, WebhookError> {
                 vendor_event_id: sha256_hex(format!("{key}/{id}/{c}/{ts}").as_bytes()),
                 kind,
                 contact_id: c,
+                vendor_account: None,
                 tag_id: tag_id.clone(),
                 tag_name: None,
                 vendor_event_type: key.clone(),

@@ -122,6 +122,9 @@ pub struct ParsedEvent {
     pub kind: CrmEventKind,
     /// The contact.
     pub contact_id: String,
+    /// The vendor account the event belongs to, for vendors with app-level webhooks
+    /// (GoHighLevel's `locationId`, HubSpot's `portalId`).
+    pub vendor_account: Option<String>,
     /// The tag's id, for tag events.
     pub tag_id: Option<String>,
     /// The tag's name, when sent.

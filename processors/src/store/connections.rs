@@ -4,8 +4,8 @@
 //! writing to a vendor CRM twice, webhook event ids already received, and the sync state.
 
 use super::{
-    CONNECTIONS, CRM_APPLIES, CRM_EVENT_IDS, GSI_BY_ACCOUNT, Item, OAUTH_STATES, Store, StoreError,
-    all_pages, attr_n, attr_s, corrupt, nv, sv,
+    CONNECTIONS, CRM_APPLIES, CRM_EVENT_IDS, GSI_BY_ACCOUNT, GSI_BY_VENDOR_ACCOUNT, Item,
+    OAUTH_STATES, Store, StoreError, all_pages, attr_n, attr_s, corrupt, nv, sv,
 };
 use crate::connectors::config::Platform;
 use crate::connectors::registry::Connection;
@@ -41,6 +41,17 @@ fn to_connection(item: &Item) -> Result<Connection, StoreError> {
         status: req("status")?,
         created_at: attr_n(item, "created_at").unwrap_or(0),
     })
+}
+
+/// A connection as a webhook delivery sees it.
+#[derive(Debug, Clone)]
+pub struct WebhookTarget {
+    /// The connection.
+    pub connection: Connection,
+    /// The hash of its webhook token (unsigned vendors' deliveries carry the token).
+    pub token_hash: Option<String>,
+    /// The vendor account it reaches, once known (app-level webhook vendors).
+    pub vendor_account: Option<String>,
 }
 
 impl Store {
@@ -125,18 +136,27 @@ impl Store {
             .filter(|c| c.account_id == account_id))
     }
 
-    /// The connection with the hash of its webhook token, in one read (what a webhook
-    /// delivery needs).
+    /// The connection with what authenticates and routes its webhooks, in one read.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails or the item is corrupt.
-    pub async fn connection_with_token_hash(
+    pub async fn webhook_target(
         &self,
         connection_id: &str,
-    ) -> Result<Option<(Connection, Option<String>)>, StoreError> {
+    ) -> Result<Option<WebhookTarget>, StoreError> {
         self.connection_item(connection_id)
             .await?
-            .map(|i| Ok((to_connection(&i)?, attr_s(&i, "webhook_token_hash"))))
+            .map(|i| {
+                let prefix = |c: &Connection| format!("{}#", c.platform.as_str());
+                let connection = to_connection(&i)?;
+                let vendor_account = attr_s(&i, "vendor_account")
+                    .and_then(|v| v.strip_prefix(&prefix(&connection)).map(str::to_owned));
+                Ok(WebhookTarget {
+                    token_hash: attr_s(&i, "webhook_token_hash"),
+                    vendor_account,
+                    connection,
+                })
+            })
             .transpose()
     }
 
@@ -182,6 +202,81 @@ impl Store {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// Records which vendor account (GoHighLevel location, HubSpot portal) the
+    /// connection reaches, so app-level webhook events for it find the connection.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub async fn set_vendor_account(
+        &self,
+        connection_id: &str,
+        platform: Platform,
+        vendor_account: &str,
+    ) -> Result<(), StoreError> {
+        let table = self.table(CONNECTIONS);
+        self.client
+            .update_item()
+            .table_name(&table)
+            .key("connection_id", sv(connection_id))
+            .update_expression("SET vendor_account = :v")
+            .condition_expression("attribute_exists(connection_id)")
+            .expression_attribute_values(":v", sv(vendor_key(platform, vendor_account)))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", &table, e))?;
+        Ok(())
+    }
+
+    /// The connections that reach `vendor_account` on `platform`, oldest first; more
+    /// than one when several mfh accounts connected the same location or portal (each
+    /// was authorised by it, so each receives its events).
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub async fn connections_at(
+        &self,
+        platform: Platform,
+        vendor_account: &str,
+    ) -> Result<Vec<Connection>, StoreError> {
+        let table = self.table(CONNECTIONS);
+        let q = self
+            .client
+            .query()
+            .table_name(&table)
+            .index_name(GSI_BY_VENDOR_ACCOUNT)
+            .key_condition_expression("vendor_account = :v")
+            .expression_attribute_values(":v", sv(vendor_key(platform, vendor_account)));
+        let (items, _) = all_pages(&table, q, false).await?;
+        items.iter().map(to_connection).collect()
+    }
+
+    /// Replaces the connection's settings (GoHighLevel's `location_id` becomes the
+    /// location its OAuth token was issued for).
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails.
+    pub async fn set_connection_settings(
+        &self,
+        connection_id: &str,
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        let table = self.table(CONNECTIONS);
+        self.client
+            .update_item()
+            .table_name(&table)
+            .key("connection_id", sv(connection_id))
+            .update_expression("SET settings = :s")
+            .condition_expression("attribute_exists(connection_id)")
+            .expression_attribute_values(
+                ":s",
+                sv(serde_json::Value::Object(settings.clone()).to_string()),
+            )
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", &table, e))?;
+        Ok(())
     }
 
     /// Deletes the account's connection; `false` when it has no such connection.
@@ -432,6 +527,10 @@ impl Store {
             .map_err(|e| StoreError::dynamo("PutItem", &table, e))?;
         Ok(())
     }
+}
+
+fn vendor_key(platform: Platform, vendor_account: &str) -> String {
+    format!("{}#{vendor_account}", platform.as_str())
 }
 
 fn seal(cipher: &Cipher, conn: &Connection, creds: &Credentials) -> Result<String, StoreError> {

@@ -220,8 +220,11 @@ pub const STRIPE_CUSTOMERS: &str = "stripe_customers";
 pub const STRIPE_EVENTS: &str = "stripe_events";
 /// Notifications claimed or sent, by account and notification id.
 pub const NOTIFICATIONS_SENT: &str = "notifications_sent";
-/// CRM connections by id, indexed by account.
+/// CRM connections by id, indexed by account and by vendor account.
 pub const CONNECTIONS: &str = "connections";
+/// Index of connections by the vendor account they reach (`platform#id`): how an
+/// app-level webhook event finds its connections. Sparse: only vendors that need it.
+pub const GSI_BY_VENDOR_ACCOUNT: &str = "by_vendor_account";
 /// One-time OAuth states (hashed) awaiting their callback.
 pub const OAUTH_STATES: &str = "oauth_states";
 /// What each execution applied to each vendor CRM contact: the apply journal.
@@ -336,7 +339,10 @@ const TABLES: &[TableDef] = &[
         name: CONNECTIONS,
         hash: "connection_id",
         range: None,
-        gsis: &[(GSI_BY_ACCOUNT, "account_id", "created_at_s")],
+        gsis: &[
+            (GSI_BY_ACCOUNT, "account_id", "created_at_s"),
+            (GSI_BY_VENDOR_ACCOUNT, "vendor_account", "created_at_s"),
+        ],
     },
     TableDef {
         name: OAUTH_STATES,

@@ -251,15 +251,31 @@ function NewConnection({ onDone, onCancel }: { onDone: (c: Connection) => void; 
   );
 }
 
+/** GoHighLevel and HubSpot send every account's webhooks to one URL per app, set once by whoever runs mfh. */
+function AppWebhookHint({ label }: { label: string }) {
+  return (
+    <p className="hint">
+      {label} sends the webhooks of every connected account to this one app URL (set once in the app’s settings); mfh routes each event to the connections
+      of the location or portal it names.
+    </p>
+  );
+}
+
 function CreatedConnection({ c, onDismiss }: { c: Connection; onDismiss: () => void }) {
+  const spec = specFor(c.platform);
+  const label = spec?.label ?? c.platform;
   return (
     <section className="card card-success" aria-labelledby="created-h">
       <h2 id="created-h">{c.name} saved</h2>
-      <p>
-        Copy its webhook URL now: it carries a secret token that is shown only this once. Paste it into {specFor(c.platform)?.label ?? c.platform}’s webhook
-        settings so contact changes reach mfh.
-      </p>
-      <CopyField label="Webhook URL (with token)" value={c.webhook_url} />
+      {spec?.signs ? (
+        <AppWebhookHint label={label} />
+      ) : (
+        <p>
+          Copy its webhook URL now: it carries a secret token that is shown only this once. Paste it into {label}’s webhook settings so contact changes reach
+          mfh.
+        </p>
+      )}
+      <CopyField label={spec?.signs ? 'Webhook URL' : 'Webhook URL (with token)'} value={c.webhook_url} />
       {c.status === 'pending_authorization' && <OAuthButton id={c.connection_id} />}
       <button type="button" className="btn" onClick={onDismiss}>
         Done
@@ -308,7 +324,13 @@ function ConnectionCard({ c }: { c: Connection }) {
         {spec?.label ?? c.platform} · <code>{c.connection_id}</code> · added {formatTime(c.created_at)}
       </p>
       <CopyField label="Webhook URL" value={c.webhook_url} />
-      {!spec?.signs && <p className="hint">Add the <code>?token=…</code> shown when the connection was created; {spec?.label} does not sign its webhooks.</p>}
+      {spec?.signs ? (
+        <AppWebhookHint label={spec.label} />
+      ) : (
+        <p className="hint">
+          Add the <code>?token=…</code> shown when the connection was created; {spec?.label} does not sign its webhooks.
+        </p>
+      )}
       <div className="card-actions">
         {spec?.oauth && <OAuthButton id={c.connection_id} primary={c.status === 'pending_authorization'} />}
         <button type="button" className="btn" onClick={() => healthM.mutate()} disabled={healthM.isPending}>

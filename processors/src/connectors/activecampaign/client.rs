@@ -301,6 +301,10 @@ impl CrmConnector for ActiveCampaign {
         ]
     }
     /// `GET /users/me`: the key's own user, the cheapest authenticated call.
+    /// ActiveCampaign delivers webhooks per connection: nothing to route by.
+    async fn vendor_account(&self) -> Result<Option<String>, CrmError> {
+        Ok(None)
+    }
     async fn healthcheck(&self) -> Result<(), CrmError> {
         self.http.get("/users/me").await.map(|_| ())
     }

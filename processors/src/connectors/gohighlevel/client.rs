@@ -218,6 +218,10 @@ impl CrmConnector for GoHighLevel {
     async fn healthcheck(&self) -> Result<(), CrmError> {
         self.http.get(&self.location_path("tags")).await.map(|_| ())
     }
+    /// The location (sub-account) every call of this connection is made for.
+    async fn vendor_account(&self) -> Result<Option<String>, CrmError> {
+        Ok(Some(self.location_id.clone()))
+    }
     async fn get_contact(&self, contact_id: &str) -> Result<Contact, CrmError> {
         let raw = self.raw_contact(contact_id).await?;
         let fields = self.custom_fields(false).await?;

@@ -97,6 +97,14 @@ pub async fn start(contacts: usize) -> FakeServer {
         next_id: 1,
     };
     state.common.static_tokens.insert(PRIVATE_TOKEN.into());
+    // GHL-docs `apps/oauth.json` GetAccessCodeSuccessfulResponseDto: a location token
+    // names its location and company.
+    state.common.token_fields = json!({"locationId": LOCATION_ID,
+        "companyId": "fakeCompany0000000001", "userType": "Location",
+        "scope": "contacts.readonly contacts.write"})
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
     for i in 1..=contacts {
         let id = format!("ct{i:018}");
         let added = 1_700_000_000_000 + (i as i64 / 3) * 1000;

@@ -70,6 +70,10 @@ async fn get_reads_fields_custom_fields_tags_and_consent() {
     ));
     let ghl = connector(&fake, FakeServer::credentials());
     ghl.healthcheck().await.unwrap();
+    assert_eq!(
+        ghl.vendor_account().await.unwrap().as_deref(),
+        Some(LOCATION_ID)
+    );
     let id = &fake.contact_ids()[0];
     let c = ghl.get_contact(id).await.unwrap();
     assert_eq!(c.id, *id);

@@ -250,6 +250,19 @@ impl CrmConnector for HubSpot {
             .await
             .map(|_| ())
     }
+    /// The portal (hub) id: developers.hubspot.com/docs/api-reference/legacy/account/
+    /// account-information/get-account-details, `GET /account-info/v3/details` →
+    /// `portalId` (scope `oauth`, which every HubSpot connection is granted).
+    async fn vendor_account(&self) -> Result<Option<String>, CrmError> {
+        let v = self.http.get("/account-info/v3/details").await?;
+        text(&v["portalId"])
+            .filter(|p| !p.is_empty())
+            .map(Some)
+            .ok_or_else(|| CrmError::Invalid {
+                field: "portalId".into(),
+                reason: "HubSpot's account details name no portal".into(),
+            })
+    }
     async fn get_contact(&self, contact_id: &str) -> Result<Contact, CrmError> {
         let props = self.properties(false).await?;
         let catalog = self.catalog(false).await?;

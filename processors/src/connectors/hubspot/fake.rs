@@ -53,6 +53,8 @@ pub struct FakeState {
     pub owners: Vec<(String, String)>,
     /// Unsubscribed subscription ids by lower-case email.
     pub unsubscribed: BTreeMap<String, BTreeSet<String>>,
+    /// The portal's id, different for every fake started in a process.
+    pub portal_id: u64,
     common: Common,
     pub(super) next_note: u64,
 }
@@ -79,6 +81,8 @@ pub(super) fn error(status: u16, category: &str, message: &str) -> Response {
     )
 }
 
+static NEXT_PORTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(62_515);
+
 /// Starts a fake with `contacts` contacts (ids 101, 102, ...; `contact{i}@example.com`,
 /// `First{i}`, `Last{i}`, favourite colour blue), tag options VIP, Customer and
 /// Newsletter (the first contact has VIP), two owners and one subscription type.
@@ -100,6 +104,7 @@ pub async fn start(contacts: usize) -> FakeServer {
             ("502".into(), "owner2@example.com".into()),
         ],
         unsubscribed: BTreeMap::new(),
+        portal_id: NEXT_PORTAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         common: Common::default(),
         next_note: 9001,
     };
@@ -162,6 +167,12 @@ impl FakeServer {
             refresh_token: fake_http::REFRESH_TOKEN.into(),
             expires_at: 4_102_444_800_000,
         }
+    }
+
+    /// The portal's id, as its account details and webhooks name it.
+    #[must_use]
+    pub fn portal_id(&self) -> u64 {
+        self.lock().portal_id
     }
 
     fn lock(&self) -> MutexGuard<'_, FakeState> {

@@ -225,6 +225,9 @@ pub(crate) struct Common {
     pub(crate) static_tokens: HashSet<String>,
     /// Refresh-token grants served.
     pub(crate) refreshes: usize,
+    /// Vendor fields the token response carries besides the tokens (GoHighLevel's
+    /// `locationId`, `companyId`, `userType`).
+    pub(crate) token_fields: serde_json::Map<String, Value>,
     issued: usize,
 }
 
@@ -236,6 +239,7 @@ impl Default for Common {
             valid: [FIRST_TOKEN.to_owned()].into(),
             static_tokens: HashSet::new(),
             refreshes: 0,
+            token_fields: serde_json::Map::new(),
             issued: 0,
         }
     }
@@ -290,14 +294,15 @@ impl Common {
         self.issued += 1;
         let access = format!("fake-access-{}", self.issued);
         self.valid.insert(access.clone());
-        Response::json(
-            200,
-            &json!({
-                "access_token": access,
-                "refresh_token": REFRESH_TOKEN,
-                "expires_in": 1800,
-                "token_type": "bearer",
-            }),
-        )
+        let mut body = json!({
+            "access_token": access,
+            "refresh_token": REFRESH_TOKEN,
+            "expires_in": 1800,
+            "token_type": "bearer",
+        });
+        if let Some(o) = body.as_object_mut() {
+            o.extend(self.token_fields.clone());
+        }
+        Response::json(200, &body)
     }
 }

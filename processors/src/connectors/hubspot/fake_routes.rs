@@ -116,6 +116,13 @@ impl FakeState {
                 error(404, "OBJECT_NOT_FOUND", "property not found")
             }
             ("POST", ["crm", "v3", "objects", "notes"]) => self.note(req),
+            ("GET", ["account-info", "v3", "details"]) => Response::json(
+                200,
+                &json!({"portalId": self.portal_id, "accountType": "STANDARD",
+                    "timeZone": "US/Eastern", "companyCurrency": "USD",
+                    "utcOffset": "-05:00", "utcOffsetMilliseconds": -18_000_000,
+                    "dataHostingLocation": "na1"}),
+            ),
             ("GET", ["crm", "v3", "owners"]) => {
                 let results: Vec<Value> = self
                     .owners

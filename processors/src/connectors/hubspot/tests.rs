@@ -60,6 +60,11 @@ async fn get_reads_fields_custom_fields_tags_and_consent() {
     let fake = fake::start(3).await;
     let hs = connector(&fake, FakeServer::credentials());
     hs.healthcheck().await.unwrap();
+    // The portal its app-level webhooks name.
+    assert_eq!(
+        hs.vendor_account().await.unwrap(),
+        Some(fake.portal_id().to_string())
+    );
     let c = hs.get_contact("101").await.unwrap();
     assert_eq!(c.id, "101");
     assert_eq!(c.field("email"), Some("contact1@example.com"));

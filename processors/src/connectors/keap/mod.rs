@@ -333,6 +333,10 @@ impl CrmConnector for Keap {
             Capability::Companies,
         ]
     }
+    /// Keap delivers webhooks per connection: nothing to route by.
+    async fn vendor_account(&self) -> Result<Option<String>, CrmError> {
+        Ok(None)
+    }
     async fn healthcheck(&self) -> Result<(), CrmError> {
         self.http
             .get("/v2/contacts?page_size=1&fields=id")

@@ -273,6 +273,10 @@ impl CrmConnector for Ontraport {
             Capability::OptIn,
         ]
     }
+    /// Ontraport delivers webhooks per connection: nothing to route by.
+    async fn vendor_account(&self) -> Result<Option<String>, CrmError> {
+        Ok(None)
+    }
     async fn healthcheck(&self) -> Result<(), CrmError> {
         self.http.get("/Contacts/getInfo").await.map(|_| ())
     }

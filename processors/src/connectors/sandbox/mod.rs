@@ -590,6 +590,10 @@ impl CrmConnector for Sandbox {
         ]
     }
 
+    /// The sandbox sends no webhooks: nothing to route by.
+    async fn vendor_account(&self) -> Result<Option<String>, CrmError> {
+        Ok(None)
+    }
     async fn healthcheck(&self) -> Result<(), CrmError> {
         self.catalog().await.map(|_| ())
     }
