@@ -634,7 +634,7 @@ async fn a_crashed_sync_continues_from_its_last_page_and_syncs_are_rescheduled()
         c,
         id,
         state,
-    } = claimed_hubspot_sync(&hub).await;
+    } = Box::pin(claimed_hubspot_sync(&hub)).await;
     // The first process dies right after its first page is saved.
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let tx = std::sync::Mutex::new(Some(tx));
@@ -713,7 +713,7 @@ async fn a_sync_waiting_out_a_rate_limit_keeps_its_lease() {
         c,
         id,
         state: claimed,
-    } = claimed_hubspot_sync(&hub).await;
+    } = Box::pin(claimed_hubspot_sync(&hub)).await;
     // Enough 429s to get past the HTTP client's own attempts to the sync's wait.
     for _ in 0..3 {
         hub.fail_next(429, Some(2));

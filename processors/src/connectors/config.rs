@@ -101,10 +101,24 @@ pub struct VendorConfig {
     pub scopes: Vec<String>,
     /// The vendor's published limit per connection.
     pub rate_limit: RateLimit,
+    /// Further published limits per connection that apply to API-key credentials (Keap
+    /// PAT/SAK: per minute and per day); each must allow a request.
+    #[serde(default)]
+    pub key_rate_limits: Vec<RateLimit>,
+    /// Published limits of the OAuth app as a whole, shared by every connection that
+    /// authorised it (Keap: per client id "across all Keap applications"). Enforced per
+    /// process: with several processes each gets the whole quota, so set these to the
+    /// quota divided by their number.
+    #[serde(default)]
+    pub app_rate_limits: Vec<RateLimit>,
     /// GoHighLevel: the public key (PEM or base64 of the raw 32 bytes) that verifies
     /// `X-GHL-Signature` (Ed25519).
     #[serde(default)]
     pub webhook_public_key: String,
+    /// Whether token refreshes authenticate the client with `Authorization: Basic`
+    /// rather than form fields (Keap).
+    #[serde(default)]
+    pub refresh_basic_auth: bool,
 }
 
 impl VendorConfig {
@@ -115,6 +129,7 @@ impl VendorConfig {
             token_url: self.token_url.clone(),
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
+            refresh_basic_auth: self.refresh_basic_auth,
         })
     }
 }
@@ -184,21 +199,41 @@ fn vendor(
         client_secret: String::new(),
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         rate_limit: limit,
+        key_rate_limits: Vec::new(),
+        app_rate_limits: Vec::new(),
         webhook_public_key: String::new(),
+        refresh_basic_auth: false,
     }
 }
 
 // Published limits (reference/crm-apis.md §0), each the tightest that applies to one
 // connection.
 fn keap() -> VendorConfig {
-    vendor(
+    let mut v = vendor(
         "https://api.infusionsoft.com/crm/rest",
         "https://accounts.infusionsoft.com/app/oauth/authorize",
         "https://api.infusionsoft.com/token",
         RateLimit::new(10, Duration::from_secs(1)),
         // Keap's only scope.
         &["full"],
-    )
+    );
+    // Keap-PHP `refreshAccessToken` (infusionsoft-php 034667c, Infusionsoft.php):
+    // `'Authorization' => 'Basic ' . base64_encode($clientId . ':' . $clientSecret)`, with
+    // only grant_type and refresh_token in the body; the code exchange sends them in it.
+    v.refresh_basic_auth = true;
+    // developer.infusionsoft.com/api-token-quota-and-usage-measurements: PAT/SAK "10
+    // Queries per Second, 240 Queries per Minute, 30000 per Day" (the 10/s is
+    // `rate_limit`); OAuth "Each key/secret pair… across all Keap applications: 1500
+    // Queries per Minute, 150000 per Day".
+    v.key_rate_limits = vec![
+        RateLimit::new(240, Duration::from_secs(60)),
+        RateLimit::new(30_000, Duration::from_secs(86_400)),
+    ];
+    v.app_rate_limits = vec![
+        RateLimit::new(1_500, Duration::from_secs(60)),
+        RateLimit::new(150_000, Duration::from_secs(86_400)),
+    ];
+    v
 }
 /// GoHighLevel's published Ed25519 key for `X-GHL-Signature` (SPKI, base64), from
 /// marketplace.gohighlevel.com/docs/webhook/ProviderOutboundMessage; since 2026-07-01

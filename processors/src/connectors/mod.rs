@@ -395,7 +395,18 @@ impl Connectors {
         );
         let auth = Arc::new(vendor::Auth::new(Arc::new(creds), vendor_cfg.oauth()));
         let limiter = v.limiters.get(&conn.connection_id, vendor_cfg.rate_limit);
-        let http = vendor::VendorHttp::new(v.http.clone(), &base, auth, limiter);
+        let per = |key: &str, limits: &[vendor::RateLimit]| {
+            limits
+                .iter()
+                .enumerate()
+                .map(|(i, l)| v.limiters.get(&format!("{key}#{i}"), *l))
+                .collect::<Vec<_>>()
+        };
+        let key_limiters = per(&conn.connection_id, &vendor_cfg.key_rate_limits);
+        let app = format!("app:{}:{}", conn.platform.as_str(), vendor_cfg.client_id);
+        let app_limiters = per(&app, &vendor_cfg.app_rate_limits);
+        let http = vendor::VendorHttp::new(v.http.clone(), &base, auth, limiter)
+            .with_limits(key_limiters, app_limiters);
         let connection_id = conn.connection_id.clone();
         let inner = registry::build(registry::VendorContext {
             http,

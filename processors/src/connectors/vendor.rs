@@ -142,6 +142,9 @@ pub struct OAuthClient {
     pub token_url: String,
     /// The app's client id.
     pub client_id: String,
+    /// Whether a refresh sends the client credentials as `Authorization: Basic` (Keap)
+    /// instead of in the form body.
+    pub refresh_basic_auth: bool,
     /// The app's client secret.
     pub client_secret: String,
 }
@@ -165,7 +168,8 @@ pub struct TokenResponse {
 
 impl OAuthClient {
     /// Posts a form to the token endpoint (`authorization_code` or `refresh_token`
-    /// grant) with the client credentials in the body, as all five vendors accept.
+    /// grant) with the client credentials in the body, or for a refresh with
+    /// [`Self::refresh_basic_auth`] in an `Authorization: Basic` header.
     ///
     /// # Errors
     /// [`CrmError::Auth`] when the vendor refuses the grant, others for transport.
@@ -178,10 +182,21 @@ impl OAuthClient {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        form.push(("client_id".into(), self.client_id.clone()));
-        form.push(("client_secret".into(), self.client_secret.clone()));
+        let basic = self.refresh_basic_auth
+            && grant
+                .iter()
+                .any(|(k, v)| *k == "grant_type" && *v == "refresh_token");
+        if !basic {
+            form.push(("client_id".into(), self.client_id.clone()));
+            form.push(("client_secret".into(), self.client_secret.clone()));
+        }
         let resp = http
             .send(reqwest::Method::POST, &self.token_url, |r| {
+                let r = if basic {
+                    r.basic_auth(&self.client_id, Some(&self.client_secret))
+                } else {
+                    r
+                };
                 form_body(r, &form)
             })
             .await
@@ -271,6 +286,14 @@ impl Auth {
         let headers = fresh.0.headers();
         *cached = Some(fresh);
         Ok(headers)
+    }
+
+    /// Whether the credentials last loaded are OAuth tokens.
+    pub async fn uses_oauth(&self) -> bool {
+        matches!(
+            &*self.cached.lock().await,
+            Some((Credentials::OAuth { .. }, _))
+        )
     }
 
     async fn refresh(
@@ -391,6 +414,24 @@ impl Limiter {
         }
     }
 
+    /// Whole requests the bucket would allow now (without waiting).
+    #[must_use]
+    pub fn available(&self) -> u32 {
+        let Ok(b) = self.state.lock() else {
+            return 0;
+        };
+        let cap = f64::from(self.limit.requests.max(1));
+        let rate = cap / self.limit.per.as_secs_f64().max(0.001);
+        let now = Instant::now();
+        let tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(cap);
+        match b.paused_until {
+            Some(until) if until > now => 0,
+            // Whole tokens of a bucket of at most u32::MAX: the cast cannot truncate.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            _ => tokens.floor() as u32,
+        }
+    }
+
     /// The vendor answered 429: send nothing more until `retry_after` (or one window),
     /// at most [`MAX_PAUSE`]: the header is the vendor's (or a tenant's server's) word,
     /// and an absurd one must neither overflow the clock nor hold the connection forever.
@@ -406,12 +447,14 @@ impl Limiter {
 /// The longest a 429 pauses a connection.
 pub const MAX_PAUSE: Duration = Duration::from_secs(15 * 60);
 
-/// One limiter per connection, shared by every connector built for it in this process.
+/// One limiter per key (a connection, or a vendor app's client id), shared by every
+/// connector built for it in this process.
 #[derive(Debug, Default, Clone)]
 pub struct Limiters(Arc<Mutex<HashMap<String, Arc<Limiter>>>>);
 
 impl Limiters {
-    /// The limiter of `connection`, created with `limit` on first use.
+    /// The limiter of `connection` (or any other key), created with `limit` on first
+    /// use.
     #[must_use]
     pub fn get(&self, connection: &str, limit: RateLimit) -> Arc<Limiter> {
         match self.0.lock() {
@@ -442,6 +485,10 @@ pub struct VendorHttp {
     base: String,
     auth: Arc<Auth>,
     limiter: Arc<Limiter>,
+    /// Further buckets a request must pass with API-key credentials.
+    key_limiters: Vec<Arc<Limiter>>,
+    /// Buckets shared by every connection of the vendor app, with OAuth credentials.
+    app_limiters: Vec<Arc<Limiter>>,
     headers: Vec<(&'static str, String)>,
 }
 
@@ -462,8 +509,20 @@ impl VendorHttp {
             base: base.trim_end_matches('/').to_owned(),
             auth,
             limiter,
+            key_limiters: Vec::new(),
+            app_limiters: Vec::new(),
             headers: Vec::new(),
         }
+    }
+
+    /// Adds the buckets a request also passes: `key` with API-key credentials (a PAT's
+    /// per-minute and per-day quotas), `app` with OAuth credentials (an app-wide quota
+    /// shared by every tenant on the client id).
+    #[must_use]
+    pub fn with_limits(mut self, key: Vec<Arc<Limiter>>, app: Vec<Arc<Limiter>>) -> Self {
+        self.key_limiters = key;
+        self.app_limiters = app;
+        self
     }
 
     /// Adds a header sent with every request (e.g. GoHighLevel's `Version`).
@@ -505,6 +564,14 @@ impl VendorHttp {
         loop {
             let auth = self.auth.headers(&self.http, force).await?;
             self.limiter.acquire().await;
+            let extra = if self.auth.uses_oauth().await {
+                &self.app_limiters
+            } else {
+                &self.key_limiters
+            };
+            for l in extra {
+                l.acquire().await;
+            }
             let result = self
                 .http
                 .send(method.clone(), &url, |mut r| {

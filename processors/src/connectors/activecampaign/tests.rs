@@ -51,6 +51,9 @@ pub(super) fn connector_with(
         scopes: Vec::new(),
         rate_limit: RateLimit::new(5, Duration::from_secs(1)),
         webhook_public_key: String::new(),
+        refresh_basic_auth: false,
+        key_rate_limits: Vec::new(),
+        app_rate_limits: Vec::new(),
     };
     ActiveCampaign::new(VendorContext {
         http,

@@ -19,6 +19,7 @@ fn context(fake: &FakeServer, creds: Credentials, location: Option<&str>) -> Ven
         token_url: format!("{}/oauth/token", fake.base),
         client_id: "fake-client".into(),
         client_secret: "fake-secret".into(),
+        refresh_basic_auth: false,
     };
     let http = VendorHttp::new(
         HttpClient::for_tests(),

@@ -136,6 +136,7 @@ impl FakeServer {
             token_url: format!("{}/oauth/token", self.base),
             client_id: CLIENT_ID.into(),
             client_secret: CLIENT_SECRET.into(),
+            refresh_basic_auth: true,
         }
     }
 

@@ -17,7 +17,20 @@ fn error(status: u16, message: &str) -> Response {
     )
 }
 
-/// `POST /oauth/token`: refresh_token or authorization_code grants, client in the body.
+/// The client of a `Authorization: Basic` header.
+fn basic_client(req: &Request) -> Option<(String, String)> {
+    use base64::Engine;
+    let b64 = req.header("authorization")?.strip_prefix("Basic ")?;
+    let plain = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let (id, secret) = std::str::from_utf8(&plain).ok()?.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+/// `POST /oauth/token`: the authorization_code grant with the client in the body, the
+/// refresh_token grant with it in an `Authorization: Basic` header (Keap-PHP
+/// `requestAccessToken` / `refreshAccessToken`); a refresh without the header is refused.
 pub(super) fn token(s: &mut FakeState, req: &Request) -> Response {
     let form = req.form();
     let get = |k: &str| {
@@ -26,7 +39,12 @@ pub(super) fn token(s: &mut FakeState, req: &Request) -> Response {
             .map(|(_, v)| v.as_str())
             .unwrap_or_default()
     };
-    if get("client_id") != CLIENT_ID || get("client_secret") != CLIENT_SECRET {
+    let client = if get("grant_type") == "refresh_token" {
+        basic_client(req)
+    } else {
+        Some((get("client_id").to_owned(), get("client_secret").to_owned()))
+    };
+    if client.is_none_or(|(id, secret)| id != CLIENT_ID || secret != CLIENT_SECRET) {
         return Response::json(401, &json!({"error": "invalid_client"}));
     }
     match get("grant_type") {

@@ -430,6 +430,87 @@ async fn an_expired_token_is_refreshed_once() {
 }
 
 #[tokio::test]
+async fn a_refresh_authenticates_the_client_with_basic_as_keap_documents() {
+    let fake = fake::start(1).await;
+    let http = HttpClient::for_tests();
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", "keap-refresh-0"),
+    ];
+    // Client credentials in the body, as the connector used to send them: refused.
+    let mut body_only = fake.oauth();
+    body_only.refresh_basic_auth = false;
+    assert!(matches!(
+        body_only.token(&http, &refresh).await,
+        Err(CrmError::Auth(_))
+    ));
+    // The configured default sends the Basic header.
+    assert!(CrmConfig::default().keap.refresh_basic_auth);
+    let t = fake.oauth().token(&http, &refresh).await.unwrap();
+    assert!(!t.access_token.is_empty());
+    // The code exchange keeps the client in the body.
+    let code = [("grant_type", "authorization_code"), ("code", "abc")];
+    fake.oauth().token(&http, &code).await.unwrap();
+}
+
+#[tokio::test]
+async fn api_keys_pass_their_own_quotas_and_oauth_the_apps_shared_one() {
+    use crate::connectors::vendor::Limiters;
+    // The published numbers are the defaults.
+    let keap = CrmConfig::default().keap;
+    assert_eq!(keap.rate_limit, RateLimit::new(10, Duration::from_secs(1)));
+    assert_eq!(
+        keap.key_rate_limits,
+        [
+            RateLimit::new(240, Duration::from_secs(60)),
+            RateLimit::new(30_000, Duration::from_secs(86_400))
+        ]
+    );
+    assert_eq!(
+        keap.app_rate_limits,
+        [
+            RateLimit::new(1_500, Duration::from_secs(60)),
+            RateLimit::new(150_000, Duration::from_secs(86_400))
+        ]
+    );
+    let fake = fake::start(1).await;
+    let limiters = Limiters::default();
+    let day = |n| RateLimit::new(n, Duration::from_secs(86_400));
+    let http_for = |conn: &str, creds: Credentials| {
+        let auth = Arc::new(Auth::new(
+            Arc::new(MemoryCredentials::new(creds)),
+            Some(fake.oauth()),
+        ));
+        VendorHttp::new(
+            HttpClient::for_tests(),
+            &fake.base,
+            auth,
+            limiters.get(conn, day(1000)),
+        )
+        .with_limits(
+            vec![limiters.get(&format!("{conn}#key"), day(10))],
+            vec![limiters.get("app:keap:fake-client", day(10))],
+        )
+    };
+    let pat = http_for(
+        "conn_pat",
+        Credentials::KeapApiKey {
+            // The fake accepts its tokens in either header.
+            key: "keap-access-0".into(),
+        },
+    );
+    let a = http_for("conn_a", FakeServer::credentials());
+    let b = http_for("conn_b", FakeServer::credentials());
+    for h in [&pat, &pat, &a, &b, &b] {
+        h.get("/v2/contacts/1").await.unwrap();
+    }
+    // The key's own bucket paid for its two; the two OAuth tenants shared the app's.
+    assert_eq!(limiters.get("conn_pat#key", day(10)).available(), 8);
+    assert_eq!(limiters.get("app:keap:fake-client", day(10)).available(), 7);
+    assert_eq!(limiters.get("conn_a#key", day(10)).available(), 10);
+}
+
+#[tokio::test]
 async fn a_bad_static_token_is_an_auth_error() {
     let fake = fake::start(1).await;
     let keap = connector(
