@@ -177,10 +177,10 @@ impl GoHighLevel {
                     format!("GoHighLevel has no contact field {field}"),
                 ));
             };
-            let body = json!({"customFields": [{
-                "id": f.id,
-                "field_value": new.clone().unwrap_or_default(),
-            }]});
+            let value = f
+                .field_value(new.as_deref())
+                .map_err(|reason| invalid(field, reason))?;
+            let body = json!({"customFields": [{ "id": f.id, "field_value": value }]});
             (f.name, body)
         };
         let old = contact.fields.get(&key).cloned();

@@ -168,7 +168,7 @@ impl CrmRead for GoHighLevel {
         Ok(ContactPage {
             contacts: raw
                 .iter()
-                .map(|c| types::contact_from(c, &fields))
+                .map(|c| types::contact_from_search_hit(c, &fields))
                 .filter(|c| query.matches(c))
                 .collect(),
             next,

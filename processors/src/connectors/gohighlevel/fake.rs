@@ -22,6 +22,23 @@ pub const CUSTOM_FIELD: (&str, &str, &str) = (
     "Favorite Color",
     "contact.favorite_color",
 );
+/// Typed custom fields: (id, name, field key, dataType). GHL-docs `apps/contacts.json`
+/// types a write's `field_value` per field: NumericField and MonetoryField a number,
+/// CheckboxField and MultiSelectField `string[]`, the text kinds a string.
+pub const TYPED_FIELDS: [(&str, &str, &str, &str); 2] = [
+    (
+        "Kz1NumericField00001",
+        "Visits",
+        "contact.visits",
+        "NUMERICAL",
+    ),
+    (
+        "Mq2MultiField0000001",
+        "Interests",
+        "contact.interests",
+        "MULTIPLE_OPTIONS",
+    ),
+];
 /// The one workflow contacts can be added to.
 pub const WORKFLOW_ID: &str = "78559bb3-b920-461e-b010-7b2a2816d2a9";
 /// The fake's users: (id, name).

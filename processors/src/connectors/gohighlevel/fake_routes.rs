@@ -1,6 +1,8 @@
 //! The fake GoHighLevel's routes: what each endpoint does to the in-memory location.
 
-use super::fake::{CUSTOM_FIELD, FakeState, LOCATION_ID, USERS, WORKFLOW_ID, error, iso};
+use super::fake::{
+    CUSTOM_FIELD, FakeState, LOCATION_ID, TYPED_FIELDS, USERS, WORKFLOW_ID, error, iso,
+};
 use super::types::STANDARD;
 use crate::connectors::hubspot::fake_http::{Request, Response};
 use serde_json::{Map, Value, json};
@@ -90,12 +92,17 @@ impl FakeState {
                     &json!({"tag": {"id": id, "name": name, "locationId": LOCATION_ID}}),
                 )
             }
-            ("GET", ["locations", _, "customFields"]) => Response::json(
-                200,
-                &json!({"customFields": [{"id": CUSTOM_FIELD.0, "name": CUSTOM_FIELD.1,
+            ("GET", ["locations", _, "customFields"]) => {
+                let mut fields = vec![json!({"id": CUSTOM_FIELD.0, "name": CUSTOM_FIELD.1,
                     "fieldKey": CUSTOM_FIELD.2, "dataType": "TEXT", "model": "contact",
-                    "position": 0, "placeholder": ""}]}),
-            ),
+                    "position": 0, "placeholder": ""})];
+                for (i, (id, name, key, ty)) in TYPED_FIELDS.iter().enumerate() {
+                    fields.push(json!({"id": id, "name": name, "fieldKey": key,
+                        "dataType": ty, "model": "contact", "position": i + 1,
+                        "placeholder": "", "picklistOptions": ["golf", "tennis", "chess"]}));
+                }
+                Response::json(200, &json!({ "customFields": fields }))
+            }
             ("GET", ["users"]) if req.param("locationId").as_deref() == Some(LOCATION_ID) => {
                 let users: Vec<Value> = USERS
                     .iter()
@@ -155,7 +162,7 @@ impl FakeState {
             .skip(start)
             .take(limit as usize)
             .map(|(ms, id, c)| {
-                let mut c = (*c).clone();
+                let mut c = search_shape((*c).clone());
                 c["searchAfter"] = json!([ms, id]);
                 c
             })
@@ -191,16 +198,14 @@ impl FakeState {
                         })
                 }
                 "assignedTo" => v.is_null() || USERS.iter().any(|(u, _)| v == u),
-                "customFields" => v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .all(|f| f["id"] == CUSTOM_FIELD.0),
+                "customFields" => v.as_array().into_iter().flatten().all(field_value_fits),
                 _ => true,
             };
             if !valid {
                 let msg = match k.as_str() {
-                    "customFields" => "Custom field not found".to_owned(),
+                    "customFields" => {
+                        "Custom field not found, or field_value not of its type".to_owned()
+                    }
                     _ => format!("{k} is not valid"),
                 };
                 return error(if k == "dateOfBirth" { 422 } else { 400 }, &msg);
@@ -214,11 +219,20 @@ impl FakeState {
         };
         for (k, v) in changes {
             match k.as_str() {
+                // Fields not named keep their values; an empty value clears one.
                 "customFields" => {
-                    let mut kept: Vec<Value> = Vec::new();
+                    let mut kept: Vec<Value> = obj
+                        .get(k)
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
                     for f in v.as_array().into_iter().flatten() {
+                        kept.retain(|old| old["id"] != f["id"]);
                         let value = f["field_value"].clone();
-                        if value.as_str().is_none_or(|s| !s.is_empty()) && !value.is_null() {
+                        let empty = value.is_null()
+                            || value.as_str() == Some("")
+                            || value.as_array().is_some_and(Vec::is_empty);
+                        if !empty {
                             kept.push(json!({"id": f["id"], "value": value}));
                         }
                     }
@@ -286,5 +300,40 @@ impl FakeState {
             }
         }
         Response::json(if add { 201 } else { 200 }, &json!({"tags": tags}))
+    }
+}
+
+/// A contact as search returns it, which differs from every other contact schema
+/// (github.com/GoHighLevel/highlevel-api-docs/issues/314, "verified live"): the street is
+/// `address`, not `address1`, and `dateOfBirth` is epoch milliseconds.
+fn search_shape(mut c: Value) -> Value {
+    if let Some(o) = c.as_object_mut() {
+        if let Some(street) = o.remove("address1") {
+            o.insert("address".into(), street);
+        }
+        let epoch = o
+            .get("dateOfBirth")
+            .and_then(Value::as_str)
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp_millis());
+        if let Some(ms) = epoch {
+            o.insert("dateOfBirth".into(), json!(ms));
+        }
+    }
+    c
+}
+
+/// Whether a custom-field write names a field of the location with a `field_value` of
+/// the type its dataType takes (null clears any field).
+fn field_value_fits(f: &Value) -> bool {
+    let v = &f["field_value"];
+    if f["id"] == CUSTOM_FIELD.0 {
+        return v.is_null() || v.is_string();
+    }
+    match TYPED_FIELDS.iter().find(|t| f["id"] == t.0).map(|t| t.3) {
+        Some("NUMERICAL" | "MONETORY") => v.is_null() || v.is_number(),
+        Some(_) => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+        None => false,
     }
 }

@@ -62,6 +62,13 @@ fn set(field: &str, value: &str) -> Change {
     }
 }
 
+fn clear(field: &str) -> Change {
+    Change::SetField {
+        field: field.into(),
+        value: None,
+    }
+}
+
 #[tokio::test]
 async fn get_reads_fields_custom_fields_tags_and_consent() {
     let fake = fake::start(3).await;
@@ -322,4 +329,53 @@ async fn rate_limits_outages_and_missing_contacts_fail_the_whole_apply() {
         ghl.get_contact(&ids[0]).await.unwrap().field("city"),
         Some("Paris")
     );
+}
+
+#[tokio::test]
+async fn search_hits_in_search_shape_read_like_get_contact() {
+    let fake = fake::start(1).await;
+    let id = fake.contact_ids()[0].clone();
+    fake.set_field(&id, "street", "1 Main St");
+    fake.set_field(&id, "birthday", "1990-04-01");
+    let ghl = connector(&fake, FakeServer::credentials());
+    let got = ghl.get_contact(&id).await.unwrap();
+    let listed = search_all(&ghl, &ContactQuery::All, 10).await.unwrap();
+    // The fake answers search with `address` and an epoch `dateOfBirth`, as GHL does.
+    for c in [&got, &listed[0]] {
+        assert_eq!(c.field("street"), Some("1 Main St"));
+        assert_eq!(c.field("birthday"), Some("1990-04-01"));
+    }
+}
+
+#[tokio::test]
+async fn custom_field_writes_send_the_type_each_field_takes() {
+    let fake = fake::start(1).await;
+    let id = fake.contact_ids()[0].clone();
+    let ghl = connector(&fake, FakeServer::credentials());
+    let report = ghl
+        .apply(
+            &id,
+            "e-typed",
+            &[
+                set("Visits", "12"),
+                set("Interests", "golf, chess"),
+                set("Visits", "many"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.applied.len(), 2, "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(report.failed[0].1.contains("number"), "{report:?}");
+    let c = ghl.get_contact(&id).await.unwrap();
+    assert_eq!(c.field("Visits"), Some("12"));
+    assert_eq!(c.field("Interests"), Some("golf, chess"));
+    // Writing one custom field keeps the others.
+    assert_eq!(c.field("Favorite Color"), Some("blue"));
+    // A clear sends the type's empty value, which the fake (as GHL) accepts.
+    ghl.apply(&id, "e-clear", &[clear("Interests"), clear("Visits")])
+        .await
+        .unwrap();
+    let c = ghl.get_contact(&id).await.unwrap();
+    assert_eq!((c.field("Interests"), c.field("Visits")), (None, None));
 }

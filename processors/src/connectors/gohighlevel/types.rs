@@ -39,6 +39,8 @@ pub(super) struct CustomField {
     pub(super) name: String,
     /// `contact.<key>`.
     pub(super) field_key: String,
+    /// `TEXT`, `NUMERICAL`, `MULTIPLE_OPTIONS`, …: what a write's `field_value` is.
+    pub(super) data_type: String,
 }
 
 impl CustomField {
@@ -49,6 +51,45 @@ impl CustomField {
             || self.name.to_lowercase() == key.to_lowercase()
             || self.field_key == key
             || self.field_key.strip_prefix("contact.") == Some(key)
+    }
+
+    /// The `field_value` that writes `value` (`None` clears) into this field, typed as
+    /// GHL-docs `apps/contacts.json` types it: NumericField/MonetoryField a number,
+    /// CheckboxField/MultiSelectField `string[]` (mfh's text joins them with ", "),
+    /// the text and single-choice kinds a string.
+    ///
+    /// # Errors
+    /// The reason, when `value` is not a number for a number field.
+    pub(super) fn field_value(&self, value: Option<&str>) -> Result<Value, String> {
+        let value = value.map(str::trim).filter(|v| !v.is_empty());
+        match self.data_type.as_str() {
+            "NUMERICAL" | "MONETORY" | "FLOAT" => match value {
+                None => Ok(Value::Null),
+                Some(v) => v
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .or_else(|_| {
+                        v.parse::<f64>()
+                            .ok()
+                            .and_then(serde_json::Number::from_f64)
+                            .map(Value::Number)
+                            .ok_or(())
+                    })
+                    .map_err(|()| {
+                        format!("{} is a number field; {v:?} is not a number", self.name)
+                    }),
+            },
+            "CHECKBOX" | "MULTIPLE_OPTIONS" => Ok(Value::Array(
+                value
+                    .into_iter()
+                    .flat_map(|v| v.split(','))
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Value::String(s.to_owned()))
+                    .collect(),
+            )),
+            _ => Ok(Value::String(value.unwrap_or_default().to_owned())),
+        }
     }
 }
 
@@ -63,6 +104,7 @@ pub(super) fn custom_fields(v: &Value) -> Vec<CustomField> {
                 id: f["id"].as_str()?.to_owned(),
                 name: f["name"].as_str().unwrap_or_default().to_owned(),
                 field_key: f["fieldKey"].as_str().unwrap_or_default().to_owned(),
+                data_type: f["dataType"].as_str().unwrap_or("TEXT").to_owned(),
             })
         })
         .collect()
@@ -133,6 +175,29 @@ pub(super) fn contact_from(v: &Value, fields: &[CustomField]) -> Contact {
         created_at: millis(&v["dateAdded"]),
         updated_at: millis(&v["dateUpdated"]),
     }
+}
+
+/// A contact from a `POST /contacts/search` hit, whose shape differs from GET contact's
+/// (GHL-docs issue #314, verified live): the street comes as `address` and the birthday
+/// as epoch milliseconds, read here as GET's `address1` and `YYYY-MM-DD`.
+pub(super) fn contact_from_search_hit(v: &Value, fields: &[CustomField]) -> Contact {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        if !o.contains_key("address1")
+            && let Some(street) = o.get("address").cloned()
+        {
+            o.insert("address1".into(), street);
+        }
+        let day = o
+            .get("dateOfBirth")
+            .and_then(Value::as_i64)
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.format("%Y-%m-%d").to_string());
+        if let Some(day) = day {
+            o.insert("dateOfBirth".into(), Value::String(day));
+        }
+    }
+    contact_from(&v, fields)
 }
 
 /// The search filters that narrow `query` server-side: only email equality, at the top
