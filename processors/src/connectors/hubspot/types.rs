@@ -132,9 +132,13 @@ pub(super) fn contact_from(
     }
 }
 
-/// HubSpot's search caps: filter groups per request and filters per group.
+/// HubSpot's search caps (developers.hubspot.com/changelog/breaking-change-expanded-
+/// filtering-capabilities-and-error-messaging-in-hubspots-search-api): "five" filter
+/// groups, "up to ten filters… within each filter group", "up to twenty-five filters in
+/// a single search query".
 const MAX_GROUPS: usize = 5;
-const MAX_FILTERS: usize = 6;
+const MAX_FILTERS: usize = 10;
+const MAX_TOTAL_FILTERS: usize = 25;
 
 /// `query` as search filter groups (ORed groups of ANDed filters) that match at least
 /// every contact the query matches; `None` when no narrowing is possible (or HubSpot's
@@ -200,8 +204,9 @@ pub(super) fn filter_groups(query: &ContactQuery, tag_property: &str) -> Option<
         && groups.len() <= MAX_GROUPS
         && groups
             .iter()
-            .all(|g| !g.is_empty() && g.len() <= MAX_FILTERS))
-    .then_some(groups)
+            .all(|g| !g.is_empty() && g.len() <= MAX_FILTERS)
+        && groups.iter().map(Vec::len).sum::<usize>() <= MAX_TOTAL_FILTERS)
+        .then_some(groups)
 }
 
 #[cfg(test)]
@@ -227,5 +232,16 @@ mod tests {
         assert_eq!(g[1][0]["propertyName"], "firstname");
         assert_eq!(g[1][1]["propertyName"], "mfh_tags");
         assert!(filter_groups(&ContactQuery::Or(vec![ContactQuery::All]), "t").is_none());
+        // Five groups of six filters are within each group's cap but over the 25-filter
+        // total: listing (and filtering client-side) instead of a request HubSpot refuses.
+        let group =
+            |n: usize| ContactQuery::And((0..n).map(|i| eq(&format!("f{i}"), "x")).collect());
+        let wide = |n: usize| ContactQuery::Or((0..5).map(|_| group(n)).collect());
+        assert_eq!(
+            filter_groups(&wide(5), "t").map(|g| g.iter().map(Vec::len).sum::<usize>()),
+            Some(25)
+        );
+        assert!(filter_groups(&wide(6), "t").is_none());
+        assert!(filter_groups(&ContactQuery::Or(vec![group(11)]), "t").is_none());
     }
 }

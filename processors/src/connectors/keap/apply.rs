@@ -206,7 +206,10 @@ async fn set_field(
         return Ok(Outcome::NoOp);
     }
     let (mask, body) = match (types::standard(field), custom) {
-        (Some(std), _) => types::patch(raw, std, value),
+        (Some(std), _) => match types::patch(raw, std, value) {
+            Ok(p) => p,
+            Err(reason) => return Ok(Outcome::Refused(reason)),
+        },
         (None, Some(cf)) => ("custom_fields", custom_fields_with(raw, &cf.id, value)),
         (None, None) => return Ok(Outcome::Refused(format!("unknown field {field}"))),
     };

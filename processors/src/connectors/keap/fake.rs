@@ -33,6 +33,8 @@ pub struct FakeState {
     pub custom_fields: Vec<Value>,
     /// Users.
     pub users: Vec<Value>,
+    /// Tag categories (`{id, name, description}`).
+    pub tag_categories: Vec<Value>,
     /// Notes created.
     pub notes: Vec<Value>,
     /// Goals achieved: (integration, call name, contact id).
@@ -91,8 +93,9 @@ pub async fn start(contacts: usize) -> FakeServer {
     for (id, name) in [(10, "VIP"), (11, "Customer"), (12, "Newsletter")] {
         s.tags.insert(
             id,
+            // Keap-v2 Tag.category is a CategoryReference: only the id.
             json!({"id": id.to_string(), "name": name, "description": "",
-                "category": {"id": "1", "name": "General"}}),
+                "category": {"id": "1"}}),
         );
     }
     s.custom_fields
@@ -101,11 +104,19 @@ pub async fn start(contacts: usize) -> FakeServer {
     s.custom_fields
         .push(json!({"id": SECOND_CUSTOM_FIELD_ID, "label": "Source",
         "field_name": "Source", "field_type": "TEXT", "record_type": "CONTACT"}));
+    s.tag_categories = vec![json!({"id": "1", "name": "General", "description": ""})];
+    // Keap-v2 User: `email_addresses` (EmailAddress list), `status` in ACTIVE, INVITED,
+    // INACTIVE, NOT_A_USER.
     s.users = vec![
         json!({"id": "1", "given_name": "Ann", "family_name": "Admin",
-            "email_address": "ann@example.com", "status": "Active"}),
+            "email_addresses": [{"email": "ann@example.com", "field": "EMAIL1"}],
+            "status": "ACTIVE"}),
         json!({"id": "2", "given_name": "Bob", "family_name": "Gone",
-            "email_address": "bob@example.com", "status": "Inactive"}),
+            "email_addresses": [{"email": "bob@example.com", "field": "EMAIL1"}],
+            "status": "INACTIVE"}),
+        json!({"id": "3", "given_name": "Ivy", "family_name": "Invited",
+            "email_addresses": [{"email": "ivy@example.com", "field": "EMAIL1"}],
+            "status": "INVITED"}),
     ];
     s.access_tokens.insert("keap-access-0".into());
     s.refresh_tokens.insert("keap-refresh-0".into());

@@ -139,6 +139,14 @@ pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
         },
         ("PATCH", ["v2", "contacts", id]) => patch_contact(s, id, req),
         ("POST", ["v2", "contacts", id, "notes"]) => add_note(s, id, &req.json()),
+        ("GET", ["v2", "tags", "categories"]) => {
+            let items = s
+                .tag_categories
+                .iter()
+                .filter_map(|c| Some((text(&c["id"])?.parse().ok()?, c.clone())))
+                .collect();
+            page(items, req, "tag_categories", 1000)
+        }
         ("GET", ["v2", "tags"]) => {
             let items = s.tags.iter().map(|(i, t)| (*i, t.clone())).collect();
             page(items, req, "tags", 1000)
@@ -276,7 +284,27 @@ fn patch_contact(s: &mut FakeState, id: &str, req: &Request) -> Response {
         return error(404, "Contact not found");
     };
     for (k, v) in props.iter().filter(|(k, _)| masked(k)) {
-        if k == "custom_fields" {
+        if k == "addresses" {
+            // Keap-v2 AddressRequest writes `region_code` (ISO 3166-2); the response's
+            // `region` is "Deprecated… Please use 'region_code' for POST/PATCH", so a
+            // written `region` is not taken.
+            let mut list = v.as_array().cloned().unwrap_or_default();
+            for a in &mut list {
+                if let Some(o) = a.as_object_mut() {
+                    o.remove("region");
+                    let bad = o
+                        .get("region_code")
+                        .and_then(Value::as_str)
+                        .is_some_and(|r| {
+                            !r.is_empty() && r.split_once('-').is_none_or(|(c, _)| c.len() != 2)
+                        });
+                    if bad {
+                        return error(400, "region_code must be an ISO 3166-2 code");
+                    }
+                }
+            }
+            c[k] = Value::Array(list);
+        } else if k == "custom_fields" {
             // Keap v2 replaces the list: "Any item not listed here will be removed if it
             // already exists. If an empty array is specified, all existing values will be
             // removed." (CreateUpdateContactRequest.custom_fields). Unlisted fields read

@@ -87,13 +87,31 @@ impl Keap {
         if !refresh && let Some(t) = cached(&self.tags) {
             return Ok(t);
         }
+        let raw_tags = self.list_all("/v2/tags", "tags", CATALOG_PAGE).await?;
+        // Keap-v2 Tag.category is a CategoryReference `{id}`; the names are listed by
+        // `GET /v2/tags/categories` (page_size maximum 1000), read only when needed.
+        let mut categories = HashMap::new();
+        if raw_tags
+            .iter()
+            .any(|t| text(&t["category"]["id"]).is_some())
+        {
+            for c in self
+                .list_all("/v2/tags/categories", "tag_categories", CATALOG_PAGE)
+                .await?
+            {
+                if let (Some(id), Some(name)) = (text(&c["id"]), c["name"].as_str()) {
+                    categories.insert(id, name.to_owned());
+                }
+            }
+        }
         let mut out = Vec::new();
-        for raw in self.list_all("/v2/tags", "tags", CATALOG_PAGE).await? {
+        for raw in raw_tags {
             if let Some(id) = text(&raw["id"]) {
                 out.push(Tag {
                     id,
                     name: raw["name"].as_str().unwrap_or_default().to_owned(),
-                    category: raw["category"]["name"].as_str().map(str::to_owned),
+                    category: text(&raw["category"]["id"])
+                        .and_then(|c| categories.get(&c).cloned()),
                 });
             }
         }
@@ -300,14 +318,16 @@ impl CrmRead for Keap {
                 Some(User {
                     id: text(&u["id"])?,
                     name,
-                    email: u["email_address"]
-                        .as_str()
-                        .or_else(|| u["email"].as_str())
+                    // Keap-v2 User: `email_addresses` (EmailAddress list, EMAIL1 first)
+                    // and `status` in ACTIVE, INVITED, INACTIVE, NOT_A_USER: only an
+                    // active user can own a contact or write a note.
+                    email: types::primary(&u["email_addresses"], "EMAIL1")
+                        .and_then(|e| e["email"].as_str())
                         .unwrap_or_default()
                         .to_owned(),
-                    active: !u["status"]
+                    active: u["status"]
                         .as_str()
-                        .is_some_and(|s| s.eq_ignore_ascii_case("inactive")),
+                        .is_none_or(|s| s.eq_ignore_ascii_case("active")),
                 })
             })
             .collect();

@@ -547,3 +547,58 @@ async fn rate_limits_and_outages_map_to_retryable_errors() {
     ));
     keap.get_contact("1").await.unwrap();
 }
+
+#[tokio::test]
+async fn a_state_is_written_as_its_iso_3166_2_region_code() {
+    let (fake, keap) = setup(2).await;
+    // Without a country, only a full code can be written.
+    let r = keap
+        .apply("1", "e-s1", &[set("state", "TX"), set("state", "us-tx")])
+        .await
+        .unwrap();
+    assert_eq!((r.applied.len(), r.failed.len()), (1, 1), "{r:?}");
+    assert!(r.failed[0].1.contains("ISO 3166-2"), "{r:?}");
+    assert_eq!(
+        keap.get_contact("1").await.unwrap().field("state"),
+        Some("US-TX")
+    );
+    // With the address's country, a bare code takes its prefix; a long name is refused.
+    let r = keap
+        .apply(
+            "2",
+            "e-s2",
+            &[
+                set("country", "USA"),
+                set("state", "az"),
+                set("state", "Arizona"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.applied.len(), r.failed.len()), (2, 1), "{r:?}");
+    assert_eq!(
+        keap.get_contact("2").await.unwrap().field("state"),
+        Some("US-AZ")
+    );
+    let raw = fake.contact("2").unwrap();
+    assert!(raw["addresses"][0].get("region").is_none(), "{raw}");
+}
+
+#[tokio::test]
+async fn users_and_tag_categories_read_as_keap_v2_describes_them() {
+    let (_fake, keap) = setup(1).await;
+    let users = keap.list_users().await.unwrap();
+    let by_id = |id: &str| users.iter().find(|u| u.id == id).unwrap();
+    assert_eq!(by_id("1").email, "ann@example.com");
+    // Only ACTIVE users can be assigned; INVITED and INACTIVE cannot.
+    assert_eq!(
+        (by_id("1").active, by_id("2").active, by_id("3").active),
+        (true, false, false)
+    );
+    let tags = keap.list_tags().await.unwrap();
+    assert!(
+        tags.iter()
+            .all(|t| t.category.as_deref() == Some("General")),
+        "{tags:?}"
+    );
+}

@@ -66,7 +66,7 @@ impl FieldMeta {
 }
 
 /// The entry of `list` whose `field` is `slot` (EMAIL1, PHONE1, BILLING), else the first.
-fn primary<'a>(list: &'a Value, slot: &str) -> Option<&'a Value> {
+pub(super) fn primary<'a>(list: &'a Value, slot: &str) -> Option<&'a Value> {
     let items = list.as_array()?;
     items
         .iter()
@@ -129,7 +129,11 @@ pub(super) fn to_contact(raw: &Value, meta: &FieldMeta, tags: &HashMap<String, S
     if let Some(a) = primary(&raw["addresses"], "BILLING") {
         put("street", &a["line1"]);
         put("city", &a["locality"]);
-        put("state", &a["region"]);
+        // The code is what a write takes (region_code), so a read gives it back.
+        put("state", &a["region_code"]);
+        if a["region_code"].as_str().is_none_or(str::is_empty) {
+            put("state", &a["region"]);
+        }
         put("postal_code", &a["postal_code"]);
         if a["postal_code"].is_null() {
             put("postal_code", &a["zip_code"]);
@@ -190,7 +194,7 @@ pub(super) fn standard(key: &str) -> Option<Standard> {
         "phone" => Standard::Phone,
         "street" => Standard::Address("line1"),
         "city" => Standard::Address("locality"),
-        "state" => Standard::Address("region"),
+        "state" => Standard::Address("region_code"),
         "postal_code" => Standard::Address("postal_code"),
         "country" => Standard::Address("country_code"),
         _ => return None,
@@ -226,9 +230,81 @@ fn set_in_list(raw: &Value, list_key: &str, slot: &str, prop: &str, value: Optio
     Value::Array(items)
 }
 
+/// ISO 3166-1 alpha-3 (Keap's `country_code`) to alpha-2, for the countries whose
+/// subdivision codes a marketer is likely to type without the prefix.
+const ALPHA2: &[(&str, &str)] = &[
+    ("USA", "US"),
+    ("CAN", "CA"),
+    ("AUS", "AU"),
+    ("GBR", "GB"),
+    ("NZL", "NZ"),
+    ("IRL", "IE"),
+    ("IND", "IN"),
+    ("MEX", "MX"),
+    ("BRA", "BR"),
+    ("DEU", "DE"),
+    ("FRA", "FR"),
+    ("ESP", "ES"),
+    ("ITA", "IT"),
+];
+
+/// A state as Keap-v2 writes it: `region_code`, "An ISO 3166-2 Province Code, such as
+/// one of the US States" (`US-AZ`); `region` is "Deprecated… Please use 'region_code'
+/// for POST/PATCH operations". A bare code (`AZ`) takes the address's country.
+///
+/// # Errors
+/// The reason, for a value that is no ISO 3166-2 code.
+fn region_code(raw: &Value, value: &str) -> Result<String, String> {
+    let v = value.trim().to_uppercase();
+    let code_part =
+        |s: &str| (1..=3).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric());
+    if let Some((country, sub)) = v.split_once('-')
+        && country.len() == 2
+        && country.chars().all(|c| c.is_ascii_uppercase())
+        && code_part(sub)
+    {
+        return Ok(v);
+    }
+    let country = primary(&raw["addresses"], "BILLING")
+        .and_then(|a| a["country_code"].as_str())
+        .map(str::to_uppercase);
+    let alpha2 = country.as_deref().and_then(|c| {
+        ALPHA2
+            .iter()
+            .find(|(a3, a2)| *a3 == c || *a2 == c)
+            .map(|(_, a2)| *a2)
+    });
+    match alpha2 {
+        Some(a2) if code_part(&v) => Ok(format!("{a2}-{v}")),
+        _ => Err(format!(
+            "Keap takes a state as an ISO 3166-2 code such as US-AZ; {value:?} is not one{}",
+            if country.is_none() {
+                " (a bare code needs the address's country)"
+            } else {
+                ""
+            }
+        )),
+    }
+}
+
 /// The `update_mask` and body of a PATCH that sets one standard field.
-pub(super) fn patch(raw: &Value, field: Standard, value: Option<&str>) -> (&'static str, Value) {
-    let (mask, v) = match field {
+///
+/// # Errors
+/// The reason, for a value Keap cannot take in that field.
+pub(super) fn patch(
+    raw: &Value,
+    field: Standard,
+    value: Option<&str>,
+) -> Result<(&'static str, Value), String> {
+    let region;
+    let value = match (field, value) {
+        (Standard::Address("region_code"), Some(v)) if !v.trim().is_empty() => {
+            region = region_code(raw, v)?;
+            Some(region.as_str())
+        }
+        _ => value,
+    };
+    let (mask, mut v) = match field {
         Standard::Scalar(k) => (k, value.map_or(Value::Null, |v| json!(v))),
         Standard::Email => (
             "email_addresses",
@@ -243,9 +319,17 @@ pub(super) fn patch(raw: &Value, field: Standard, value: Option<&str>) -> (&'sta
             set_in_list(raw, "addresses", "BILLING", p, value),
         ),
     };
+    if matches!(field, Standard::Address("region_code")) {
+        // The deprecated long name would contradict the new code.
+        for a in v.as_array_mut().into_iter().flatten() {
+            if let Some(o) = a.as_object_mut() {
+                o.remove("region");
+            }
+        }
+    }
     let mut body = Map::new();
     body.insert(mask.to_owned(), v);
-    (mask, Value::Object(body))
+    Ok((mask, Value::Object(body)))
 }
 
 /// Applies a PATCH body that Keap accepted to our copy of the contact, so later changes
