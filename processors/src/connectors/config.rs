@@ -276,7 +276,11 @@ fn hubspot() -> VendorConfig {
     vendor(
         "https://api.hubapi.com",
         "https://app.hubspot.com/oauth/authorize",
-        "https://api.hubapi.com/oauth/v1/token",
+        // developers.hubspot.com/changelog/v1-oauth-api-deprecation: "the v1 API will be
+        // fully deprecated on February 16th, 2027… Migrate to… POST /oauth/2026-03/token",
+        // which takes the same form body (api-reference/2026-03/authentication/
+        // oauth-tokens/refresh-oauth-token).
+        "https://api.hubapi.com/oauth/2026-03/token",
         RateLimit::new(100, Duration::from_secs(10)),
         &[
             "oauth",

@@ -149,16 +149,18 @@ pub struct OAuthClient {
     pub client_secret: String,
 }
 
-/// Tokens from a token endpoint.
+/// Tokens from a token endpoint. HubSpot's reference shows its token responses both in
+/// snake_case and in camelCase (`accessToken`, `expiresIn`), so both are read.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TokenResponse {
     /// The access token.
+    #[serde(alias = "accessToken")]
     pub access_token: String,
     /// The refresh token; some vendors rotate it, some keep the old one.
-    #[serde(default)]
+    #[serde(default, alias = "refreshToken")]
     pub refresh_token: Option<String>,
     /// Lifetime in seconds.
-    #[serde(default)]
+    #[serde(default, alias = "expiresIn")]
     pub expires_in: Option<i64>,
     /// GoHighLevel: the location the token is for (GHL-docs `apps/oauth.json`
     /// GetAccessCodeSuccessfulResponseDto), which the user picked at chooselocation.
@@ -703,6 +705,34 @@ mod tests {
         // The limiter still works (its lock was not poisoned by a panic).
         l.throttled(Some(Duration::from_millis(1)));
         l.acquire().await;
+    }
+
+    #[test]
+    fn token_responses_read_in_either_case() {
+        let snake: TokenResponse = serde_json::from_str(
+            r#"{"access_token":"a","refresh_token":"r","expires_in":1800,"hub_id":1}"#,
+        )
+        .unwrap();
+        let camel: TokenResponse = serde_json::from_str(
+            r#"{"accessToken":"a","refreshToken":"r","expiresIn":1800,"hubId":1}"#,
+        )
+        .unwrap();
+        for t in [snake, camel] {
+            assert_eq!(
+                (
+                    t.access_token.as_str(),
+                    t.refresh_token.as_deref(),
+                    t.expires_in
+                ),
+                ("a", Some("r"), Some(1800))
+            );
+        }
+        assert!(
+            crate::connectors::config::CrmConfig::default()
+                .hubspot
+                .token_url
+                .ends_with("/oauth/2026-03/token")
+        );
     }
 
     #[test]
