@@ -17,6 +17,7 @@ pub mod read;
 pub mod registry;
 pub mod sandbox;
 pub mod secrets;
+pub(crate) mod spec_check;
 pub mod vendor;
 
 pub use read::{

@@ -154,6 +154,15 @@ impl GoHighLevel {
         value: &Option<String>,
     ) -> Result<Option<ContactChange>, CrmError> {
         let new = value.clone().filter(|v| !v.is_empty());
+        if field == "company" {
+            // apps/contacts.json UpdateContactDto has no companyName (only Create and
+            // Upsert do), and GHL refuses undeclared properties on PUT (issue #313).
+            return Err(invalid(
+                field,
+                "GoHighLevel's contact update has no company field (UpdateContactDto); \
+                 the company can only be set when the contact is created",
+            ));
+        }
         let (key, body) = if let Some(attr) = types::attribute_of(field) {
             (field.to_owned(), json!({ attr: new }))
         } else {

@@ -153,7 +153,11 @@ pub async fn start(contacts: usize) -> FakeServer {
             Pre::Route if req.headers.get("version").map(String::as_str) != Some("2021-07-28") => {
                 error(400, "version header must be 2021-07-28")
             }
-            Pre::Route => s.route(&req),
+            Pre::Route => match spec().check(&req.method, &req.path, &req.query, &req.body) {
+                Ok(()) => s.route(&req),
+                // GHL validates requests and answers 422 for what its DTOs do not allow.
+                Err(e) => error(422, &format!("not in GoHighLevel's spec: {e}")),
+            },
         }
     })
     .await;
@@ -226,4 +230,22 @@ impl FakeServer {
     pub fn refreshes(&self) -> usize {
         self.lock().common.refreshes
     }
+}
+
+/// HighLevel's documents (`spec/`): every API request the fake serves must fit them.
+fn spec() -> &'static crate::connectors::spec_check::VendorSpec {
+    static SPEC: std::sync::OnceLock<crate::connectors::spec_check::VendorSpec> =
+        std::sync::OnceLock::new();
+    SPEC.get_or_init(|| {
+        crate::connectors::spec_check::VendorSpec::load(
+            &[
+                "gohighlevel/spec/contacts.json",
+                "gohighlevel/spec/locations.json",
+                "gohighlevel/spec/users.json",
+                "gohighlevel/spec/workflows.json",
+            ],
+            "",
+            &["/"],
+        )
+    })
 }

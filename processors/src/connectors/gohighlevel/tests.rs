@@ -379,3 +379,24 @@ async fn custom_field_writes_send_the_type_each_field_takes() {
     let c = ghl.get_contact(&id).await.unwrap();
     assert_eq!((c.field("Interests"), c.field("Visits")), (None, None));
 }
+
+#[tokio::test]
+async fn the_company_is_refused_because_the_update_dto_has_none() {
+    let fake = fake::start(1).await;
+    let id = fake.contact_ids()[0].clone();
+    let ghl = connector(&fake, FakeServer::credentials());
+    let before = fake.requests().len();
+    let r = ghl
+        .apply(&id, "e-co", &[set("company", "Acme"), set("city", "Oslo")])
+        .await
+        .unwrap();
+    assert_eq!((r.applied.len(), r.failed.len()), (1, 1), "{r:?}");
+    assert!(r.failed[0].1.contains("UpdateContactDto"), "{r:?}");
+    // Nothing was sent for it: only the read and the city's PUT.
+    let sent: Vec<String> = fake.requests()[before..]
+        .iter()
+        .filter(|l| l.starts_with("PUT"))
+        .cloned()
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+}

@@ -294,7 +294,24 @@ fn handle(state: &Mutex<FakeState>, req: &Request) -> Response {
                 "detail": {"errorcode": "keymanagement.service.invalid_access_token"}}}),
         );
     }
+    // Every request a connector sends must be one Keap's v2 document allows (`spec/`);
+    // the v1 goal call has no published document and is not checked.
+    if let Err(e) = spec().check(&req.method, path, &req.query, &req.body) {
+        return error(400, &format!("not in Keap's v2 spec: {e}"));
+    }
     super::fake_routes::route(&mut s, req)
+}
+
+fn spec() -> &'static crate::connectors::spec_check::VendorSpec {
+    static SPEC: std::sync::OnceLock<crate::connectors::spec_check::VendorSpec> =
+        std::sync::OnceLock::new();
+    SPEC.get_or_init(|| {
+        crate::connectors::spec_check::VendorSpec::load(
+            &["keap/spec/keap-v2.yml"],
+            "/rest",
+            &["/v2/"],
+        )
+    })
 }
 
 impl FakeState {

@@ -201,6 +201,30 @@ pub(super) fn standard(key: &str) -> Option<Standard> {
     })
 }
 
+/// What a write may carry in each entry of a contact's lists (Keap-v2
+/// CreateUpdateContactRequest: EmailAddressRequest, PhoneNumber, AddressRequest); the
+/// read shape adds read-only or deprecated ones (`email_opt_status`, `is_opt_in`,
+/// `region`, `country`) that a write must not echo.
+const WRITABLE_IN_LIST: &[(&str, &[&str])] = &[
+    ("email_addresses", &["email", "field", "opt_in_reason"]),
+    (
+        "phone_numbers",
+        &["extension", "number", "type", "field", "number_e164"],
+    ),
+    (
+        "addresses",
+        &[
+            "line1",
+            "line2",
+            "locality",
+            "field",
+            "country_code",
+            "postal_code",
+            "region_code",
+        ],
+    ),
+];
+
 /// Replaces (or removes, for `None`) `prop` of the `slot` entry of the list `list_key`,
 /// keeping the contact's other entries, since Keap replaces the whole list.
 fn set_in_list(raw: &Value, list_key: &str, slot: &str, prop: &str, value: Option<&str>) -> Value {
@@ -226,6 +250,15 @@ fn set_in_list(raw: &Value, list_key: &str, slot: &str, prop: &str, value: Optio
         }
         (None, Some(v)) => items.push(json!({ prop: v, "field": slot })),
         (None, None) => {}
+    }
+    let writable = WRITABLE_IN_LIST
+        .iter()
+        .find(|(k, _)| *k == list_key)
+        .map_or(&[][..], |(_, w)| *w);
+    for e in &mut items {
+        if let Some(o) = e.as_object_mut() {
+            o.retain(|k, _| writable.contains(&k.as_str()));
+        }
     }
     Value::Array(items)
 }
@@ -304,7 +337,7 @@ pub(super) fn patch(
         }
         _ => value,
     };
-    let (mask, mut v) = match field {
+    let (mask, v) = match field {
         Standard::Scalar(k) => (k, value.map_or(Value::Null, |v| json!(v))),
         Standard::Email => (
             "email_addresses",
@@ -319,14 +352,6 @@ pub(super) fn patch(
             set_in_list(raw, "addresses", "BILLING", p, value),
         ),
     };
-    if matches!(field, Standard::Address("region_code")) {
-        // The deprecated long name would contradict the new code.
-        for a in v.as_array_mut().into_iter().flatten() {
-            if let Some(o) = a.as_object_mut() {
-                o.remove("region");
-            }
-        }
-    }
     let mut body = Map::new();
     body.insert(mask.to_owned(), v);
     Ok((mask, Value::Object(body)))
