@@ -173,12 +173,61 @@ async fn one(
             )
             .await
         }
-        Change::TriggerAutomation { .. }
-        | Change::MoveOpportunity { .. }
-        | Change::MergeContact { .. }
-        | Change::AddRecord { .. } => Ok(Outcome::Refused(format!(
-            "the Keap connector does not support {}",
-            ch.kind()
+        Change::TriggerAutomation { automation_id } => {
+            add_to_sequence(keap, contact_id, automation_id).await
+        }
+        Change::MoveOpportunity { .. } | Change::MergeContact { .. } | Change::AddRecord { .. } => {
+            Ok(Outcome::Refused(format!(
+                "the Keap connector does not support {}",
+                ch.kind()
+            )))
+        }
+    }
+}
+
+/// Starts a campaign sequence for the contact. A Keap automation is a campaign's
+/// sequence, named `campaign_id/sequence_id`: Keap-v2 `POST /rest/v2/campaigns/
+/// {campaign_id}/sequences/{sequence_id}:addContacts` with `{contact_ids}`, answering
+/// `add_to_sequence_results` per contact (SUCCESS, ALREADY_IN_SEQUENCE,
+/// CONTACT_DOES_NOT_EXIST, FAILED).
+async fn add_to_sequence(
+    keap: &Keap,
+    contact_id: &str,
+    automation_id: &str,
+) -> Result<Outcome, CrmError> {
+    let Some((campaign, sequence)) = automation_id
+        .trim()
+        .split_once('/')
+        .filter(|(c, s)| !c.trim().is_empty() && !s.trim().is_empty())
+    else {
+        return Ok(Outcome::Refused(format!(
+            "a Keap automation is a campaign sequence, written campaign_id/sequence_id; \
+             {automation_id:?} is not"
+        )));
+    };
+    let path = format!(
+        "/v2/campaigns/{}/sequences/{}:addContacts",
+        enc(campaign.trim()),
+        enc(sequence.trim())
+    );
+    let body = json!({ "contact_ids": [contact_id] });
+    let v = match keap.http.send(Method::POST, &path, Body::Json(body)).await {
+        Ok(v) => v,
+        Err(CrmError::NotFound { .. }) => {
+            return Ok(Outcome::Refused(format!(
+                "Keap has no campaign sequence {automation_id}"
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    match v["add_to_sequence_results"][contact_id].as_str() {
+        Some("SUCCESS") => Ok(Outcome::Made(None, Some(automation_id.to_owned()))),
+        Some("ALREADY_IN_SEQUENCE") => Ok(Outcome::NoOp),
+        Some(other) => Ok(Outcome::Refused(format!(
+            "Keap did not add the contact to {automation_id}: {other}"
+        ))),
+        None => Ok(Outcome::Refused(format!(
+            "Keap's answer names no result for contact {contact_id}"
         ))),
     }
 }

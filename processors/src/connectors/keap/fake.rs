@@ -21,6 +21,8 @@ pub const CUSTOM_FIELD_ID: &str = "7";
 /// A second contact custom field (`_Source`), so a write to one can be seen to keep the
 /// other.
 pub const SECOND_CUSTOM_FIELD_ID: &str = "8";
+/// The fake's one campaign sequence: (campaign id, sequence id).
+pub const CAMPAIGN_SEQUENCE: (&str, &str) = ("5", "51");
 
 /// The fake CRM's data and what it has seen.
 #[derive(Debug, Default)]
@@ -35,6 +37,10 @@ pub struct FakeState {
     pub users: Vec<Value>,
     /// Tag categories (`{id, name, description}`).
     pub tag_categories: Vec<Value>,
+    /// Campaign sequences contacts can be added to: (campaign id, sequence id).
+    pub sequences: Vec<(String, String)>,
+    /// Contacts added to sequences: (campaign id, sequence id, contact id).
+    pub in_sequences: Vec<(String, String, String)>,
     /// Notes created.
     pub notes: Vec<Value>,
     /// Goals achieved: (integration, call name, contact id).
@@ -104,6 +110,7 @@ pub async fn start(contacts: usize) -> FakeServer {
     s.custom_fields
         .push(json!({"id": SECOND_CUSTOM_FIELD_ID, "label": "Source",
         "field_name": "Source", "field_type": "TEXT", "record_type": "CONTACT"}));
+    s.sequences = vec![(CAMPAIGN_SEQUENCE.0.into(), CAMPAIGN_SEQUENCE.1.into())];
     s.tag_categories = vec![json!({"id": "1", "name": "General", "description": ""})];
     // Keap-v2 User: `email_addresses` (EmailAddress list), `status` in ACTIVE, INVITED,
     // INACTIVE, NOT_A_USER.
@@ -224,6 +231,12 @@ impl FakeServer {
     #[must_use]
     pub fn refreshes(&self) -> usize {
         self.lock().refreshes
+    }
+
+    /// Contacts added to campaign sequences: (campaign id, sequence id, contact id).
+    #[must_use]
+    pub fn in_sequences(&self) -> Vec<(String, String, String)> {
+        self.lock().in_sequences.clone()
     }
 
     /// A contact as Keap stores it.

@@ -139,6 +139,12 @@ pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
         },
         ("PATCH", ["v2", "contacts", id]) => patch_contact(s, id, req),
         ("POST", ["v2", "contacts", id, "notes"]) => add_note(s, id, &req.json()),
+        ("POST", ["v2", "campaigns", campaign, "sequences", action]) => {
+            match action.strip_suffix(":addContacts") {
+                Some(sequence) => add_to_sequence(s, campaign, sequence, &req.json()),
+                None => error(404, "no such operation"),
+            }
+        }
         ("GET", ["v2", "tags", "categories"]) => {
             let items = s
                 .tag_categories
@@ -362,6 +368,40 @@ fn add_note(s: &mut FakeState, id: &str, body: &Value) -> Response {
         "title": body["title"], "text": body["text"], "create_time": chrono::Utc::now().to_rfc3339()});
     s.notes.push(note.clone());
     Response::json(201, &note)
+}
+
+/// Keap-v2 addContactsToSequence: 404 for an unknown sequence, else a result per contact.
+fn add_to_sequence(s: &mut FakeState, campaign: &str, sequence: &str, body: &Value) -> Response {
+    if !s
+        .sequences
+        .iter()
+        .any(|(c, q)| c == campaign && q == sequence)
+    {
+        return error(404, "Sequence not found");
+    }
+    let mut results = serde_json::Map::new();
+    for cid in body["contact_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(text)
+    {
+        let known = cid
+            .parse()
+            .ok()
+            .is_some_and(|i: u64| s.contacts.contains_key(&i));
+        let entry = (campaign.to_owned(), sequence.to_owned(), cid.clone());
+        let result = if !known {
+            "CONTACT_DOES_NOT_EXIST"
+        } else if s.in_sequences.contains(&entry) {
+            "ALREADY_IN_SEQUENCE"
+        } else {
+            s.in_sequences.push(entry);
+            "SUCCESS"
+        };
+        results.insert(cid, json!(result));
+    }
+    Response::json(200, &json!({ "add_to_sequence_results": results }))
 }
 
 fn tag_contacts(s: &mut FakeState, tag: &str, verb: &str, body: &Value) -> Response {

@@ -347,6 +347,7 @@ impl CrmConnector for Keap {
             Capability::Tags,
             Capability::Notes,
             Capability::Goals,
+            Capability::Automations,
             Capability::Search,
             Capability::Owners,
             Capability::OptIn,

@@ -602,3 +602,31 @@ async fn users_and_tag_categories_read_as_keap_v2_describes_them() {
         "{tags:?}"
     );
 }
+
+#[tokio::test]
+async fn an_automation_is_a_campaign_sequence_the_contact_is_added_to() {
+    let (fake, keap) = setup(1).await;
+    assert!(
+        keap.capabilities()
+            .contains(&crate::connectors::Capability::Automations)
+    );
+    let start = |id: &str| Change::TriggerAutomation {
+        automation_id: id.into(),
+    };
+    let r = keap
+        .apply(
+            "1",
+            "e-seq",
+            &[start("5/51"), start("5/99"), start("51"), start("5/51")],
+        )
+        .await
+        .unwrap();
+    // Added once (the repeat is already in it); an unknown sequence and a bare id refused.
+    assert_eq!(r.applied.len(), 1, "{r:?}");
+    assert_eq!(r.failed.len(), 2, "{r:?}");
+    assert!(r.failed[1].1.contains("campaign_id/sequence_id"), "{r:?}");
+    assert_eq!(
+        fake.in_sequences(),
+        vec![("5".to_owned(), "51".to_owned(), "1".to_owned())]
+    );
+}

@@ -1,5 +1,5 @@
-//! action_it: starts several CRM automations for the contact, in order (Keap legacy
-//! action sets or campaign sequences, workflows elsewhere), one
+//! action_it: starts several CRM automations for the contact, in order (Keap campaign
+//! sequences, workflows elsewhere), one
 //! `Change::TriggerAutomation` per id. Which kind an id names is the connector's concern.
 //! The worker applies each trigger separately and records per-item refusals (a paused or
 //! unpublished automation) in `failed_changes`, so one failure does not stop the others.
@@ -16,7 +16,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Automation (action set, sequence, workflow) ids, started in this order.
+    /// Automations started in this order: Keap campaign sequences as
+    /// `campaign_id/sequence_id`, GoHighLevel workflow ids, ActiveCampaign automation ids.
     pub automation_ids: Vec<String>,
 }
 

@@ -15,7 +15,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The automation to start.
+    /// The automation to start: a Keap campaign sequence as `campaign_id/sequence_id`,
+    /// a GoHighLevel workflow id, an ActiveCampaign automation id.
     pub automation_id: String,
     /// Helpers to run afterwards, as follow-up executions.
     #[serde(default)]
