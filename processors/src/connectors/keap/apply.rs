@@ -176,12 +176,34 @@ async fn one(
         Change::TriggerAutomation { automation_id } => {
             add_to_sequence(keap, contact_id, automation_id).await
         }
-        Change::MoveOpportunity { .. } | Change::MergeContact { .. } | Change::AddRecord { .. } => {
-            Ok(Outcome::Refused(format!(
-                "the Keap connector does not support {}",
-                ch.kind()
-            )))
-        }
+        Change::MergeContact { loser_id, .. } => merge(keap, contact_id, loser_id).await,
+        Change::MoveOpportunity { .. } | Change::AddRecord { .. } => Ok(Outcome::Refused(format!(
+            "the Keap connector does not support {}",
+            ch.kind()
+        ))),
+    }
+}
+
+/// Merges `loser_id` into the contact with Keap's own merge, Keap-v2 `POST
+/// /rest/v2/contacts:merge {contact_id, duplicate_contact_id}`: "The duplicate contact
+/// will be merged into the primary contact", and it is gone afterwards whether
+/// `delete_loser` asked for it or not (Keap keeps no merged marker). A loser already
+/// gone was merged before: nothing to do.
+async fn merge(keap: &Keap, contact_id: &str, loser_id: &str) -> Result<Outcome, CrmError> {
+    if loser_id == contact_id {
+        return Ok(Outcome::Refused(
+            "a contact cannot be merged into itself".into(),
+        ));
+    }
+    let body = json!({"contact_id": contact_id, "duplicate_contact_id": loser_id});
+    match keap
+        .http
+        .send(Method::POST, "/v2/contacts:merge", Body::Json(body))
+        .await
+    {
+        Ok(_) => Ok(Outcome::Made(Some(loser_id.to_owned()), None)),
+        Err(CrmError::NotFound { .. }) => Ok(Outcome::NoOp),
+        Err(e) => Err(e),
     }
 }
 

@@ -139,6 +139,7 @@ pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
         },
         ("PATCH", ["v2", "contacts", id]) => patch_contact(s, id, req),
         ("POST", ["v2", "contacts", id, "notes"]) => add_note(s, id, &req.json()),
+        ("POST", ["v2", "contacts:merge"]) => merge(s, &req.json()),
         ("POST", ["v2", "campaigns", campaign, "sequences", action]) => {
             match action.strip_suffix(":addContacts") {
                 Some(sequence) => add_to_sequence(s, campaign, sequence, &req.json()),
@@ -368,6 +369,34 @@ fn add_note(s: &mut FakeState, id: &str, body: &Value) -> Response {
         "title": body["title"], "text": body["text"], "create_time": chrono::Utc::now().to_rfc3339()});
     s.notes.push(note.clone());
     Response::json(201, &note)
+}
+
+/// Keap-v2 mergeContacts: "The duplicate contact will be merged into the primary
+/// contact" (its tags join the primary's; the duplicate is gone); answers the primary.
+fn merge(s: &mut FakeState, body: &Value) -> Response {
+    let id = |k: &str| text(&body[k]).and_then(|t| t.parse::<u64>().ok());
+    let (Some(primary), Some(dup)) = (id("contact_id"), id("duplicate_contact_id")) else {
+        return error(400, "contact_id and duplicate_contact_id are required");
+    };
+    if primary == dup {
+        return error(400, "a contact cannot be merged into itself");
+    }
+    let Some(gone) = s.contacts.get(&dup).cloned() else {
+        return error(404, "Duplicate contact not found");
+    };
+    let Some(c) = s.contacts.get_mut(&primary) else {
+        return error(404, "Contact not found");
+    };
+    let mut tags: Vec<Value> = c["tag_ids"].as_array().cloned().unwrap_or_default();
+    for t in gone["tag_ids"].as_array().into_iter().flatten() {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    c["tag_ids"] = Value::Array(tags);
+    let merged = c.clone();
+    s.contacts.remove(&dup);
+    Response::json(200, &merged)
 }
 
 /// Keap-v2 addContactsToSequence: 404 for an unknown sequence, else a result per contact.

@@ -348,6 +348,7 @@ impl CrmConnector for Keap {
             Capability::Notes,
             Capability::Goals,
             Capability::Automations,
+            Capability::Merge,
             Capability::Search,
             Capability::Owners,
             Capability::OptIn,

@@ -630,3 +630,35 @@ async fn an_automation_is_a_campaign_sequence_the_contact_is_added_to() {
         vec![("5".to_owned(), "51".to_owned(), "1".to_owned())]
     );
 }
+
+#[tokio::test]
+async fn a_merge_is_keaps_own_and_a_repeat_finds_nothing_to_merge() {
+    let (fake, keap) = setup(3).await;
+    keap.apply(
+        "2",
+        "e-tag",
+        &[Change::ApplyTag {
+            tag_id: "11".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    let merge = |loser: &str| Change::MergeContact {
+        loser_id: loser.into(),
+        delete_loser: false,
+    };
+    let r = keap
+        .apply("1", "e-merge", &[merge("2"), merge("1")])
+        .await
+        .unwrap();
+    assert_eq!((r.applied.len(), r.failed.len()), (1, 1), "{r:?}");
+    assert_eq!(r.applied[0].kind, "contact_merged");
+    assert!(fake.contact("2").is_none(), "the duplicate is gone");
+    assert!(keap.get_contact("1").await.unwrap().tags.contains_key("11"));
+    // Redelivered under another execution id: the loser is gone, nothing to do.
+    let again = keap.apply("1", "e-merge-2", &[merge("2")]).await.unwrap();
+    assert!(
+        again.applied.is_empty() && again.failed.is_empty(),
+        "{again:?}"
+    );
+}
