@@ -177,7 +177,18 @@ async fn one(
             add_to_sequence(keap, contact_id, automation_id).await
         }
         Change::MergeContact { loser_id, .. } => merge(keap, contact_id, loser_id).await,
-        Change::MoveOpportunity { .. } | Change::AddRecord { .. } => Ok(Outcome::Refused(format!(
+        Change::MoveOpportunity {
+            opportunity_id,
+            stage,
+        } => match keap
+            .move_opportunity(contact_id, opportunity_id, stage)
+            .await?
+        {
+            Ok(Some((before, after))) => Ok(Outcome::Made(Some(before), Some(after))),
+            Ok(None) => Ok(Outcome::NoOp),
+            Err(reason) => Ok(Outcome::Refused(reason)),
+        },
+        Change::AddRecord { .. } => Ok(Outcome::Refused(format!(
             "the Keap connector does not support {}",
             ch.kind()
         ))),

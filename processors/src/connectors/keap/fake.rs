@@ -37,6 +37,11 @@ pub struct FakeState {
     pub users: Vec<Value>,
     /// Tag categories (`{id, name, description}`).
     pub tag_categories: Vec<Value>,
+    /// Opportunities (RestV2Opportunity: `{id, opportunity_title, contact {id}, stage
+    /// {id, name}, created_time}`), by numeric id.
+    pub opportunities: BTreeMap<u64, Value>,
+    /// Pipeline stages (`{id, name, order}`).
+    pub stages: Vec<Value>,
     /// Campaign sequences contacts can be added to: (campaign id, sequence id).
     pub sequences: Vec<(String, String)>,
     /// Contacts added to sequences: (campaign id, sequence id, contact id).
@@ -111,6 +116,24 @@ pub async fn start(contacts: usize) -> FakeServer {
         .push(json!({"id": SECOND_CUSTOM_FIELD_ID, "label": "Source",
         "field_name": "Source", "field_type": "TEXT", "record_type": "CONTACT"}));
     s.sequences = vec![(CAMPAIGN_SEQUENCE.0.into(), CAMPAIGN_SEQUENCE.1.into())];
+    s.stages = ["New", "Qualified", "Won"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| json!({"id": (i + 1).to_string(), "name": n, "order": i}))
+        .collect();
+    // Contact 1 has two opportunities in New (the older first), contact 2 one in Qualified.
+    for (id, contact, stage, created) in [
+        (701, "1", ("1", "New"), "2024-01-01T00:00:00Z"),
+        (702, "1", ("1", "New"), "2024-02-01T00:00:00Z"),
+        (703, "2", ("2", "Qualified"), "2024-01-15T00:00:00Z"),
+    ] {
+        s.opportunities.insert(
+            id,
+            json!({"id": id.to_string(), "opportunity_title": format!("Deal {id}"),
+                "contact": {"id": contact}, "stage": {"id": stage.0, "name": stage.1},
+                "created_time": created}),
+        );
+    }
     s.tag_categories = vec![json!({"id": "1", "name": "General", "description": ""})];
     // Keap-v2 User: `email_addresses` (EmailAddress list), `status` in ACTIVE, INVITED,
     // INACTIVE, NOT_A_USER.
@@ -231,6 +254,12 @@ impl FakeServer {
     #[must_use]
     pub fn refreshes(&self) -> usize {
         self.lock().refreshes
+    }
+
+    /// An opportunity as stored.
+    #[must_use]
+    pub fn opportunity(&self, id: u64) -> Option<Value> {
+        self.lock().opportunities.get(&id).cloned()
     }
 
     /// Contacts added to campaign sequences: (campaign id, sequence id, contact id).

@@ -140,6 +140,58 @@ pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
         ("PATCH", ["v2", "contacts", id]) => patch_contact(s, id, req),
         ("POST", ["v2", "contacts", id, "notes"]) => add_note(s, id, &req.json()),
         ("POST", ["v2", "contacts:merge"]) => merge(s, &req.json()),
+        ("GET", ["v2", "opportunities", "stages"]) => {
+            let items = s
+                .stages
+                .iter()
+                .filter_map(|st| Some((text(&st["id"])?.parse().ok()?, st.clone())))
+                .collect();
+            page(items, req, "stages", 1000)
+        }
+        ("GET", ["v2", "opportunities"]) => {
+            let want = req
+                .param("filter")
+                .and_then(|f| f.strip_prefix("contact_id==").map(str::to_owned));
+            let items = s
+                .opportunities
+                .iter()
+                .filter(|(_, o)| {
+                    want.as_ref()
+                        .is_none_or(|c| text(&o["contact"]["id"]).as_ref() == Some(c))
+                })
+                .map(|(i, o)| (*i, o.clone()))
+                .collect();
+            page(items, req, "opportunities", 1000)
+        }
+        ("GET", ["v2", "opportunities", id]) => {
+            match id.parse().ok().and_then(|i: u64| s.opportunities.get(&i)) {
+                Some(o) => Response::json(200, o),
+                None => error(404, "Opportunity not found"),
+            }
+        }
+        ("PATCH", ["v2", "opportunities", id]) => {
+            let body = req.json();
+            let stage = text(&body["stage_id"]).and_then(|sid| {
+                s.stages
+                    .iter()
+                    .find(|st| text(&st["id"]).as_ref() == Some(&sid))
+                    .cloned()
+            });
+            let Some(stage) = stage else {
+                return error(400, "Invalid stage_id");
+            };
+            match id
+                .parse()
+                .ok()
+                .and_then(|i: u64| s.opportunities.get_mut(&i))
+            {
+                Some(o) => {
+                    o["stage"] = json!({"id": stage["id"], "name": stage["name"]});
+                    Response::json(200, o)
+                }
+                None => error(404, "Opportunity not found"),
+            }
+        }
         ("POST", ["v2", "campaigns", campaign, "sequences", action]) => {
             match action.strip_suffix(":addContacts") {
                 Some(sequence) => add_to_sequence(s, campaign, sequence, &req.json()),

@@ -17,6 +17,7 @@ mod apply;
 pub mod fake;
 #[cfg(any(test, feature = "test-util"))]
 mod fake_routes;
+mod opportunities;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -143,7 +144,8 @@ impl Keap {
         let mut out = Vec::new();
         let mut token = String::new();
         for _ in 0..MAX_CATALOG_PAGES {
-            let mut url = format!("{path}?page_size={page_size}");
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let mut url = format!("{path}{sep}page_size={page_size}");
             if !token.is_empty() {
                 url.push_str(&format!("&page_token={}", enc(&token)));
             }
@@ -334,6 +336,10 @@ impl CrmRead for Keap {
         store(&self.users, Arc::new(users.clone()));
         Ok(users)
     }
+
+    async fn opportunities(&self, contact_id: &str) -> Result<Vec<super::Opportunity>, CrmError> {
+        self.contact_opportunities(contact_id).await
+    }
 }
 
 #[async_trait]
@@ -349,6 +355,7 @@ impl CrmConnector for Keap {
             Capability::Goals,
             Capability::Automations,
             Capability::Merge,
+            Capability::Opportunities,
             Capability::Search,
             Capability::Owners,
             Capability::OptIn,

@@ -662,3 +662,42 @@ async fn a_merge_is_keaps_own_and_a_repeat_finds_nothing_to_merge() {
         "{again:?}"
     );
 }
+
+#[tokio::test]
+async fn opportunities_are_listed_per_contact_and_moved_by_stage_name() {
+    let (fake, keap) = setup(2).await;
+    let mine = keap.opportunities("1").await.unwrap();
+    let ids: Vec<&str> = mine.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, ["701", "702"], "the contact's own, oldest first");
+    assert_eq!(mine[0].stage, "New");
+    let mv = |id: &str, stage: &str| Change::MoveOpportunity {
+        opportunity_id: id.into(),
+        stage: stage.into(),
+    };
+    let r = keap
+        .apply(
+            "1",
+            "e-opp",
+            &[
+                mv("702", "qualified"),
+                mv("702", "Qualified"),
+                mv("701", "Lost"),
+                mv("703", "Won"),
+            ],
+        )
+        .await
+        .unwrap();
+    // Moved once (the repeat is a no-op); an unknown stage and another contact's refused.
+    assert_eq!(r.applied.len(), 1, "{r:?}");
+    assert_eq!(
+        (
+            r.applied[0].old_value.as_deref(),
+            r.applied[0].new_value.as_deref()
+        ),
+        (Some("New"), Some("qualified"))
+    );
+    assert_eq!(r.failed.len(), 2, "{r:?}");
+    assert!(r.failed[1].1.contains("another contact"), "{r:?}");
+    assert_eq!(fake.opportunity(702).unwrap()["stage"]["name"], "Qualified");
+    assert_eq!(fake.opportunity(703).unwrap()["stage"]["name"], "Qualified");
+}
