@@ -275,7 +275,7 @@ pub struct AppState {
 fn v1_routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
     use routes::{
         account, auth as signin, billing, connections, crm_webhooks, executions, explorer,
-        helper_types, helpers, run, stripe, triggers,
+        helper_types, helpers, platforms, run, stripe, triggers,
     };
     let authed = OpenApiRouter::new()
         .routes(routes!(executions::create, executions::list))
@@ -326,6 +326,7 @@ fn v1_routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(signin::invites::accept))
         .routes(routes!(helper_types::list))
         .routes(routes!(helper_types::get_one))
+        .routes(routes!(platforms::list))
         // A CRM automation calls a saved helper's URL; its token authenticates.
         .routes(routes!(run::run))
         // Stripe signs its deliveries; they carry no API key.

@@ -25,6 +25,7 @@ pub use crate::error::Problem;
         (name = "executions", description = "Running helpers and reading what they did"),
         (name = "helpers", description = "Saved helpers and the URLs CRMs call"),
         (name = "helper-types", description = "The 97 helper types and their config schemas"),
+        (name = "platforms", description = "The CRMs mfh connects to and the helper types each runs"),
         (name = "connections", description = "CRM connections, OAuth, health and contact sync"),
         (name = "explorer", description = "SQL over the lake"),
         (name = "account", description = "The account, its team, keys and notification preferences"),
@@ -294,6 +295,7 @@ mod tests {
                     && op["tags"][0] != "webhooks"
                     && op["tags"][0] != "operations"
                     && op["tags"][0] != "helper-types"
+                    && op["tags"][0] != "platforms"
                     && !path.starts_with("/v1/auth/verify/")
                     && !path.starts_with("/v1/auth/password-reset")
                     && !path.starts_with("/v1/auth/invites/")

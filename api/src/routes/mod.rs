@@ -10,6 +10,7 @@ pub mod explorer;
 pub mod health;
 pub mod helper_types;
 pub mod helpers;
+pub mod platforms;
 pub mod run;
 pub mod stripe;
 pub mod triggers;

@@ -92,6 +92,32 @@ pub fn required_settings(platform: Platform) -> &'static [&'static str] {
     }
 }
 
+/// What the platform's connector supports, without building one.
+#[must_use]
+pub fn capabilities(platform: Platform) -> &'static [super::Capability] {
+    match platform {
+        Platform::Keap => keap::CAPABILITIES,
+        Platform::Gohighlevel => gohighlevel::CAPABILITIES,
+        Platform::Activecampaign => activecampaign::CAPABILITIES,
+        Platform::Ontraport => ontraport::CAPABILITIES,
+        Platform::Hubspot => hubspot::CAPABILITIES,
+    }
+}
+
+/// How a connection to the platform authenticates: OAuth where the vendor offers it,
+/// and the credentials `POST /v1/connections` takes directly.
+#[must_use]
+pub fn auth_methods(platform: Platform) -> &'static [&'static str] {
+    match platform {
+        // Keap: a personal access token or service account key (X-Keap-API-Key).
+        Platform::Keap => &["oauth", "token"],
+        // GoHighLevel: a private integration token; HubSpot: a private app token.
+        Platform::Gohighlevel | Platform::Hubspot => &["oauth", "token"],
+        Platform::Activecampaign => &["api_token"],
+        Platform::Ontraport => &["api_key_and_app_id"],
+    }
+}
+
 /// Builds the connector of `ctx.connection`.
 ///
 /// # Errors

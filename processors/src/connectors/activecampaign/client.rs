@@ -285,26 +285,29 @@ fn by_contact_tags(body: &Value) -> Vec<String> {
         .collect()
 }
 
+/// What the ActiveCampaign connector supports.
+pub const CAPABILITIES: &[Capability] = &[
+    Capability::Fields,
+    Capability::Tags,
+    Capability::Notes,
+    Capability::Automations,
+    Capability::Search,
+    Capability::OptIn,
+];
+
 #[async_trait]
 impl CrmConnector for ActiveCampaign {
     fn platform(&self) -> &'static str {
         "activecampaign"
     }
     fn capabilities(&self) -> &'static [Capability] {
-        &[
-            Capability::Fields,
-            Capability::Tags,
-            Capability::Notes,
-            Capability::Automations,
-            Capability::Search,
-            Capability::OptIn,
-        ]
+        CAPABILITIES
     }
-    /// `GET /users/me`: the key's own user, the cheapest authenticated call.
     /// ActiveCampaign delivers webhooks per connection: nothing to route by.
     async fn vendor_account(&self) -> Result<Option<String>, CrmError> {
         Ok(None)
     }
+    /// `GET /users/me`: the key's own user, the cheapest authenticated call.
     async fn healthcheck(&self) -> Result<(), CrmError> {
         self.http.get("/users/me").await.map(|_| ())
     }

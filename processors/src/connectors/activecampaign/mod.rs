@@ -19,4 +19,4 @@ mod tests;
 #[cfg(test)]
 mod tests_apply;
 
-pub use client::ActiveCampaign;
+pub use client::{ActiveCampaign, CAPABILITIES};

@@ -199,21 +199,24 @@ impl CrmRead for GoHighLevel {
     }
 }
 
+/// What the GoHighLevel connector supports.
+pub const CAPABILITIES: &[Capability] = &[
+    Capability::Fields,
+    Capability::Tags,
+    Capability::Notes,
+    Capability::Search,
+    Capability::Owners,
+    Capability::OptIn,
+    Capability::Automations,
+];
+
 #[async_trait]
 impl CrmConnector for GoHighLevel {
     fn platform(&self) -> &'static str {
         "gohighlevel"
     }
     fn capabilities(&self) -> &'static [Capability] {
-        &[
-            Capability::Fields,
-            Capability::Tags,
-            Capability::Notes,
-            Capability::Search,
-            Capability::Owners,
-            Capability::OptIn,
-            Capability::Automations,
-        ]
+        CAPABILITIES
     }
     async fn healthcheck(&self) -> Result<(), CrmError> {
         self.http.get(&self.location_path("tags")).await.map(|_| ())

@@ -32,4 +32,4 @@ mod fake_routes;
 #[cfg(test)]
 mod tests;
 
-pub use client::GoHighLevel;
+pub use client::{CAPABILITIES, GoHighLevel};

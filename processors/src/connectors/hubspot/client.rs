@@ -229,20 +229,23 @@ impl CrmRead for HubSpot {
     }
 }
 
+/// What the HubSpot connector supports.
+pub const CAPABILITIES: &[Capability] = &[
+    Capability::Fields,
+    Capability::Tags,
+    Capability::Notes,
+    Capability::Search,
+    Capability::Owners,
+    Capability::OptIn,
+];
+
 #[async_trait]
 impl CrmConnector for HubSpot {
     fn platform(&self) -> &'static str {
         "hubspot"
     }
     fn capabilities(&self) -> &'static [Capability] {
-        &[
-            Capability::Fields,
-            Capability::Tags,
-            Capability::Notes,
-            Capability::Search,
-            Capability::Owners,
-            Capability::OptIn,
-        ]
+        CAPABILITIES
     }
     async fn healthcheck(&self) -> Result<(), CrmError> {
         self.http

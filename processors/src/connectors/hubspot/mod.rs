@@ -39,4 +39,4 @@ mod fake_routes;
 #[cfg(test)]
 mod tests;
 
-pub use client::{DEFAULT_TAG_PROPERTY, HubSpot};
+pub use client::{CAPABILITIES, DEFAULT_TAG_PROPERTY, HubSpot};

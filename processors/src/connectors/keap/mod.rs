@@ -342,25 +342,28 @@ impl CrmRead for Keap {
     }
 }
 
+/// What the Keap connector supports.
+pub const CAPABILITIES: &[Capability] = &[
+    Capability::Fields,
+    Capability::Tags,
+    Capability::Notes,
+    Capability::Goals,
+    Capability::Automations,
+    Capability::Merge,
+    Capability::Opportunities,
+    Capability::Search,
+    Capability::Owners,
+    Capability::OptIn,
+    Capability::Companies,
+];
+
 #[async_trait]
 impl CrmConnector for Keap {
     fn platform(&self) -> &'static str {
         "keap"
     }
     fn capabilities(&self) -> &'static [Capability] {
-        &[
-            Capability::Fields,
-            Capability::Tags,
-            Capability::Notes,
-            Capability::Goals,
-            Capability::Automations,
-            Capability::Merge,
-            Capability::Opportunities,
-            Capability::Search,
-            Capability::Owners,
-            Capability::OptIn,
-            Capability::Companies,
-        ]
+        CAPABILITIES
     }
     /// Keap delivers webhooks per connection: nothing to route by.
     async fn vendor_account(&self) -> Result<Option<String>, CrmError> {

@@ -258,20 +258,23 @@ impl CrmRead for Ontraport {
     }
 }
 
+/// What the Ontraport connector supports.
+pub const CAPABILITIES: &[Capability] = &[
+    Capability::Fields,
+    Capability::Tags,
+    Capability::Notes,
+    Capability::Search,
+    Capability::Owners,
+    Capability::OptIn,
+];
+
 #[async_trait]
 impl CrmConnector for Ontraport {
     fn platform(&self) -> &'static str {
         "ontraport"
     }
     fn capabilities(&self) -> &'static [Capability] {
-        &[
-            Capability::Fields,
-            Capability::Tags,
-            Capability::Notes,
-            Capability::Search,
-            Capability::Owners,
-            Capability::OptIn,
-        ]
+        CAPABILITIES
     }
     /// Ontraport delivers webhooks per connection: nothing to route by.
     async fn vendor_account(&self) -> Result<Option<String>, CrmError> {
