@@ -17,6 +17,7 @@ pub mod read;
 pub mod registry;
 pub mod sandbox;
 pub mod secrets;
+#[cfg(any(test, feature = "test-util"))]
 pub(crate) mod spec_check;
 pub mod vendor;
 
