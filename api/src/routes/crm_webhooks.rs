@@ -118,12 +118,9 @@ fn parse(p: Platform, view: &HeaderView<'_>, body: &[u8]) -> Result<Vec<ParsedEv
     crm_webhooks::parse(p, &delivery).map_err(|e| refused(&e))
 }
 
-/// Where a delivery arrived: at one connection's URL, or at the vendor app's.
-struct Arrival {
-    /// The connection of the URL, with the vendor account it reaches (learnt now when
-    /// it was made before mfh recorded it).
-    connection: Option<(Connection, Option<String>)>,
-}
+/// The connection whose URL a delivery arrived at, with the vendor account it reaches;
+/// `None` at the vendor app's URL.
+type Arrival = Option<(Connection, Option<String>)>;
 
 /// The connections an event belongs to. One naming a vendor account goes to the
 /// connections reaching it, whatever URL it came to; one naming none (an unsigned
@@ -140,12 +137,12 @@ async fn targets(
         .as_ref()
         .filter(|_| p.app_level_webhooks())
     else {
-        return Ok(arrival.connection.iter().map(|(c, _)| c.clone()).collect());
+        return Ok(arrival.iter().map(|(c, _)| c.clone()).collect());
     };
     if !found.contains_key(acc) {
         let mut at = state.store.connections_at(p, acc).await?;
         // The index may lag a connection whose account was recorded just now.
-        if let Some((c, Some(own))) = &arrival.connection
+        if let Some((c, Some(own))) = arrival
             && own == acc
             && !at.iter().any(|x| x.connection_id == c.connection_id)
         {
@@ -315,9 +312,7 @@ pub async fn receive(
         }
         None => None,
     };
-    let arrival = Arrival {
-        connection: Some((target.connection, own)),
-    };
+    let arrival = Some((target.connection, own));
     Ok(Json(deliver(&state, p, &arrival, events, signature, now).await?).into_response())
 }
 
@@ -363,8 +358,7 @@ pub async fn receive_app(
     let path = format!("/webhooks/crm/{platform}");
     let signature = verify_signed(&state, p, &path, &uri, &view, &body, now).await?;
     let events = parse(p, &view, &body)?;
-    let arrival = Arrival { connection: None };
     Ok(Json(
-        deliver(&state, p, &arrival, events, signature, now).await?,
+        deliver(&state, p, &None, events, signature, now).await?,
     ))
 }

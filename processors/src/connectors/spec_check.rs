@@ -12,6 +12,8 @@ use serde_json::Value;
 /// One vendor's operations, from one or more OpenAPI documents.
 #[derive(Debug)]
 pub(crate) struct Spec {
+    /// The documents, kept for resolving `$ref`s.
+    docs: Vec<Value>,
     ops: Vec<Op>,
     /// Paths under these prefixes must be described; others (an OAuth token endpoint, a
     /// v1 API with no published document) are not checked.
@@ -54,59 +56,35 @@ impl Segment {
     }
 }
 
-/// The documents, kept for resolving `$ref`s.
-#[derive(Debug)]
-pub(crate) struct Docs(Vec<Value>);
-
-/// A vendor's documents and operations, loaded once per process from the copies kept
-/// beside its connector (`<vendor>/spec/`).
-#[derive(Debug)]
-pub(crate) struct VendorSpec {
-    docs: Docs,
-    spec: Spec,
-}
-
-impl VendorSpec {
-    /// Loads `files` (below `processors/src/connectors/`), YAML when they end in `.yml`.
+impl Spec {
+    /// Loads `files` (below `processors/src/connectors/`, the copies kept beside each
+    /// connector), YAML when they end in `.yml`, else JSON.
     ///
     /// # Panics
     /// When a file is missing or unreadable: the fakes cannot check without it.
     #[allow(clippy::expect_used)]
     pub(crate) fn load(files: &[&str], strip: &str, covered: &[&str]) -> Self {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/connectors");
-        let texts: Vec<String> = files
+        let docs = files
             .iter()
             .map(|f| {
-                std::fs::read_to_string(dir.join(f)).expect("a vendor spec beside its connector")
+                let text = std::fs::read_to_string(dir.join(f))
+                    .expect("a vendor spec beside its connector");
+                if f.ends_with(".yml") {
+                    serde_norway::from_str(&text).expect("a vendor spec is YAML")
+                } else {
+                    serde_json::from_str(&text).expect("a vendor spec is JSON")
+                }
             })
             .collect();
-        let docs = if files.iter().all(|f| f.ends_with(".yml")) {
-            Docs(texts.iter().flat_map(|t| Docs::yaml(t).0).collect())
-        } else {
-            Docs::json(&texts.iter().map(String::as_str).collect::<Vec<_>>())
-        };
-        let spec = Spec::new(&docs, strip, covered);
-        Self { docs, spec }
+        Self::new(docs, strip, covered)
     }
 
-    /// See [`Spec::check`].
-    pub(crate) fn check(
-        &self,
-        method: &str,
-        path: &str,
-        query: &str,
-        body: &[u8],
-    ) -> Result<(), String> {
-        self.spec.check(&self.docs, method, path, query, body)
-    }
-}
-
-impl Spec {
     /// The operations of `docs`, whose paths start with `strip` (removed) and are
     /// checked for requests under the `covered` prefixes.
-    pub(crate) fn new(docs: &Docs, strip: &str, covered: &[&str]) -> Self {
+    pub(crate) fn new(docs: Vec<Value>, strip: &str, covered: &[&str]) -> Self {
         let mut ops = Vec::new();
-        for (i, d) in docs.0.iter().enumerate() {
+        for (i, d) in docs.iter().enumerate() {
             for (path, item) in d["paths"].as_object().into_iter().flatten() {
                 let Some(path) = path.strip_prefix(strip) else {
                     continue;
@@ -132,6 +110,7 @@ impl Spec {
             }
         }
         Self {
+            docs,
             ops,
             covered: covered.iter().map(|c| (*c).to_owned()).collect(),
         }
@@ -141,7 +120,6 @@ impl Spec {
     /// reason when it is not.
     pub(crate) fn check(
         &self,
-        docs: &Docs,
         method: &str,
         path: &str,
         query: &str,
@@ -172,7 +150,7 @@ impl Spec {
                     .count()
             })
             .ok_or_else(|| format!("the spec has no operation {method} {path}"))?;
-        let doc = &docs.0[op.doc];
+        let doc = &self.docs[op.doc];
         let params: Vec<Value> = op.operation["parameters"]
             .as_array()
             .into_iter()
@@ -217,33 +195,6 @@ impl Spec {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| format!("{method} {path}: the body is not JSON: {e}"))?;
         check_value(doc, schema, &value, "body", 0).map_err(|e| format!("{method} {path}: {e}"))
-    }
-}
-
-impl Docs {
-    /// Parses JSON documents.
-    ///
-    /// # Panics
-    /// On a document that is not JSON (they are fixed files of the repository).
-    #[allow(clippy::expect_used)]
-    pub(crate) fn json(texts: &[&str]) -> Self {
-        Self(
-            texts
-                .iter()
-                .map(|t| serde_json::from_str(t).expect("a vendor spec is JSON"))
-                .collect(),
-        )
-    }
-
-    /// Parses a YAML document.
-    ///
-    /// # Panics
-    /// On a document that is not YAML.
-    #[allow(clippy::expect_used)]
-    pub(crate) fn yaml(text: &str) -> Self {
-        Self(vec![
-            serde_norway::from_str(text).expect("a vendor spec is YAML"),
-        ])
     }
 }
 
@@ -414,8 +365,8 @@ fn check_value(
 mod tests {
     use super::*;
 
-    fn spec() -> (Docs, Spec) {
-        let docs = Docs::json(&[r##"{"paths": {
+    fn spec() -> Spec {
+        let doc = serde_json::from_str(r##"{"paths": {
             "/rest/v2/tags/{tag_id}/contacts:applyTags": {"post": {"parameters": [{"name": "tag_id", "in": "path"}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Apply"}}}}}},
             "/rest/v2/tags/categories": {"get": {}},
@@ -423,15 +374,15 @@ mod tests {
             "/rest/v2/users": {"get": {"parameters": [{"name": "page_size", "in": "query", "schema": {"type": "integer", "maximum": 100}},
                 {"name": "fields", "in": "query", "schema": {"type": "array", "items": {"type": "string", "enum": ["id", "email"]}}}]}}},
             "components": {"schemas": {"Apply": {"type": "object", "required": ["contact_ids"],
-                "properties": {"contact_ids": {"type": "array", "items": {"type": "string"}}}}}}}"##]);
-        let spec = Spec::new(&docs, "/rest", &["/v2/"]);
-        (docs, spec)
+                "properties": {"contact_ids": {"type": "array", "items": {"type": "string"}}}}}}}"##)
+        .unwrap();
+        Spec::new(vec![doc], "/rest", &["/v2/"])
     }
 
     #[test]
     fn requests_are_held_to_the_document() {
-        let (docs, s) = spec();
-        let ok = |m: &str, p: &str, q: &str, b: &str| s.check(&docs, m, p, q, b.as_bytes());
+        let s = spec();
+        let ok = |m: &str, p: &str, q: &str, b: &str| s.check(m, p, q, b.as_bytes());
         assert_eq!(
             ok(
                 "POST",

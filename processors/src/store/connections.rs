@@ -215,18 +215,9 @@ impl Store {
         platform: Platform,
         vendor_account: &str,
     ) -> Result<(), StoreError> {
-        let table = self.table(CONNECTIONS);
-        self.client
-            .update_item()
-            .table_name(&table)
-            .key("connection_id", sv(connection_id))
-            .update_expression("SET vendor_account = :v")
-            .condition_expression("attribute_exists(connection_id)")
-            .expression_attribute_values(":v", sv(vendor_key(platform, vendor_account)))
-            .send()
+        let key = vendor_key(platform, vendor_account);
+        self.set_connection_attribute(connection_id, "vendor_account", &key)
             .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", &table, e))?;
-        Ok(())
     }
 
     /// The connections that reach `vendor_account` on `platform`, oldest first; more
@@ -262,21 +253,9 @@ impl Store {
         connection_id: &str,
         settings: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), StoreError> {
-        let table = self.table(CONNECTIONS);
-        self.client
-            .update_item()
-            .table_name(&table)
-            .key("connection_id", sv(connection_id))
-            .update_expression("SET settings = :s")
-            .condition_expression("attribute_exists(connection_id)")
-            .expression_attribute_values(
-                ":s",
-                sv(serde_json::Value::Object(settings.clone()).to_string()),
-            )
-            .send()
+        let json = serde_json::Value::Object(settings.clone()).to_string();
+        self.set_connection_attribute(connection_id, "settings", &json)
             .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", &table, e))?;
-        Ok(())
     }
 
     /// Deletes the account's connection; `false` when it has no such connection.
@@ -314,15 +293,26 @@ impl Store {
         connection_id: &str,
         status: &str,
     ) -> Result<(), StoreError> {
+        self.set_connection_attribute(connection_id, "status", status)
+            .await
+    }
+
+    /// Sets one attribute of an existing connection.
+    async fn set_connection_attribute(
+        &self,
+        connection_id: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
         let table = self.table(CONNECTIONS);
         self.client
             .update_item()
             .table_name(&table)
             .key("connection_id", sv(connection_id))
-            .update_expression("SET #s = :s")
+            .update_expression("SET #a = :v")
             .condition_expression("attribute_exists(connection_id)")
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":s", sv(status))
+            .expression_attribute_names("#a", name)
+            .expression_attribute_values(":v", sv(value))
             .send()
             .await
             .map_err(|e| StoreError::dynamo("UpdateItem", &table, e))?;

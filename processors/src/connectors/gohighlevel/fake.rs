@@ -233,11 +233,11 @@ impl FakeServer {
 }
 
 /// HighLevel's documents (`spec/`): every API request the fake serves must fit them.
-fn spec() -> &'static crate::connectors::spec_check::VendorSpec {
-    static SPEC: std::sync::OnceLock<crate::connectors::spec_check::VendorSpec> =
+fn spec() -> &'static crate::connectors::spec_check::Spec {
+    static SPEC: std::sync::OnceLock<crate::connectors::spec_check::Spec> =
         std::sync::OnceLock::new();
     SPEC.get_or_init(|| {
-        crate::connectors::spec_check::VendorSpec::load(
+        crate::connectors::spec_check::Spec::load(
             &[
                 "gohighlevel/spec/contacts.json",
                 "gohighlevel/spec/locations.json",

@@ -344,15 +344,11 @@ fn handle(state: &Mutex<FakeState>, req: &Request) -> Response {
     super::fake_routes::route(&mut s, req)
 }
 
-fn spec() -> &'static crate::connectors::spec_check::VendorSpec {
-    static SPEC: std::sync::OnceLock<crate::connectors::spec_check::VendorSpec> =
+fn spec() -> &'static crate::connectors::spec_check::Spec {
+    static SPEC: std::sync::OnceLock<crate::connectors::spec_check::Spec> =
         std::sync::OnceLock::new();
     SPEC.get_or_init(|| {
-        crate::connectors::spec_check::VendorSpec::load(
-            &["keap/spec/keap-v2.yml"],
-            "/rest",
-            &["/v2/"],
-        )
+        crate::connectors::spec_check::Spec::load(&["keap/spec/keap-v2.yml"], "/rest", &["/v2/"])
     })
 }
 

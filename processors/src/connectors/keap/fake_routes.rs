@@ -56,6 +56,13 @@ pub(super) fn token(s: &mut FakeState, req: &Request) -> Response {
     }
 }
 
+/// A list keyed by its numeric `id`, as [`page`] takes it.
+fn by_id(list: &[Value]) -> Vec<(u64, Value)> {
+    list.iter()
+        .filter_map(|v| Some((text(&v["id"])?.parse().ok()?, v.clone())))
+        .collect()
+}
+
 /// Pages `items` (sorted by id) after `page_token`, Keap v2 style; a `page_size` over the
 /// endpoint's documented `maximum` is refused as Keap's validation does.
 fn page(items: Vec<(u64, Value)>, req: &Request, key: &str, max: usize) -> Response {
@@ -141,11 +148,7 @@ pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
         ("POST", ["v2", "contacts", id, "notes"]) => add_note(s, id, &req.json()),
         ("POST", ["v2", "contacts:merge"]) => merge(s, &req.json()),
         ("GET", ["v2", "opportunities", "stages"]) => {
-            let items = s
-                .stages
-                .iter()
-                .filter_map(|st| Some((text(&st["id"])?.parse().ok()?, st.clone())))
-                .collect();
+            let items = by_id(&s.stages);
             page(items, req, "stages", 1000)
         }
         ("GET", ["v2", "opportunities"]) => {
@@ -199,11 +202,7 @@ pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
             }
         }
         ("GET", ["v2", "tags", "categories"]) => {
-            let items = s
-                .tag_categories
-                .iter()
-                .filter_map(|c| Some((text(&c["id"])?.parse().ok()?, c.clone())))
-                .collect();
+            let items = by_id(&s.tag_categories);
             page(items, req, "tag_categories", 1000)
         }
         ("GET", ["v2", "tags"]) => {
@@ -250,11 +249,7 @@ pub(super) fn route(s: &mut FakeState, req: &Request) -> Response {
             Response::json(201, &company)
         }
         ("GET", ["v2", "users"]) => {
-            let items = s
-                .users
-                .iter()
-                .filter_map(|u| Some((text(&u["id"])?.parse().ok()?, u.clone())))
-                .collect();
+            let items = by_id(&s.users);
             // Keap-v2 listPaginatedUsers: page_size maximum 100.
             page(items, req, "users", 100)
         }
